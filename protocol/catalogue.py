@@ -1,0 +1,116 @@
+"""The one message catalogue: every opcode, flag, error and close code on the wire.
+
+Why one module: clients in four runtimes and the server must agree byte for byte. Anything a
+client can send or receive is named here; `SPEC.md` documents the same names and numbers, and
+the tests check the two stay in step.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag, StrEnum
+
+PROTOCOL_VERSION = 1
+"""Bumped on any incompatible change to a message or frame layout."""
+
+SUPPORTED_VERSIONS = frozenset({1})
+
+
+class ClientOp(StrEnum):
+    """`op` values of JSON (text-frame) messages a client sends."""
+
+    HELLO = "hello"
+    PING = "ping"
+    CHAT = "chat"
+    TALK = "talk"
+    LEAVE = "leave"
+
+
+class ServerOp(StrEnum):
+    """`op` values of JSON (text-frame) messages the server sends."""
+
+    WELCOME = "welcome"
+    PONG = "pong"
+    ERROR = "error"
+    RECONNECT = "reconnect"
+    CORRECT = "correct"
+    CHAT = "chat"
+    NPC_SAY = "npc_say"
+
+
+class FrameType(IntEnum):
+    """First byte of every binary frame."""
+
+    STATE = 0x01  # server -> client: snapshot or delta
+    INPUT = 0x10  # client -> server: movement input
+
+
+class StateFlag(IntFlag):
+    """Bits of a STATE frame's flags byte."""
+
+    NONE = 0
+    FULL = 0x01  # full snapshot: forget every known entity, then apply the frame
+
+
+class EntityKind(IntEnum):
+    """Kinds of entities in ENTER records."""
+
+    PLAYER = 1
+    NPC = 2
+
+
+class ErrorCode(IntEnum):
+    """Codes of non-fatal `error` messages: the connection stays open."""
+
+    BAD_JSON = 1  # a text frame that is not a JSON object
+    UNKNOWN_OP = 2  # `op` missing or not in ClientOp
+    BAD_FIELD = 3  # a field is missing, of the wrong type or out of range
+    BAD_FRAME = 4  # binary frame truncated, too long or of unknown type
+    NOT_READY = 5  # a message other than hello before the welcome
+    IMPOSSIBLE_MOVE = 6  # faster than PLAYER_MAX_SPEED; a `correct` follows
+    OUT_OF_BOUNDS = 7  # position outside the world; a `correct` follows
+    NON_FINITE = 8  # NaN or infinity in a number
+    RATE_LIMITED = 9  # more messages per second than allowed; the message was dropped
+    UNKNOWN_ENTITY = 10  # the message names an entity you cannot see
+    ALREADY_WELCOMED = 11  # a second hello on the same connection
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses. 1xxx are RFC 6455; 4xxx are ours."""
+
+    NORMAL = 1000  # client said `leave`, or server shutdown with nothing to resume
+    PROTOCOL_ERROR = 1002  # broken WebSocket framing
+    MESSAGE_TOO_BIG = 1009  # a message larger than MAX_MESSAGE_SIZE
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # graceful drain; a `reconnect` message came first
+    UNSUPPORTED_VERSION = 4001  # hello.v not supported; reason lists the supported versions
+    HANDSHAKE_TIMEOUT = 4002  # no valid hello within HANDSHAKE_TIMEOUT seconds
+    BAD_HELLO = 4003  # first message was not a valid hello
+    AUTH_FAILED = 4004  # token rejected
+    SERVER_FULL = 4005  # MAX_PLAYERS already connected
+    TOO_SLOW = 4006  # the client did not read its frames for SLOW_CLIENT_TIMEOUT seconds
+    FLOODING = 4007  # over INPUT_RATE_LIMIT for FLOOD_CLOSE_AFTER seconds
+    TOO_MANY_ERRORS = 4008  # too many malformed messages
+    REPLACED = 4010  # the same player resumed on another connection
+    KICKED = 4011  # removed by an administrator
+
+
+class ProtocolError(Exception):
+    """A peer broke the protocol. Carries the code to answer with.
+
+    Exactly one of `error` (answer with an error message, keep the connection) or `close`
+    (close the connection with that code) is set.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: ErrorCode | None = None,
+        close: CloseCode | None = None,
+    ) -> None:
+        if (error is None) == (close is None):
+            raise ValueError("exactly one of error or close")
+        super().__init__(message)
+        self.message = message
+        self.error = error
+        self.close = close

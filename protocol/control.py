@@ -1,0 +1,320 @@
+"""JSON control messages (WebSocket text frames): handshake, pings, chat, errors, drain notices.
+
+Every message is a JSON object with an `op` string from the catalogue. Decoding validates
+types and ranges and raises `ProtocolError` carrying the code to answer with, so the server
+answers bad input the same way whoever wrote the client.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import orjson
+
+from protocol.catalogue import ClientOp, CloseCode, ErrorCode, ProtocolError, ServerOp
+from protocol.quant import WorldBounds
+
+NAME_MAX = 32
+TEXT_MAX = 256
+TOKEN_MAX = 4096
+
+
+# --- client -> server -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First message on every connection. `token` is a JWT once accounts exist; `resume` is
+    the token from an earlier `welcome` or `reconnect`, to take the same player back."""
+
+    OP: ClassVar[str] = ClientOp.HELLO
+    v: int
+    name: str
+    token: str | None = None
+    resume: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    OP: ClassVar[str] = ClientOp.PING
+    id: int
+    t: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    OP: ClassVar[str] = ClientOp.CHAT
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Talk:
+    """Speak to an NPC you can see (by its net id)."""
+
+    OP: ClassVar[str] = ClientOp.TALK
+    npc: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Quit for good: the player is not kept for resume."""
+
+    OP: ClassVar[str] = ClientOp.LEAVE
+
+
+ClientMessage = Hello | Ping | Chat | Talk | Leave
+
+
+# --- server -> client -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    OP: ClassVar[str] = ServerOp.WELCOME
+    v: int
+    player_id: str
+    net_id: int
+    name: str
+    server_name: str
+    tick_rate: int
+    send_rate: int
+    tick: int
+    server_time: float
+    world: dict[str, float]
+    aoi_radius: float
+    aoi_cell_size: float
+    resume_token: str
+    resume_window: float
+    max_message_size: int
+    input_rate_limit: int
+    resumed: bool
+    x: float
+    y: float
+    z: float
+    heading: float
+
+    @property
+    def bounds(self) -> WorldBounds:
+        return WorldBounds.from_dict(self.world)
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    OP: ClassVar[str] = ServerOp.PONG
+    id: int
+    server_time: float
+    t: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    OP: ClassVar[str] = ServerOp.ERROR
+    code: int
+    name: str
+    message: str
+    ref: int | None = None  # input seq the error is about, when there is one
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Sent before a graceful close (1012): come back within `resume_window` seconds with
+    this token in `hello.resume`, after waiting `after_ms`."""
+
+    OP: ClassVar[str] = ServerOp.RECONNECT
+    resume_token: str
+    after_ms: int
+    resume_window: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Correct:
+    """Authoritative position after a rejected input: the client must snap to it."""
+
+    OP: ClassVar[str] = ServerOp.CORRECT
+    x: float
+    y: float
+    z: float
+    heading: float
+    ref: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    OP: ClassVar[str] = ServerOp.CHAT
+    from_id: int
+    name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NpcSay:
+    OP: ClassVar[str] = ServerOp.NPC_SAY
+    npc: int
+    to: int
+    text: str
+
+
+ServerMessage = Welcome | Pong | Error | Reconnect | Correct | ChatMessage | NpcSay
+
+_SERVER_TYPES: dict[str, type[Any]] = {
+    c.OP: c for c in (Welcome, Pong, Error, Reconnect, Correct, ChatMessage, NpcSay)
+}
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+def encode(msg: ClientMessage | ServerMessage) -> bytes:
+    """Message -> UTF-8 JSON bytes for a text frame. `None` fields are left out."""
+    body: dict[str, Any] = {"op": str(msg.OP)}
+    for k, v in asdict(msg).items():
+        if v is not None:
+            body[k] = v
+    return orjson.dumps(body)
+
+
+def error(code: ErrorCode, message: str, ref: int | None = None) -> Error:
+    return Error(code=int(code), name=code.name, message=message, ref=ref)
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def _bad(msg: str) -> ProtocolError:
+    return ProtocolError(msg, error=ErrorCode.BAD_FIELD)
+
+
+def _parse_object(data: str | bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise ProtocolError(f"not valid JSON: {e}", error=ErrorCode.BAD_JSON) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("a message must be a JSON object", error=ErrorCode.BAD_JSON)
+    return obj
+
+
+def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    v = obj.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise _bad(f"'{key}' must be an integer from {lo} to {hi}")
+    return v
+
+
+def _str(obj: dict[str, Any], key: str, lo: int, hi: int, *, optional: bool = False) -> str | None:
+    v = obj.get(key)
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or not lo <= len(v) <= hi:
+        raise _bad(f"'{key}' must be a string of {lo} to {hi} characters")
+    if any(c < " " for c in v):
+        raise _bad(f"'{key}' must not contain control characters")
+    return v
+
+
+def _float(obj: dict[str, Any], key: str, *, optional: bool = False) -> float | None:
+    v = obj.get(key)
+    if v is None and optional:
+        return None
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise _bad(f"'{key}' must be a number")
+    if not math.isfinite(v):
+        raise ProtocolError(f"'{key}' must be finite", error=ErrorCode.NON_FINITE)
+    return float(v)
+
+
+def decode_client(data: str | bytes) -> ClientMessage:
+    """Text frame from a client -> message, or `ProtocolError` with the code to answer."""
+    obj = _parse_object(data)
+    op = obj.get("op")
+    if op == ClientOp.PING:
+        return Ping(id=_int(obj, "id", 0, 2**53), t=_float(obj, "t", optional=True))
+    if op == ClientOp.CHAT:
+        text = _str(obj, "text", 1, TEXT_MAX)
+        assert text is not None
+        return Chat(text=text)
+    if op == ClientOp.TALK:
+        text = _str(obj, "text", 1, TEXT_MAX)
+        assert text is not None
+        return Talk(npc=_int(obj, "npc", 0, 65535), text=text)
+    if op == ClientOp.HELLO:
+        return decode_hello(obj)
+    if op == ClientOp.LEAVE:
+        return Leave()
+    raise ProtocolError(f"unknown op {op!r}", error=ErrorCode.UNKNOWN_OP)
+
+
+def decode_hello(obj: dict[str, Any]) -> Hello:
+    """Validate a hello. Failures close the connection (BAD_HELLO / UNSUPPORTED_VERSION):
+    a client that cannot say hello cannot do anything else."""
+    from protocol.catalogue import SUPPORTED_VERSIONS
+
+    try:
+        v = _int(obj, "v", 0, 2**31)
+        name = _str(obj, "name", 1, NAME_MAX)
+        token = _str(obj, "token", 1, TOKEN_MAX, optional=True)
+        resume = _str(obj, "resume", 1, 256, optional=True)
+    except ProtocolError as e:
+        raise ProtocolError(f"bad hello: {e.message}", close=CloseCode.BAD_HELLO) from None
+    assert name is not None
+    if v not in SUPPORTED_VERSIONS:
+        supported = ",".join(str(x) for x in sorted(SUPPORTED_VERSIONS))
+        raise ProtocolError(
+            f"protocol version {v} not supported; supported: {supported}",
+            close=CloseCode.UNSUPPORTED_VERSION,
+        )
+    return Hello(v=v, name=name, token=token, resume=resume)
+
+
+def decode_first(data: str | bytes) -> Hello:
+    """The first message of a connection must be a hello; anything else closes it."""
+    try:
+        obj = _parse_object(data)
+    except ProtocolError as e:
+        raise ProtocolError(f"bad hello: {e.message}", close=CloseCode.BAD_HELLO) from None
+    if obj.get("op") != ClientOp.HELLO:
+        raise ProtocolError("the first message must be a hello", close=CloseCode.BAD_HELLO)
+    return decode_hello(obj)
+
+
+def decode_server(data: str | bytes) -> ServerMessage:
+    """Text frame from the server -> message (for clients). Unknown fields are ignored so
+    servers can add fields without breaking old clients; unknown ops raise."""
+    obj = _parse_object(data)
+    op = obj.pop("op", None)
+    cls = _SERVER_TYPES.get(op) if isinstance(op, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown op {op!r}", error=ErrorCode.UNKNOWN_OP)
+    names = cls.__dataclass_fields__
+    try:
+        msg: ServerMessage = cls(**{k: v for k, v in obj.items() if k in names})
+    except TypeError as e:
+        raise _bad(f"{op}: {e}") from None
+    return msg
+
+
+__all__ = [
+    "Chat",
+    "ChatMessage",
+    "ClientMessage",
+    "Correct",
+    "Error",
+    "Hello",
+    "Leave",
+    "NpcSay",
+    "Ping",
+    "Pong",
+    "Reconnect",
+    "ServerMessage",
+    "Talk",
+    "Welcome",
+    "decode_client",
+    "decode_first",
+    "decode_server",
+    "encode",
+    "error",
+]

@@ -1,0 +1,71 @@
+"""Prometheus metrics, one registry for the process.
+
+Why a registry of our own rather than the global default: tests start several servers in one
+process, and each must report only its own numbers; every module takes `METRICS` from the
+`ServerState` it belongs to instead of importing globals.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+TICK_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.004,
+    0.005,
+    0.006,
+    0.008,
+    0.010,
+    0.0125,
+    0.0167,
+    0.025,
+    0.05,
+    0.1,
+)
+
+
+class Metrics:
+    """All realtime metrics. Persistence and cache add theirs to `registry`."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.tick_seconds = Histogram(
+            "ganggpt_tick_duration_seconds",
+            "Time spent in one simulation tick, sends included.",
+            buckets=TICK_BUCKETS,
+            registry=r,
+        )
+        self.tick_overruns = Counter(
+            "ganggpt_tick_overruns_total",
+            "Ticks that took longer than the tick interval.",
+            registry=r,
+        )
+        self.ticks = Counter("ganggpt_ticks_total", "Simulation ticks run.", registry=r)
+        self.clients = Gauge("ganggpt_connected_clients", "Clients past the handshake.", registry=r)
+        self.entities = Gauge("ganggpt_entities", "Live entities by kind.", ["kind"], registry=r)
+        self.frames_sent = Counter("ganggpt_frames_sent_total", "STATE frames sent.", registry=r)
+        self.bytes_sent = Counter(
+            "ganggpt_bytes_sent_total", "Payload bytes of STATE frames sent.", registry=r
+        )
+        self.frames_skipped = Counter(
+            "ganggpt_frames_coalesced_total", "Patches skipped for slow readers.", registry=r
+        )
+        self.full_snapshots = Counter(
+            "ganggpt_full_snapshots_total", "FULL snapshot frames sent.", registry=r
+        )
+        self.inputs = Counter("ganggpt_inputs_total", "INPUT frames accepted.", registry=r)
+        self.errors = Counter(
+            "ganggpt_protocol_errors_total", "Error messages sent to clients.", ["code"], registry=r
+        )
+        self.closes = Counter(
+            "ganggpt_closes_total", "Connections closed by the server.", ["code"], registry=r
+        )
+        self.connections_refused = Counter(
+            "ganggpt_connections_refused_total", "Handshakes refused.", ["reason"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -8,17 +8,25 @@ answers bad input the same way whoever wrote the client.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import orjson
 
-from protocol.catalogue import ClientOp, CloseCode, ErrorCode, ProtocolError, ServerOp
+from protocol.catalogue import (
+    SUPPORTED_VERSIONS,
+    ClientOp,
+    CloseCode,
+    ErrorCode,
+    ProtocolError,
+    ServerOp,
+)
 from protocol.quant import WorldBounds
 
-NAME_MAX = 32
-TEXT_MAX = 256
-TOKEN_MAX = 4096
+NAME_MAX = 32  # Unicode code points (not UTF-16 units, not bytes)
+TEXT_MAX = 256  # code points
+TOKEN_MAX = 4096  # code points
+RESUME_MAX = 256  # code points
 
 
 # --- client -> server -------------------------------------------------------------------
@@ -163,6 +171,11 @@ ServerMessage = Welcome | Pong | Error | Reconnect | Correct | ChatMessage | Npc
 _SERVER_TYPES: dict[str, type[Any]] = {
     c.OP: c for c in (Welcome, Pong, Error, Reconnect, Correct, ChatMessage, NpcSay)
 }
+# Constructor field names per op. `__dataclass_fields__` would also list the `OP` ClassVar,
+# so a server field named "OP" would reach the constructor instead of being ignored.
+_SERVER_FIELDS: dict[str, frozenset[str]] = {
+    op: frozenset(f.name for f in fields(c)) for op, c in _SERVER_TYPES.items()
+}
 
 
 # --- encoding ---------------------------------------------------------------------------
@@ -242,7 +255,15 @@ def decode_client(data: str | bytes) -> ClientMessage:
         assert text is not None
         return Talk(npc=_int(obj, "npc", 0, 65535), text=text)
     if op == ClientOp.HELLO:
-        return decode_hello(obj)
+        # decode_client is for messages after the first; the first goes to decode_first.
+        # A later hello, well-formed or not, is answered with ALREADY_WELCOMED and the
+        # connection stays open (a malformed one must not close what a valid one would not).
+        try:
+            return decode_hello(obj)
+        except ProtocolError as e:
+            raise ProtocolError(
+                f"already welcomed ({e.message})", error=ErrorCode.ALREADY_WELCOMED
+            ) from None
     if op == ClientOp.LEAVE:
         return Leave()
     raise ProtocolError(f"unknown op {op!r}", error=ErrorCode.UNKNOWN_OP)
@@ -250,23 +271,27 @@ def decode_client(data: str | bytes) -> ClientMessage:
 
 def decode_hello(obj: dict[str, Any]) -> Hello:
     """Validate a hello. Failures close the connection (BAD_HELLO / UNSUPPORTED_VERSION):
-    a client that cannot say hello cannot do anything else."""
-    from protocol.catalogue import SUPPORTED_VERSIONS
+    a client that cannot say hello cannot do anything else.
 
+    `v` is checked first: a hello from another protocol version may have other fields, and
+    its client should learn that the version is the problem, not a field."""
     try:
         v = _int(obj, "v", 0, 2**31)
-        name = _str(obj, "name", 1, NAME_MAX)
-        token = _str(obj, "token", 1, TOKEN_MAX, optional=True)
-        resume = _str(obj, "resume", 1, 256, optional=True)
     except ProtocolError as e:
         raise ProtocolError(f"bad hello: {e.message}", close=CloseCode.BAD_HELLO) from None
-    assert name is not None
     if v not in SUPPORTED_VERSIONS:
         supported = ",".join(str(x) for x in sorted(SUPPORTED_VERSIONS))
         raise ProtocolError(
             f"protocol version {v} not supported; supported: {supported}",
             close=CloseCode.UNSUPPORTED_VERSION,
         )
+    try:
+        name = _str(obj, "name", 1, NAME_MAX)
+        token = _str(obj, "token", 1, TOKEN_MAX, optional=True)
+        resume = _str(obj, "resume", 1, RESUME_MAX, optional=True)
+    except ProtocolError as e:
+        raise ProtocolError(f"bad hello: {e.message}", close=CloseCode.BAD_HELLO) from None
+    assert name is not None
     return Hello(v=v, name=name, token=token, resume=resume)
 
 
@@ -289,7 +314,7 @@ def decode_server(data: str | bytes) -> ServerMessage:
     cls = _SERVER_TYPES.get(op) if isinstance(op, str) else None
     if cls is None:
         raise ProtocolError(f"unknown op {op!r}", error=ErrorCode.UNKNOWN_OP)
-    names = cls.__dataclass_fields__
+    names = _SERVER_FIELDS[op]
     try:
         msg: ServerMessage = cls(**{k: v for k, v in obj.items() if k in names})
     except TypeError as e:

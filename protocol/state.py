@@ -78,14 +78,24 @@ class NpcPath:
     def position_at(
         self, tick: float, tick_rate: int, bounds: WorldBounds
     ) -> tuple[float, float, float]:
+        """Position at server tick `tick` (fractional ticks interpolate), in metres.
+
+        Every step is a single IEEE-754 double operation in a fixed order (`sqrt`, not
+        `hypot`, whose last bit differs between runtimes), so a client in any language that
+        follows SPEC.md gets the same bits. From the arrival tick on, the result is the
+        dequantised waypoint exactly, not start + (wp - start) * 1.0, which can be an ulp off.
+        """
         sx, sy, sz = dequantise_position(bounds, self.qx, self.qy, self.qz)
         ex, ey, _ = dequantise_position(bounds, self.wx, self.wy, 0)
-        dx, dy = ex - sx, ey - sy
-        dist = math.hypot(dx, dy)
+        dx = ex - sx
+        dy = ey - sy
+        dist = math.sqrt(dx * dx + dy * dy)
         if dist == 0.0 or self.speed == 0:
             return (sx, sy, sz)
         travelled = (self.speed / 10.0) * max(0.0, tick - self.start_tick) / tick_rate
-        f = min(1.0, travelled / dist)
+        if travelled >= dist:
+            return (ex, ey, sz)
+        f = travelled / dist
         return (sx + dx * f, sy + dy * f, sz)
 
     def heading(self, bounds: WorldBounds) -> float:
@@ -161,10 +171,25 @@ def encode_leaves(ids: list[int]) -> bytes:
     return U16.pack(len(ids)) + struct.pack(f"<{len(ids)}H", *ids)
 
 
+PLAYER_NAME_MAX_BYTES = 255 - PLAYER_BODY_HEAD.size
+"""Longest name an ENTER body can carry (body_len is a u8). Hello names (at most 32 code
+points, so at most 128 bytes) always fit; longer ones are cut at a character boundary."""
+
+
+def _name_bytes(name: str) -> bytes:
+    raw = name.encode("utf-8")
+    if len(raw) <= PLAYER_NAME_MAX_BYTES:
+        return raw
+    cut = PLAYER_NAME_MAX_BYTES
+    while raw[cut] & 0xC0 == 0x80:  # do not split a multi-byte character
+        cut -= 1
+    return raw[:cut]
+
+
 def encode_player_enter(
     net_id: int, qx: int, qy: int, qz: int, heading: int, health: int, name: str
 ) -> bytes:
-    raw = name.encode("utf-8")[:255]
+    raw = _name_bytes(name)
     body = PLAYER_BODY_HEAD.pack(qx, qy, qz, heading, health, len(raw)) + raw
     return ENTER_HEAD.pack(net_id, EntityKind.PLAYER, len(body)) + body
 

@@ -109,6 +109,18 @@ class Config(BaseSettings):
     snapshot_interval: float = Field(1.0, gt=0)
     persist_queue_size: int = Field(10000, ge=1)
     journal_path: str = "data/journal"
+    persist_spill_after: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds snapshots may wait in memory during a database outage before they"
+        " are written to the journal (bounds the data lost by a crash during an outage).",
+    )
+    persist_retry_max: float = Field(
+        5.0, gt=0, description="Longest wait, seconds, between database reconnect attempts."
+    )
+    npc_memory_partitions_ahead: int = Field(
+        2, ge=0, le=24, description="Monthly npc_memories partitions created ahead (PostgreSQL)."
+    )
 
     # --- cache (seed) ---
     redis_url: str | None = Field(
@@ -117,6 +129,11 @@ class Config(BaseSettings):
     redis_password: str | None = None
     redis_ttl: int = Field(3600, ge=1)
     redis_prefix: str = "ganggpt:"
+    redis_timeout: float = Field(
+        0.5, gt=0, description="Seconds a Redis call may take before the cache counts as down."
+    )
+    cache_l1_size: int = Field(10000, ge=0, description="Entries in the in-process L1 cache.")
+    cache_l1_ttl: float = Field(30.0, gt=0, description="Seconds an L1 cache entry lives.")
 
     # --- AI (seed; used by the AI gameplay features) ---
     ai_backend: Literal["offline", "openai", "azure", "local"] = "offline"

@@ -1,0 +1,164 @@
+"""Starting, running and draining a server.
+
+`start_server` is what tests and tools embed; `run` is what `ganggpt run` / `make run` use
+(uvloop, signal handlers, graceful drain on SIGTERM/SIGINT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+
+from config import Config
+from protocol import control
+from protocol.catalogue import CloseCode
+from server.net.connection import Connection
+from server.persistence.api import GamePersistence
+from server.state import ServerState
+from server.sweeper import Sweeper
+from server.tick import TickLoop
+
+log = logging.getLogger("ganggpt")
+
+
+def default_persistence(config: Config, state_registry: object | None = None) -> GamePersistence:
+    """The configured persistence: PostgreSQL or embedded SQLite, Redis or in-process cache."""
+    try:
+        from server.persistence.service import open_persistence
+    except ImportError:  # pragma: no cover - only while persistence is being built
+        from server.persistence.memory import MemoryPersistence
+
+        return MemoryPersistence()
+    return open_persistence(config, state_registry)  # type: ignore[arg-type]
+
+
+class Server:
+    def __init__(
+        self, state: ServerState, tcp: asyncio.Server, tick: TickLoop, sweeper: Sweeper
+    ) -> None:
+        self.state = state
+        self.tcp = tcp
+        self.tick = tick
+        self.sweeper = sweeper
+        self.tasks: list[asyncio.Task[None]] = []
+        self.closed = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        port: int = self.tcp.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        host = self.state.config.server_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"ws://{host}:{self.port}/ws"
+
+    async def drain(self) -> None:
+        """Tell every client to come back (with a resume token), then close them with 1012."""
+        st = self.state
+        st.draining = True
+        self.tcp.close()
+        conns = list(st.players.values())
+        if conns:
+            await asyncio.gather(*(c.save_session() for c in conns), return_exceptions=True)
+        for c in conns:
+            c.send(
+                control.Reconnect(
+                    resume_token=c.resume_token,
+                    after_ms=random.randint(250, 2000),
+                    resume_window=st.config.resume_window,
+                    reason="server restarting",
+                )
+            )
+            c.close(
+                CloseCode.SERVICE_RESTART, "server restarting; reconnect with your resume token"
+            )
+        for c in list(st.connections):
+            if not c.closing:
+                c.close(CloseCode.SERVICE_RESTART, "server restarting")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + st.config.drain_timeout
+        while st.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for c in list(st.connections):
+            c.abort()
+        log.info("drained %d players", len(conns))
+
+    async def close(self, drain: bool = True) -> None:
+        if self.closed.is_set():
+            return
+        if drain:
+            await self.drain()
+        else:
+            self.tcp.close()
+            for c in list(self.state.connections):
+                c.abort()
+        self.tick.stop()
+        self.sweeper.running = False
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        with contextlib.suppress(Exception):
+            self.sweeper.snapshot(0.0)
+        await self.state.persistence.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.tcp.wait_closed(), 2.0)
+        self.closed.set()
+
+
+async def start_server(config: Config, persistence: GamePersistence | None = None) -> Server:
+    """Start listening and ticking; returns once the port is bound."""
+    from server.metrics import Metrics
+
+    metrics = Metrics()
+    if persistence is None:
+        persistence = default_persistence(config, metrics.registry)
+    await persistence.start()
+    state = ServerState.create(config, persistence)
+    state.metrics = metrics
+    loop = asyncio.get_running_loop()
+    tcp = await loop.create_server(
+        lambda: Connection(state),
+        config.server_host,
+        config.server_port,
+        backlog=4096,
+        reuse_address=True,
+    )
+    tick = TickLoop(state)
+    sweeper = Sweeper(state)
+    server = Server(state, tcp, tick, sweeper)
+    server.tasks = [loop.create_task(tick.run()), loop.create_task(sweeper.run())]
+    log.info(
+        "%s listening on %s (tick %d Hz, patches %d Hz, %d NPCs, max %d players)",
+        config.server_name,
+        server.url,
+        config.tickrate,
+        config.send_rate,
+        config.npc_count,
+        config.max_players,
+    )
+    return server
+
+
+async def serve(config: Config) -> None:
+    server = await start_server(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining clients")
+    await server.close(drain=True)
+    log.info("stopped")
+
+
+def run(config: Config) -> None:
+    import uvloop
+
+    uvloop.run(serve(config))

@@ -1,0 +1,82 @@
+"""`ganggpt` command line: run the server and operate its data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from config import ConfigError, load_config
+
+
+def _config(args: argparse.Namespace) -> Any:
+    overrides: dict[str, Any] = {}
+    for key in ("server_host", "server_port", "npc_count", "max_players", "log_level"):
+        v = getattr(args, key, None)
+        if v is not None:
+            overrides[key] = v
+    return load_config(**overrides)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from server.app import run
+    from server.logs import setup_logging, stop_logging
+
+    cfg = _config(args)
+    setup_logging(cfg.log_level, cfg.log_format)
+    try:
+        run(cfg)
+    finally:
+        stop_logging()
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    import orjson
+
+    cfg = _config(args)
+    sys.stdout.write(orjson.dumps(cfg.public_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ganggpt",
+        description="GangGPT Server: realtime game state for AI-driven GTA V roleplay. "
+        "Settings come from environment variables and .env (see config/.env.example).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve WebSocket clients, /health and /metrics on SERVER_PORT")
+    run.add_argument("--host", dest="server_host", help="listen address (SERVER_HOST)")
+    run.add_argument(
+        "--port", dest="server_port", type=int, help="port (SERVER_PORT, default 22005)"
+    )
+    run.add_argument(
+        "--npcs", dest="npc_count", type=int, help="NPCs walking the world (NPC_COUNT)"
+    )
+    run.add_argument("--max-players", dest="max_players", type=int, help="MAX_PLAYERS")
+    run.add_argument("--log-level", dest="log_level", help="LOG_LEVEL: debug, info, warning, error")
+    run.set_defaults(func=_cmd_run)
+    cfg = sub.add_parser(
+        "config", help="print the effective configuration (secrets masked) and exit"
+    )
+    cfg.set_defaults(func=_cmd_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc: int = args.func(args)
+        return rc
+    except ConfigError as e:
+        sys.stderr.write(f"ganggpt: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,574 @@
+"""One client connection: a thin asyncio layer over websockets' sans-I/O server protocol.
+
+Why not the websockets asyncio server: it runs a task per connection and sends through
+`await`; the tick must write thousands of frames synchronously and 10,000 idle players must
+cost little memory. Here reading is callback-driven (no task per connection), control
+messages go through the sans-I/O protocol, and STATE frames are written straight to the
+transport (`server.net.frames`). Every protocol violation is answered with the catalogue's
+error or close code; nothing a client sends can raise out of this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+import math
+import random
+import secrets
+import time
+from typing import Any
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from protocol import control
+from protocol.catalogue import (
+    PROTOCOL_VERSION,
+    CloseCode,
+    EntityKind,
+    ErrorCode,
+    ProtocolError,
+)
+from protocol.state import InputFrame, decode_input
+from server.net.frames import binary_frame
+from server.net.http import route
+from server.npc_talk import offline_reply
+from server.persistence.api import PlayerSnapshot, ResumeSession
+from server.replication.view import Viewer
+from server.state import ServerState
+
+log = logging.getLogger("ganggpt.net")
+_ws_log = logging.getLogger("ganggpt.websocket")
+_ws_log.setLevel(logging.WARNING)
+
+ERROR_BUDGET = 20  # malformed messages tolerated per ERROR_WINDOW seconds
+ERROR_WINDOW = 10.0
+MOVE_SLACK_M = 2.0  # metres of free movement on top of the speed budget
+CLOSE_GRACE = 5.0  # seconds to finish a closing handshake before the socket is cut
+
+
+class Phase(enum.Enum):
+    HTTP = "http"  # waiting for the HTTP request
+    HELLO = "hello"  # WebSocket open, waiting for hello
+    JOINING = "joining"  # hello accepted, loading the player
+    PLAYING = "playing"
+    CLOSED = "closed"
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        cfg = state.config
+        self.ws = ServerProtocol(max_size=cfg.max_message_size, logger=_ws_log)
+        self.transport: asyncio.Transport | None = None
+        self.phase = Phase.HTTP
+        self.closing = False
+        self.lost = False
+        self.peer = "?"
+        now = time.monotonic()
+        self.deadline = now + cfg.handshake_timeout
+        self.last_ping = now
+        self.ping_out: float | None = None
+        self.paused_since: float | None = None
+        self.fragments: list[bytes] | None = None
+        self.fragment_text = False
+        # rate limiting
+        self.rate_second = 0
+        self.rate_count = 0
+        self.flood_seconds = 0
+        self.rate_warned = False
+        self.errors: collections.deque[float] = collections.deque()
+        # the player
+        self.nid = 0
+        self.player_id = ""
+        self.name = ""
+        self.resume_token = ""
+        self.viewer: Viewer | None = None
+        self.keep_for_resume = True
+        self.last_pos = (0.0, 0.0, 0.0)
+        self.move_budget = 0.0
+        self.budget_at = now
+        self.ack = 0
+        self.join_task: asyncio.Task[None] | None = None
+
+    # --- asyncio.Protocol ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=self.state.config.send_buffer_high)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.state.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.leave_world()
+        self.phase = Phase.CLOSED
+        self.state.connections.discard(self)
+        if self.join_task is not None and not self.join_task.done():
+            self.join_task.cancel()
+
+    def pause_writing(self) -> None:
+        self.paused_since = time.monotonic()
+
+    def resume_writing(self) -> None:
+        self.paused_since = None
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for ev in self.ws.events_received():
+            if self.closing:
+                break
+            if isinstance(ev, Frame):
+                self._on_frame(ev)
+            elif isinstance(ev, Request):
+                self._on_request(ev)
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        self.ws.receive_eof()
+        self.flush()
+        return None
+
+    # --- writing ---
+
+    def flush(self) -> None:
+        t = self.transport
+        if t is None:
+            return
+        for data in self.ws.data_to_send():
+            if data:
+                t.write(data)
+            else:
+                t.close()  # EOF: the protocol is done; close after the buffer drains
+                return
+        if self.ws.state is State.CLOSED and not t.is_closing():
+            t.close()
+
+    def writable(self) -> bool:
+        return self.paused_since is None and not self.closing
+
+    def send_state(self, payload: bytes) -> bool:
+        """Hot path, called by the tick: one write, no await, no protocol object."""
+        if self.paused_since is not None or self.closing or self.transport is None:
+            return False
+        self.transport.write(binary_frame(payload))
+        return True
+
+    def send(self, msg: control.ServerMessage) -> None:
+        if self.closing or self.ws.state is not State.OPEN:
+            return
+        self.ws.send_text(control.encode(msg))
+        self.flush()
+
+    def send_raw_text(self, data: bytes) -> None:
+        if self.closing or self.ws.state is not State.OPEN:
+            return
+        self.ws.send_text(data)
+        self.flush()
+
+    def close(self, code: CloseCode, reason: str = "", *, keep_for_resume: bool = True) -> None:
+        """Close with a catalogue code. Safe to call twice and from anywhere."""
+        if self.closing or self.lost:
+            return
+        self.closing = True
+        self.keep_for_resume = self.keep_for_resume and keep_for_resume
+        self.state.metrics.closes.labels(code=str(int(code))).inc()
+        if self.ws.state is State.OPEN:
+            self.ws.send_close(int(code), reason.encode()[:120].decode("utf-8", "ignore"))
+        self.flush()
+        self.leave_world()
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+
+    # --- reading ---
+
+    def _on_request(self, request: Request) -> None:
+        response = route(self.state, request)
+        if response is not None:
+            self.ws.send_response(response)
+            return
+        response = self.ws.accept(request)
+        self.ws.send_response(response)
+        if response.status_code == 101:
+            self.phase = Phase.HELLO
+
+    def _on_frame(self, frame: Frame) -> None:
+        op = frame.opcode
+        if op is Opcode.TEXT or op is Opcode.BINARY:
+            if frame.fin:
+                self._on_message(op is Opcode.TEXT, bytes(frame.data))
+            else:
+                self.fragments = [bytes(frame.data)]
+                self.fragment_text = op is Opcode.TEXT
+        elif op is Opcode.CONT:
+            if self.fragments is not None:
+                self.fragments.append(bytes(frame.data))
+                if frame.fin:
+                    data = b"".join(self.fragments)
+                    self.fragments = None
+                    self._on_message(self.fragment_text, data)
+        elif op is Opcode.PONG:
+            self.ping_out = None
+        elif op is Opcode.CLOSE:
+            self.keep_for_resume = (
+                self.keep_for_resume
+                and self.ws.close_rcvd is not None
+                and (self.ws.close_rcvd.code != CloseCode.NORMAL)
+            )
+
+    def _on_message(self, is_text: bool, data: bytes) -> None:
+        phase = self.phase
+        if phase is Phase.PLAYING:
+            if not self._within_rate():
+                return
+            try:
+                if is_text:
+                    self._on_control(control.decode_client(data))
+                else:
+                    self._on_input(decode_input(data))
+            except ProtocolError as e:
+                self.fail(e)
+            return
+        if phase is Phase.HELLO:
+            try:
+                if not is_text:
+                    raise ProtocolError(
+                        "the first message must be a JSON hello", close=CloseCode.BAD_HELLO
+                    )
+                hello = control.decode_first(data)
+            except ProtocolError as e:
+                self.fail(e)
+                return
+            self._begin_join(hello)
+            return
+        if phase is Phase.JOINING:
+            self.fail(ProtocolError("wait for the welcome", error=ErrorCode.NOT_READY))
+
+    def fail(self, e: ProtocolError) -> None:
+        """Answer a protocol violation with its code; too many of them close the connection."""
+        if e.close is not None:
+            self.close(e.close, e.message)
+            return
+        assert e.error is not None
+        self.state.metrics.errors.labels(code=e.error.name).inc()
+        self.send(control.error(e.error, e.message))
+        now = time.monotonic()
+        self.errors.append(now)
+        while self.errors and now - self.errors[0] > ERROR_WINDOW:
+            self.errors.popleft()
+        if len(self.errors) > ERROR_BUDGET:
+            self.close(
+                CloseCode.TOO_MANY_ERRORS,
+                f"more than {ERROR_BUDGET} bad messages in {ERROR_WINDOW:.0f} s",
+            )
+
+    def _within_rate(self) -> bool:
+        cfg = self.state.config
+        second = int(time.monotonic())
+        if second != self.rate_second:
+            over = self.rate_count > cfg.input_rate_limit
+            self.flood_seconds = (
+                self.flood_seconds + 1 if over and second == self.rate_second + 1 else 0
+            )
+            self.rate_second = second
+            self.rate_count = 0
+            self.rate_warned = False
+        self.rate_count += 1
+        if self.rate_count <= cfg.input_rate_limit:
+            return True
+        if self.flood_seconds + 1 >= cfg.flood_close_after:
+            self.close(
+                CloseCode.FLOODING,
+                f"over {cfg.input_rate_limit} messages/s for {cfg.flood_close_after} s",
+            )
+            return False
+        if not self.rate_warned:
+            self.rate_warned = True
+            self.fail(
+                ProtocolError(
+                    f"over {cfg.input_rate_limit} messages/s; dropped", error=ErrorCode.RATE_LIMITED
+                )
+            )
+        return False
+
+    # --- playing ---
+
+    def _on_input(self, inp: InputFrame) -> None:
+        st = self.state
+        self.ack = inp.ack
+        b = st.world.bounds
+        if not b.contains(inp.x, inp.y, inp.z):
+            self._reject(inp, ErrorCode.OUT_OF_BOUNDS, "position outside the world")
+            return
+        cfg = st.config
+        now = time.monotonic()
+        cap = cfg.player_max_speed + MOVE_SLACK_M
+        self.move_budget = min(
+            cap, self.move_budget + (now - self.budget_at) * cfg.player_max_speed
+        )
+        self.budget_at = now
+        lx, ly, lz = self.last_pos
+        dist = math.sqrt((inp.x - lx) ** 2 + (inp.y - ly) ** 2 + (inp.z - lz) ** 2)
+        if dist > self.move_budget + MOVE_SLACK_M:
+            self._reject(
+                inp,
+                ErrorCode.IMPOSSIBLE_MOVE,
+                f"moved {dist:.1f} m, faster than {cfg.player_max_speed:g} m/s",
+            )
+            return
+        self.move_budget = max(0.0, self.move_budget - dist)
+        self.last_pos = (inp.x, inp.y, inp.z)
+        st.world.players.place(self.nid, inp.x, inp.y, inp.z, inp.heading)
+        st.inputs += 1
+
+    def _reject(self, inp: InputFrame, code: ErrorCode, message: str) -> None:
+        self.fail(ProtocolError(message, error=code))
+        p = self.state.world.players
+        nid = self.nid
+        self.send(
+            control.Correct(
+                x=float(p.x[nid]),
+                y=float(p.y[nid]),
+                z=float(p.z[nid]),
+                heading=float(p.heading[nid]),
+                ref=inp.seq,
+            )
+        )
+
+    def _on_control(self, msg: control.ClientMessage) -> None:
+        st = self.state
+        if isinstance(msg, control.Ping):
+            self.send(control.Pong(id=msg.id, t=msg.t, server_time=time.time()))
+        elif isinstance(msg, control.Chat):
+            self._chat(msg.text)
+        elif isinstance(msg, control.Talk):
+            w = st.world
+            npc = msg.npc
+            if w.kind[npc] != EntityKind.NPC or not w.grid.sees(
+                int(w.cell[self.nid]), int(w.cell[npc])
+            ):
+                self.fail(ProtocolError(f"no NPC {npc} in view", error=ErrorCode.UNKNOWN_ENTITY))
+                return
+            self.send(control.NpcSay(npc=npc, to=self.nid, text=offline_reply(npc, msg.text)))
+        elif isinstance(msg, control.Leave):
+            self.close(CloseCode.NORMAL, "bye", keep_for_resume=False)
+        elif isinstance(msg, control.Hello):
+            self.fail(ProtocolError("already welcomed", error=ErrorCode.ALREADY_WELCOMED))
+
+    def _chat(self, text: str) -> None:
+        st = self.state
+        w = st.world
+        cell = int(w.cell[self.nid])
+        data = control.encode(control.ChatMessage(from_id=self.nid, name=self.name, text=text))
+        for conn in list(st.players.values()):
+            if w.grid.sees(int(w.cell[conn.nid]), cell):
+                conn.send_raw_text(data)
+
+    # --- joining and leaving ---
+
+    def _begin_join(self, hello: control.Hello) -> None:
+        st = self.state
+        if st.draining:
+            self.close(CloseCode.SERVICE_RESTART, "server is restarting; try again shortly")
+            return
+        if st.player_count + st.joining >= st.config.max_players and not hello.resume:
+            st.metrics.connections_refused.labels(reason="full").inc()
+            self.close(CloseCode.SERVER_FULL, f"server full ({st.config.max_players} players)")
+            return
+        self.phase = Phase.JOINING
+        st.joining += 1
+        self.join_task = asyncio.get_running_loop().create_task(self._join(hello))
+
+    async def _join(self, hello: control.Hello) -> None:
+        st = self.state
+        cfg = st.config
+        try:
+            try:
+                session = await st.persistence.take_session(hello.resume) if hello.resume else None
+                name = session.name if session else hello.name
+                record = await st.persistence.load_or_create_player(name)
+            finally:
+                st.joining -= 1
+        except Exception:
+            log.exception("join failed for %s", self.peer)
+            self.close(CloseCode.INTERNAL_ERROR, "could not load the player")
+            return
+        if self.closing or self.phase is not Phase.JOINING:
+            return
+        if session is None and st.player_count >= cfg.max_players:
+            self.close(CloseCode.SERVER_FULL, f"server full ({cfg.max_players} players)")
+            return
+        pid = record.player_id
+        old = st.players.get(pid)
+        if old is not None and old is not self:
+            old.close(CloseCode.REPLACED, "this player connected again elsewhere")
+        w = st.world
+        now = time.time()
+        reserved = st.reserved.pop(pid, None)
+        if reserved is not None and reserved[1] >= now:
+            nid = reserved[0]
+        else:
+            if reserved is not None:
+                w.net_ids.release(reserved[0], w.tick)
+            nid = w.net_ids.allocate(w.tick)
+        data: dict[str, Any] = session.data if session else {}
+        if "x" in data and w.bounds.contains(data["x"], data["y"], data["z"]):
+            x, y, z, h = (
+                float(data["x"]),
+                float(data["y"]),
+                float(data["z"]),
+                float(data.get("heading", 0.0)),
+            )
+        elif record.has_position and w.bounds.contains(record.x, record.y, record.z):
+            x, y, z, h = record.x, record.y, record.z, record.heading
+        else:
+            x0, y0, x1, y1 = w.npcs.area
+            x, y, z, h = random.uniform(x0, x1), random.uniform(y0, y1), 0.0, random.uniform(0, 360)
+        self.nid, self.player_id, self.name = nid, pid, record.name
+        self.last_pos = (x, y, z)
+        self.budget_at = time.monotonic()
+        w.spawn_player(nid, record.name, x, y, z, h)
+        w.players.health[nid] = max(0, min(255, record.health))
+        self.viewer = Viewer(
+            nid=nid,
+            send=self.send_state,
+            tier_offset=nid % cfg.aoi_far_every,
+            writable=self.writable,
+        )
+        st.viewers[st.phase_of(nid)][nid] = self.viewer
+        st.players[pid] = self
+        self.phase = Phase.PLAYING
+        self.resume_token = secrets.token_urlsafe(18)
+        st.metrics.clients.set(st.player_count)
+        self.send(
+            control.Welcome(
+                v=PROTOCOL_VERSION,
+                player_id=pid,
+                net_id=nid,
+                name=record.name,
+                server_name=cfg.server_name,
+                tick_rate=cfg.tickrate,
+                send_rate=cfg.send_rate,
+                tick=w.tick,
+                server_time=now,
+                world=w.bounds.as_dict(),
+                aoi_radius=cfg.aoi_radius,
+                aoi_cell_size=cfg.aoi_cell_size,
+                resume_token=self.resume_token,
+                resume_window=cfg.resume_window,
+                max_message_size=cfg.max_message_size,
+                input_rate_limit=cfg.input_rate_limit,
+                resumed=session is not None,
+                x=x,
+                y=y,
+                z=z,
+                heading=h,
+            )
+        )
+        log.info(
+            "%s joined as %r (net id %d%s) from %s",
+            pid,
+            record.name,
+            nid,
+            ", resumed" if session else "",
+            self.peer,
+        )
+        await self.save_session()
+
+    def snapshot(self) -> PlayerSnapshot:
+        p = self.state.world.players
+        n = self.nid
+        return PlayerSnapshot(
+            player_id=self.player_id,
+            x=float(p.x[n]),
+            y=float(p.y[n]),
+            z=float(p.z[n]),
+            heading=float(p.heading[n]),
+            health=int(p.health[n]),
+            armor=0,
+            money=0,
+            taken_at=time.time(),
+        )
+
+    async def save_session(self, token: str | None = None) -> None:
+        """Store what a resume token unlocks, so a resume works on any instance."""
+        if not self.player_id:
+            return
+        snap = self.snapshot()
+        try:
+            await self.state.persistence.save_session(
+                ResumeSession(
+                    token=token or self.resume_token,
+                    player_id=self.player_id,
+                    name=self.name,
+                    expires_at=time.time() + self.state.config.resume_window,
+                    data={
+                        "x": snap.x,
+                        "y": snap.y,
+                        "z": snap.z,
+                        "heading": snap.heading,
+                        "net_id": self.nid,
+                    },
+                )
+            )
+        except Exception:
+            log.warning("could not store the resume session of %s", self.player_id, exc_info=True)
+
+    def leave_world(self) -> None:
+        """Take the player out of the world; keep its net id for a resume unless it said leave."""
+        if self.phase is not Phase.PLAYING:
+            return
+        st = self.state
+        w = st.world
+        self.phase = Phase.CLOSED  # out of the game; the socket may still be closing
+        st.persistence.submit_snapshots([self.snapshot()])
+        w.despawn_player(self.nid)
+        st.viewers[st.phase_of(self.nid)].pop(self.nid, None)
+        if st.players.get(self.player_id) is self:
+            del st.players[self.player_id]
+        if self.keep_for_resume and st.config.resume_window > 0:
+            st.reserved[self.player_id] = (self.nid, time.time() + st.config.resume_window)
+            asyncio.get_running_loop().create_task(self.save_session())
+        else:
+            w.net_ids.release(self.nid, w.tick)
+        st.metrics.clients.set(st.player_count)
+        log.info("%s (%r, net id %d) left", self.player_id, self.name, self.nid)
+
+    # --- housekeeping, called about once a second off the tick ---
+
+    def housekeep(self, now: float) -> None:
+        cfg = self.state.config
+        if self.closing or self.phase is Phase.CLOSED:
+            return
+        if self.phase in (Phase.HTTP, Phase.HELLO) and now > self.deadline:
+            if self.phase is Phase.HTTP:
+                self.abort()
+            else:
+                self.close(
+                    CloseCode.HANDSHAKE_TIMEOUT, f"no hello within {cfg.handshake_timeout:g} s"
+                )
+            return
+        if self.paused_since is not None and now - self.paused_since > cfg.slow_client_timeout:
+            self.state.metrics.connections_refused.labels(reason="too_slow").inc()
+            self.close(CloseCode.TOO_SLOW, f"not reading for {cfg.slow_client_timeout:g} s")
+            return
+        if self.ws.state is not State.OPEN:
+            return
+        if self.ping_out is not None:
+            if now - self.ping_out > cfg.ping_timeout:
+                log.info("%s: no pong in %.0f s, dropping", self.peer, cfg.ping_timeout)
+                self.leave_world()
+                self.abort()
+        elif now - self.last_ping >= cfg.ping_interval:
+            self.last_ping = self.ping_out = now
+            self.ws.send_ping(secrets.token_bytes(4))
+            self.flush()

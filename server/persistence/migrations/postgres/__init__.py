@@ -1,0 +1,1 @@
+"""PostgreSQL migrations (`vNNNN_*.py`, applied in order)."""

@@ -1,0 +1,1 @@
+"""SQLite migrations (`vNNNN_*.py`, applied in order)."""

@@ -1,0 +1,122 @@
+"""What the storage hands back to the game besides `PlayerRecord`: plain read-side values.
+
+Why plain dataclasses rather than rows: both backends (PostgreSQL and SQLite) return the same
+types, so the game and the cache never see a driver's row class or its timestamp type. Times
+are unix seconds (floats) everywhere above the storage layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True, frozen=True)
+class Account:
+    """Credentials of a registered player; guests have none."""
+
+    player_id: str
+    email: str | None
+    password_hash: str
+    created_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class Membership:
+    """A player's place in a faction."""
+
+    player_id: str
+    faction: str
+    rank: str
+    joined_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class FactionRelationship:
+    faction_a: str
+    faction_b: str
+    relationship_type: str
+    strength: int
+    last_updated: float
+
+
+@dataclass(slots=True, frozen=True)
+class FactionState:
+    """A faction as the game shows it: what is cached under `faction:{name}:state`."""
+
+    name: str
+    display_name: str
+    created_at: float
+    members: int
+    relationships: tuple[FactionRelationship, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Mission:
+    mission_id: str
+    title: str
+    description: str | None
+    generated_by: str
+    difficulty: int
+    estimated_duration_s: float | None
+    reward_pool: int
+    faction_impact: dict[str, Any] | None
+    created_at: float
+    expires_at: float | None
+
+
+@dataclass(slots=True, frozen=True)
+class MissionAssignment:
+    mission_id: str
+    player_id: str
+    status: str  # "active" | "completed"
+    assigned_at: float
+    completed_at: float | None
+    reward_paid: int
+
+
+@dataclass(slots=True, frozen=True)
+class NpcMemory:
+    memory_id: str
+    npc_id: str
+    player_id: str | None
+    memory_type: str
+    content: dict[str, Any]
+    emotional_weight: int
+    created_at: float
+    expires_at: float | None
+
+
+@dataclass(slots=True, frozen=True)
+class Companion:
+    companion_id: str
+    player_id: str
+    name: str
+    companion_type: str
+    personality: dict[str, Any]
+    experience_points: int = 0
+    loyalty_level: int = 50
+    memory_data: dict[str, Any] | None = None
+    created_at: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class LedgerEntry:
+    """One money movement; the ledger is what makes money changes idempotent on replay."""
+
+    entry_id: int
+    event_id: str
+    player_id: str
+    delta: int
+    balance_after: int
+    reason: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class StorageInfo:
+    """What health and the commands report about a backend."""
+
+    backend: str
+    schema_version: int
+    details: dict[str, Any] = field(default_factory=dict)

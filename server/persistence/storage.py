@@ -1,0 +1,109 @@
+"""The storage contract: what any database backend must do for the persistence service.
+
+Why a contract of its own, below `GamePersistence`: the service (write-behind, journal, cache,
+outage handling) is written once; PostgreSQL and SQLite only have to store and fetch. The same
+contract test suite runs against every backend, so they cannot drift apart.
+
+Rules every backend keeps:
+- `apply` runs one write in one transaction and is idempotent (the journal may replay it).
+- `upsert_snapshots` never moves a player's state back in time and ignores unknown players.
+- Errors meaning "the database is not reachable right now" are recognised by
+  `is_unavailable`; anything else is a real error of that write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
+from server.persistence.models import (
+    Account,
+    Companion,
+    FactionState,
+    LedgerEntry,
+    Membership,
+    Mission,
+    MissionAssignment,
+    NpcMemory,
+    StorageInfo,
+)
+from server.persistence.ops import Op
+
+
+class PersistenceError(Exception):
+    """A write could not be made durable anywhere (database and journal both failed)."""
+
+
+class UnknownPlayer(LookupError):
+    """A write names a player that does not exist."""
+
+
+class Storage(Protocol):
+    backend: str
+
+    async def open(self) -> None:
+        """Connect. Raises when the database is unreachable (`is_unavailable` says so)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations; returns the versions applied now."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def ping(self) -> None:
+        """A cheap round trip; raises if the database cannot be reached."""
+        ...
+
+    def is_unavailable(self, exc: BaseException) -> bool: ...
+
+    async def maintain(self, now: float) -> None:
+        """Periodic housekeeping: partitions ahead, expired sessions."""
+        ...
+
+    async def info(self) -> StorageInfo: ...
+
+    # --- writes ---
+    async def apply(self, op: Op) -> None: ...
+
+    async def upsert_snapshots(self, snaps: Sequence[PlayerSnapshot]) -> None: ...
+
+    # --- players ---
+    async def player_by_name(self, name: str) -> PlayerRecord | None: ...
+
+    async def player(self, player_id: str) -> PlayerRecord | None: ...
+
+    async def snapshot_time(self, player_id: str) -> float | None:
+        """When the stored snapshot of this player was taken (None: never)."""
+        ...
+
+    async def account(self, player_id: str) -> Account | None: ...
+
+    async def ledger(self, player_id: str) -> list[LedgerEntry]:
+        """Money movements in the order they were applied."""
+        ...
+
+    # --- factions, missions, NPCs, companions (replica reads where configured) ---
+    async def membership(self, player_id: str) -> Membership | None: ...
+
+    async def faction(self, name: str) -> FactionState | None: ...
+
+    async def mission(self, mission_id: str) -> Mission | None: ...
+
+    async def assignments(self, player_id: str) -> list[MissionAssignment]: ...
+
+    async def npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        """Newest first, expired ones left out."""
+        ...
+
+    async def companions(self, player_id: str) -> list[Companion]: ...
+
+    # --- resume sessions (used when no Redis is configured) ---
+    async def save_session(self, s: ResumeSession) -> None: ...
+
+    async def take_session(self, token: str, now: float) -> ResumeSession | None: ...

@@ -1,0 +1,88 @@
+"""Step 2 of replication — deltas, computed once per tick and shared by every client.
+
+Two shared pieces:
+- `MoveBuffer`: MOVE records of every player whose wire state changed within a window, sorted
+  by grid cell, as one bytes object. A client's MOVE section is a handful of slices of it (one
+  per row of its view), so no record is encoded more than once per tick.
+- `Crossings`: the per-tick crossing logs of a window collapsed to one (from, to) per entity,
+  plus the NPCs whose path changed, as arrays the view step tests against many clients at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from protocol.state import MOVE_DTYPE
+from server.world.world import World
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class MoveBuffer:
+    keys: I64  # sorted grid cell of each record
+    data: bytes  # the records, in the same order
+    view: memoryview
+
+    @classmethod
+    def build(cls, world: World, window: int) -> MoveBuffer:
+        p = world.players
+        ids = p.ids
+        if ids.size:
+            ids = ids[p.last_change[ids] > world.tick - window]
+        cells = world.cell[ids].astype(np.int64)
+        order = np.argsort(cells, kind="stable")
+        ids = ids[order]
+        rec = np.empty(ids.size, dtype=MOVE_DTYPE)
+        rec["id"] = ids
+        rec["x"] = p.qx[ids]
+        rec["y"] = p.qy[ids]
+        rec["z"] = p.qz[ids]
+        rec["h"] = p.qh[ids]
+        data = rec.tobytes()
+        return cls(cells[order], data, memoryview(data))
+
+    def byte_ranges(self, lo_keys: I64, hi_keys: I64) -> tuple[I64, I64]:
+        """Byte offsets (start, end) of the records whose cell lies in [lo, hi], elementwise."""
+        size = MOVE_DTYPE.itemsize
+        start = np.searchsorted(self.keys, lo_keys, side="left") * size
+        end = np.searchsorted(self.keys, hi_keys, side="right") * size
+        return start.astype(np.int64), np.maximum(end, start).astype(np.int64)
+
+
+@dataclass(slots=True)
+class Crossings:
+    ids: I64
+    from_cell: I32  # cell at the start of the window (-1: did not exist)
+    to_cell: I32  # cell now (-1: gone)
+    path_ids: I64  # NPCs whose path changed within the window
+    path_cells: I32
+    complete: bool  # False when the window reaches past the kept history
+
+    @classmethod
+    def collapse(cls, world: World, since: int) -> Crossings:
+        """Everything that crossed cells in ticks (since, now]."""
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        paths: list[I64] = []
+        oldest = world.logs[0].tick if world.logs else world.tick + 1
+        for log in world.logs:
+            if log.tick <= since:
+                continue
+            for e, f, t in zip(
+                log.cross_ids.tolist(), log.cross_from.tolist(), log.cross_to.tolist(), strict=True
+            ):
+                if e not in first:
+                    first[e] = f
+                last[e] = t
+            if log.path_ids.size:
+                paths.append(log.path_ids)
+        ids = np.fromiter(first.keys(), dtype=np.int64, count=len(first))
+        fr = np.fromiter(first.values(), dtype=np.int32, count=len(first))
+        to = np.fromiter((last[e] for e in first), dtype=np.int32, count=len(first))
+        pids = np.unique(np.concatenate(paths)) if paths else np.zeros(0, dtype=np.int64)
+        return cls(ids, fr, to, pids, world.cell[pids], complete=since + 1 >= oldest)

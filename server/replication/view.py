@@ -1,0 +1,197 @@
+"""Step 3 of replication — the per-client view: assemble each due client's STATE frame.
+
+Everything that can be shared is computed once per group of clients (same window, same tiers)
+with numpy: who entered or left whose view, and which slices of the shared MOVE buffer each
+client needs. What remains per client is joining a few byte strings and one transport write.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from protocol.catalogue import StateFlag
+from protocol.state import EMPTY_SECTION, encode_header, encode_leaves, encode_section
+from server.replication.delta import Crossings, MoveBuffer
+from server.replication.snapshot import full_snapshot
+from server.world.world import World
+
+ALL_TIERS = 3
+
+
+@dataclass(slots=True, eq=False)
+class Viewer:
+    """Replication state of one client. `send` returns False if the client could not take it."""
+
+    nid: int
+    send: Callable[[bytes], bool]
+    tier_offset: int = 0
+    seq: int = 0
+    last_emit: int = -1  # tick of the last frame sent
+    last_all: int = -1  # tick of the last frame with every tier (or FULL)
+    view_cell: int = -1
+    needs_full: bool = True
+    missed: int = 0  # patches skipped since the last frame (coalesced)
+    writable: Callable[[], bool] = field(default=lambda: True)
+
+
+@dataclass(slots=True)
+class PatchStats:
+    frames: int = 0
+    bytes: int = 0
+    full: int = 0
+    skipped: int = 0
+
+
+class ViewAssembler:
+    """Builds and sends the frames of the clients due on one tick."""
+
+    def __init__(self, world: World, ticks_per_patch: int, mid_every: int, far_every: int) -> None:
+        self.world = world
+        self.tpp = ticks_per_patch
+        self.mid_every = mid_every
+        self.far_every = far_every
+        self.window = far_every * ticks_per_patch  # MOVE window of a regular client
+
+    def due_tiers(self, v: Viewer, tick: int) -> int:
+        k = tick // self.tpp + v.tier_offset
+        if k % self.far_every == 0:
+            return 3
+        if k % self.mid_every == 0:
+            return 2
+        return 1
+
+    def run(self, viewers: Sequence[Viewer], server_time: float) -> PatchStats:
+        world = self.world
+        t = world.tick
+        stats = PatchStats()
+        groups: dict[tuple[int, int, int], list[Viewer]] = collections.defaultdict(list)
+        fulls: list[Viewer] = []
+        for v in viewers:
+            if not v.writable():
+                v.missed += 1
+                stats.skipped += 1
+                continue
+            if v.needs_full or t - v.last_emit > world.history - 1:
+                fulls.append(v)
+                continue
+            if v.missed:
+                due = ALL_TIERS
+                window = t - v.last_all
+            else:
+                due = self.due_tiers(v, t)
+                window = self.window
+            groups[(v.last_emit, due, window)].append(v)
+
+        buffers: dict[int, MoveBuffer] = {}
+        crossings: dict[int, Crossings] = {}
+        for (since, due, window), group in groups.items():
+            buf = buffers.get(window)
+            if buf is None:
+                buf = buffers[window] = MoveBuffer.build(world, window)
+            cr = crossings.get(since)
+            if cr is None:
+                cr = crossings[since] = Crossings.collapse(world, since)
+            self._send_group(group, due, buf, cr, t, server_time, stats)
+        for v in fulls:
+            self._send_full(v, t, server_time, stats)
+        return stats
+
+    def _send_full(self, v: Viewer, t: int, server_time: float, stats: PatchStats) -> None:
+        world = self.world
+        cell = int(world.cell[v.nid])
+        enters, _ = full_snapshot(world, cell)
+        frame = b"".join(
+            (
+                encode_header(StateFlag.FULL, v.seq + 1, t, server_time),
+                EMPTY_SECTION,
+                enters,
+                EMPTY_SECTION,
+            )
+        )
+        if v.send(frame):
+            v.seq += 1
+            v.needs_full = False
+            v.missed = 0
+            v.last_emit = v.last_all = t
+            v.view_cell = cell
+            stats.frames += 1
+            stats.full += 1
+            stats.bytes += len(frame)
+
+    def _send_group(
+        self,
+        group: list[Viewer],
+        due: int,
+        buf: MoveBuffer,
+        cr: Crossings,
+        t: int,
+        server_time: float,
+        stats: PatchStats,
+    ) -> None:
+        world = self.world
+        grid = world.grid
+        n = len(group)
+        nids = np.fromiter((v.nid for v in group), dtype=np.int64, count=n)
+        prev = np.fromiter((v.view_cell for v in group), dtype=np.int32, count=n)
+        now = world.cell[nids]
+
+        enters: dict[int, list[int]] = collections.defaultdict(list)
+        leaves: dict[int, list[int]] = collections.defaultdict(list)
+        paths: dict[int, list[int]] = collections.defaultdict(list)
+        if cr.ids.size:
+            was = grid.sees_many(prev, cr.from_cell)
+            is_ = grid.sees_many(now, cr.to_cell)
+            for ci, ei in zip(*np.nonzero(is_ & ~was), strict=True):
+                enters[int(ci)].append(int(cr.ids[ei]))
+            for ci, ei in zip(*np.nonzero(was & ~is_), strict=True):
+                leaves[int(ci)].append(int(cr.ids[ei]))
+        if cr.path_ids.size:
+            vis = grid.sees_many(now, cr.path_cells)
+            for ci, ei in zip(*np.nonzero(vis), strict=True):
+                paths[int(ci)].append(int(cr.path_ids[ei]))
+        # Viewers whose own cell changed: whole cells came into or went out of view.
+        moved = np.flatnonzero(prev != now).tolist()
+        if moved:
+            crossed = set(cr.ids.tolist())
+            for ci in moved:
+                added, removed = grid.view_change(int(prev[ci]), int(now[ci]))
+                enters[ci].extend(e for e in world.entities_in(added) if e not in crossed)
+                leaves[ci].extend(e for e in world.entities_in(removed) if e not in crossed)
+
+        lo, hi = grid.span_keys(now, due)
+        start, end = buf.byte_ranges(lo, hi)
+        starts = start.tolist()
+        ends = end.tolist()
+        mv = buf.view
+        for ci, v in enumerate(group):
+            parts: list[bytes | memoryview] = [encode_header(0, v.seq + 1, t, server_time)]
+            lv = leaves.get(ci)
+            parts.append(encode_leaves(lv) if lv else EMPTY_SECTION)
+            ev = enters.get(ci)
+            parts.append(
+                encode_section([world.enter_record(e) for e in ev]) if ev else EMPTY_SECTION
+            )
+            pv = paths.get(ci)
+            parts.append(
+                encode_section([world.path_record(e) for e in pv]) if pv else EMPTY_SECTION
+            )
+            for a, b in zip(starts[ci], ends[ci], strict=True):
+                if b > a:
+                    parts.append(mv[a:b])
+            frame = b"".join(parts)
+            if v.send(frame):
+                v.seq += 1
+                v.last_emit = t
+                if due == ALL_TIERS:
+                    v.last_all = t
+                v.missed = 0
+                v.view_cell = int(now[ci])
+                stats.frames += 1
+                stats.bytes += len(frame)
+            else:
+                v.missed += 1
+                stats.skipped += 1

@@ -1,0 +1,56 @@
+"""`ServerState`: what every part of a running server shares, in one place.
+
+Connections, the tick loop, the sweeper and the HTTP handlers all reach the world, the config,
+metrics and persistence through this object, never through globals, so several servers can
+run in one process (the tests do) without seeing each other.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from config import Config
+from server.metrics import Metrics
+from server.persistence.api import GamePersistence
+from server.replication.view import Viewer
+from server.world.world import World
+
+if TYPE_CHECKING:
+    from server.net.connection import Connection
+
+HISTORY_SECONDS = 4
+
+
+@dataclass(eq=False)
+class ServerState:
+    config: Config
+    metrics: Metrics
+    world: World
+    persistence: GamePersistence
+    connections: set[Connection] = field(default_factory=set)
+    players: dict[str, Connection] = field(default_factory=dict)  # player_id -> live connection
+    joining: int = 0
+    viewers: list[dict[int, Viewer]] = field(default_factory=list)  # per patch phase: nid -> viewer
+    reserved: dict[str, tuple[int, float]] = field(
+        default_factory=dict
+    )  # player_id -> (nid, until)
+    draining: bool = False
+    started_at: float = field(default_factory=time.time)
+    last_tick_at: float = 0.0
+    inputs: int = 0  # since the sweeper last copied it to metrics
+
+    @classmethod
+    def create(cls, config: Config, persistence: GamePersistence) -> ServerState:
+        world = World(config, history_ticks=HISTORY_SECONDS * config.tickrate)
+        state = cls(config=config, metrics=Metrics(), world=world, persistence=persistence)
+        state.viewers = [{} for _ in range(config.ticks_per_patch)]
+        return state
+
+    def phase_of(self, nid: int) -> int:
+        return nid % self.config.ticks_per_patch
+
+    @property
+    def player_count(self) -> int:
+        return len(self.players)

@@ -1,0 +1,86 @@
+"""GangGPT Python client SDK: connect, see the world, move, talk -- and survive drops.
+
+    from client_sdk import connect
+
+    async with connect("ws://127.0.0.1:22005/ws", name="bot") as client:
+        client.move(0.0, 0.0, 30.0, 0.0)
+        ev = await client.wait_for(lambda ev: isinstance(ev, EntityEntered))
+
+The protocol bookkeeping (mirror of visible entities, event types) is the sans-I/O
+`protocol.mirror`; this package adds the asyncio connection and the load tools
+(`ganggpt-loadtest`, `python -m client_sdk.bench`).
+"""
+
+from __future__ import annotations
+
+from client_sdk.client import (
+    Client,
+    ClientClosedError,
+    ClientError,
+    ClientEvent,
+    Closed,
+    Disconnected,
+    FatalCloseError,
+    HandshakeError,
+    Reconnected,
+    ReconnectFailedError,
+    connect,
+)
+from protocol.mirror import (
+    ChatReceived,
+    CloseAction,
+    Corrected,
+    Entity,
+    EntityEntered,
+    EntityLeft,
+    EntityUpdated,
+    ErrorReceived,
+    Event,
+    InvalidMessage,
+    Mirror,
+    Npc,
+    NpcSaid,
+    Player,
+    PongReceived,
+    ReconnectRequested,
+    Snapshot,
+    StateReceived,
+    Welcomed,
+    close_action,
+    close_code_name,
+)
+
+__all__ = [
+    "ChatReceived",
+    "Client",
+    "ClientClosedError",
+    "ClientError",
+    "ClientEvent",
+    "CloseAction",
+    "Closed",
+    "Corrected",
+    "Disconnected",
+    "Entity",
+    "EntityEntered",
+    "EntityLeft",
+    "EntityUpdated",
+    "ErrorReceived",
+    "Event",
+    "FatalCloseError",
+    "HandshakeError",
+    "InvalidMessage",
+    "Mirror",
+    "Npc",
+    "NpcSaid",
+    "Player",
+    "PongReceived",
+    "ReconnectFailedError",
+    "ReconnectRequested",
+    "Reconnected",
+    "Snapshot",
+    "StateReceived",
+    "Welcomed",
+    "close_action",
+    "close_code_name",
+    "connect",
+]

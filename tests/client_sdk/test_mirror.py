@@ -15,6 +15,7 @@ from protocol.catalogue import PROTOCOL_VERSION, CloseCode, EntityKind, StateFla
 from protocol.control import (
     ChatMessage,
     Correct,
+    Hello,
     NpcSay,
     Pong,
     Reconnect,
@@ -152,7 +153,8 @@ def test_hello_carries_version_name_token_and_no_resume_at_first() -> None:
     m = Mirror(name="bob", token="jwt.x.y")
     obj = orjson.loads(m.hello())
     assert obj == {"op": "hello", "v": PROTOCOL_VERSION, "name": "bob", "token": "jwt.x.y"}
-    assert decode_client(m.hello()).name == "bob"
+    hello = decode_client(m.hello())
+    assert isinstance(hello, Hello) and hello.name == "bob"
 
 
 def test_hello_after_welcome_resumes_with_the_token() -> None:
@@ -446,8 +448,8 @@ def test_npc_position_before_welcome_raises() -> None:
 
 
 def test_close_policy() -> None:
-    for code in FATAL_CLOSE_CODES:
-        assert close_action(code) is CloseAction.FATAL
+    for fatal in FATAL_CLOSE_CODES:
+        assert close_action(fatal) is CloseAction.FATAL
     for code in (4001, 4003, 4004, 4005, 4006, 4007, 4008, 4010, 4011):
         assert close_action(code) is CloseAction.FATAL
     assert close_action(None) is CloseAction.RESUME

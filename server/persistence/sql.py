@@ -1,0 +1,599 @@
+"""The queries both SQL backends share, written once.
+
+Why one query set: PostgreSQL and SQLite (3.35+) both speak `INSERT ... ON CONFLICT`, `RETURNING`
+and `CASE`, so the only real differences are how a value is passed (PostgreSQL wants datetimes
+and intervals, SQLite gets unix seconds) and how a connection and a transaction are obtained.
+Those are the hooks a backend fills in; every rule of the storage contract (idempotent writes,
+snapshots that never go back in time, the money ledger) lives here, in one place.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import orjson
+
+from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
+from server.persistence.models import (
+    Account,
+    Companion,
+    FactionRelationship,
+    FactionState,
+    LedgerEntry,
+    Membership,
+    Mission,
+    MissionAssignment,
+    NpcMemory,
+)
+from server.persistence.ops import (
+    AddNpcMemory,
+    AssignMission,
+    ChangeMoney,
+    CompleteMission,
+    CreateAccount,
+    CreateFaction,
+    CreateMission,
+    CreatePlayer,
+    Op,
+    SaveCompanion,
+    SaveSnapshots,
+    SetFaction,
+    SetRelationship,
+)
+from server.persistence.storage import UnknownPlayer
+
+
+class Conn(Protocol):
+    """The four calls the queries need; an asyncpg connection has them as they are."""
+
+    async def execute(self, sql: str, *args: Any) -> Any: ...
+    async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> Any: ...
+    async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Any: ...
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def _loads(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, str | bytes):
+        return orjson.loads(v)
+    return v
+
+
+_PLAYER_COLS = (
+    "SELECT p.id, p.username, s.x, s.y, s.z, s.heading, s.health, s.armor, s.money,"
+    " s.has_position FROM players p LEFT JOIN player_state s ON s.player_id = p.id"
+)
+
+_SNAPSHOT_SQL = (
+    "UPDATE player_state SET x = $2, y = $3, z = $4, heading = $5, health = $6, armor = $7,"
+    " money = CASE WHEN $9 > money_changed_at THEN $8 ELSE money END,"
+    " has_position = TRUE, snapshot_at = $9, last_seen = $9"
+    " WHERE player_id = $1 AND snapshot_at < $9"
+)
+
+
+class SqlStorage:
+    """Shared implementation of `Storage`; subclasses give connections and value conversions."""
+
+    backend = "sql"
+
+    # --- hooks a backend provides ---
+    def _tx(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection inside a transaction that commits on exit."""
+        raise NotImplementedError
+
+    def _read(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection to the primary, for reads that must see the latest writes."""
+        raise NotImplementedError
+
+    def _replica(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for reads that tolerate replica lag (the primary when none)."""
+        return self._read()
+
+    def ts(self, v: float) -> Any:
+        return v
+
+    def ts_out(self, v: Any) -> float:
+        return float(v)
+
+    def iv(self, seconds: float | None) -> Any:
+        return seconds
+
+    def iv_out(self, v: Any) -> float | None:
+        return None if v is None else float(v)
+
+    def uid(self, v: Any) -> str:
+        return str(v)
+
+    async def _before_npc_memory(self, c: Conn, at: float) -> None:
+        """Make room for a memory created at `at` (PostgreSQL: its month's partition)."""
+        return None
+
+    def _ts_opt(self, v: float | None) -> Any:
+        return None if v is None else self.ts(v)
+
+    def _ts_out_opt(self, v: Any) -> float | None:
+        return None if v is None else self.ts_out(v)
+
+    # --- writes ---
+    async def apply(self, op: Op) -> None:
+        if isinstance(op, SaveSnapshots):
+            await self.upsert_snapshots(op.snaps)
+            return
+        async with self._tx() as c:
+            await self._apply_in(c, op)
+
+    async def upsert_snapshots(self, snaps: Sequence[PlayerSnapshot]) -> None:
+        if not snaps:
+            return
+        rows = [
+            (
+                s.player_id,
+                s.x,
+                s.y,
+                s.z,
+                s.heading,
+                s.health,
+                s.armor,
+                s.money,
+                self.ts(s.taken_at),
+            )
+            for s in snaps
+        ]
+        async with self._tx() as c:
+            await c.executemany(_SNAPSHOT_SQL, rows)
+
+    async def _apply_in(self, c: Conn, op: Op) -> None:
+        if isinstance(op, CreatePlayer):
+            await self._create_player(c, op)
+        elif isinstance(op, ChangeMoney):
+            await self._money(c, op.event_id, op.player_id, op.delta, op.reason, op.at)
+        elif isinstance(op, CreateAccount):
+            await c.execute(
+                "INSERT INTO accounts (player_id, password_hash, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $3) ON CONFLICT (player_id) DO UPDATE SET"
+                " password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+                op.player_id,
+                op.password_hash,
+                self.ts(op.at),
+            )
+            if op.email is not None:
+                await c.execute("UPDATE players SET email = $2 WHERE id = $1", op.player_id, op.email)
+        elif isinstance(op, CreateFaction):
+            await c.execute(
+                "INSERT INTO factions (name, display_name, created_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (name) DO NOTHING",
+                op.name,
+                op.display_name,
+                self.ts(op.at),
+            )
+        elif isinstance(op, SetFaction):
+            if op.faction is None:
+                await c.execute("DELETE FROM faction_members WHERE player_id = $1", op.player_id)
+            else:
+                await c.execute(
+                    "INSERT INTO faction_members (player_id, faction, rank, joined_at)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (player_id) DO UPDATE SET"
+                    " rank = excluded.rank, joined_at = CASE WHEN faction_members.faction ="
+                    " excluded.faction THEN faction_members.joined_at ELSE excluded.joined_at END,"
+                    " faction = excluded.faction",
+                    op.player_id,
+                    op.faction,
+                    op.rank,
+                    self.ts(op.at),
+                )
+        elif isinstance(op, SetRelationship):
+            await c.execute(
+                "INSERT INTO faction_relationships (id, faction_a, faction_b, relationship_type,"
+                " strength, last_updated) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (faction_a, faction_b) DO UPDATE SET"
+                " relationship_type = excluded.relationship_type, strength = excluded.strength,"
+                " last_updated = excluded.last_updated",
+                str(uuid.uuid4()),
+                op.faction_a,
+                op.faction_b,
+                op.relationship_type,
+                op.strength,
+                self.ts(op.at),
+            )
+        elif isinstance(op, CreateMission):
+            await c.execute(
+                "INSERT INTO missions (id, title, description, generated_by, difficulty,"
+                " estimated_duration, reward_pool, faction_impact, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+                op.mission_id,
+                op.title,
+                op.description,
+                op.generated_by,
+                op.difficulty,
+                self.iv(op.estimated_duration_s),
+                op.reward_pool,
+                None if op.faction_impact is None else _dumps(op.faction_impact),
+                self.ts(op.at),
+                self._ts_opt(op.expires_at),
+            )
+        elif isinstance(op, AssignMission):
+            await c.execute(
+                "INSERT INTO mission_assignments (mission_id, player_id, status, assigned_at)"
+                " VALUES ($1, $2, 'active', $3) ON CONFLICT (mission_id, player_id) DO NOTHING",
+                op.mission_id,
+                op.player_id,
+                self.ts(op.at),
+            )
+        elif isinstance(op, CompleteMission):
+            await self._complete_mission(c, op)
+        elif isinstance(op, AddNpcMemory):
+            await self._before_npc_memory(c, op.at)
+            await c.execute(
+                "INSERT INTO npc_memories (id, npc_id, player_id, memory_type, content,"
+                " emotional_weight, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                op.memory_id,
+                op.npc_id,
+                op.player_id,
+                op.memory_type,
+                _dumps(op.content),
+                op.emotional_weight,
+                self.ts(op.at),
+                self._ts_opt(op.expires_at),
+            )
+        elif isinstance(op, SaveCompanion):
+            await c.execute(
+                "INSERT INTO companions (id, player_id, name, companion_type, personality,"
+                " experience_points, loyalty_level, memory_data, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"
+                " name = excluded.name, companion_type = excluded.companion_type,"
+                " personality = excluded.personality,"
+                " experience_points = excluded.experience_points,"
+                " loyalty_level = excluded.loyalty_level, memory_data = excluded.memory_data",
+                op.companion_id,
+                op.player_id,
+                op.name,
+                op.companion_type,
+                _dumps(op.personality),
+                op.experience_points,
+                op.loyalty_level,
+                None if op.memory_data is None else _dumps(op.memory_data),
+                self.ts(op.at),
+            )
+        else:  # SaveSnapshots is handled by apply(); anything else is a programming error
+            raise TypeError(f"not a write: {op!r}")
+
+    async def _create_player(self, c: Conn, op: CreatePlayer) -> None:
+        row = await c.fetchrow(
+            "INSERT INTO players (id, username, created_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            op.player_id,
+            op.name,
+            self.ts(op.at),
+        )
+        if row is None:
+            same = await c.fetchrow("SELECT 1 FROM players WHERE id = $1", op.player_id)
+            if same is None:
+                # The name was taken by another player while this creation waited in the
+                # journal (database outage): keep the acknowledged player under a unique name.
+                await c.execute(
+                    "INSERT INTO players (id, username, created_at) VALUES ($1, $2, $3)",
+                    op.player_id,
+                    f"{op.name}~{op.player_id[:8]}",
+                    self.ts(op.at),
+                )
+        await c.execute(
+            "INSERT INTO player_state (player_id, last_seen) VALUES ($1, $2)"
+            " ON CONFLICT (player_id) DO NOTHING",
+            op.player_id,
+            self.ts(op.at),
+        )
+
+    async def _money(
+        self, c: Conn, event_id: str, player_id: str, delta: int, reason: str, at: float
+    ) -> None:
+        if await c.fetchrow("SELECT 1 FROM money_ledger WHERE event_id = $1", event_id):
+            return  # already applied (journal replay)
+        row = await c.fetchrow(
+            "UPDATE player_state SET money = money + $2, money_changed_at = CASE WHEN"
+            " $3 > money_changed_at THEN $3 ELSE money_changed_at END"
+            " WHERE player_id = $1 RETURNING money",
+            player_id,
+            delta,
+            self.ts(at),
+        )
+        if row is None:
+            raise UnknownPlayer(player_id)
+        await c.execute(
+            "INSERT INTO money_ledger (event_id, player_id, delta, balance_after, reason,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            event_id,
+            player_id,
+            delta,
+            int(row["money"]),
+            reason[:100],
+            self.ts(at),
+        )
+
+    async def _complete_mission(self, c: Conn, op: CompleteMission) -> None:
+        done = await c.fetchrow(
+            "UPDATE mission_assignments SET status = 'completed', completed_at = $3,"
+            " reward_paid = $4 WHERE mission_id = $1 AND player_id = $2 AND status = 'active'"
+            " RETURNING mission_id",
+            op.mission_id,
+            op.player_id,
+            self.ts(op.at),
+            op.reward,
+        )
+        if done is None:
+            row = await c.fetchrow(
+                "SELECT status FROM mission_assignments WHERE mission_id = $1 AND player_id = $2",
+                op.mission_id,
+                op.player_id,
+            )
+            if row is not None and row["status"] == "completed":
+                return  # replayed
+            raise LookupError(f"no active assignment of mission {op.mission_id} to {op.player_id}")
+        if op.reward:
+            await self._money(
+                c, op.event_id, op.player_id, op.reward, f"mission:{op.mission_id}", op.at
+            )
+
+    # --- players ---
+    def _player(self, r: Any) -> PlayerRecord:
+        has = r["has_position"]
+        return PlayerRecord(
+            player_id=self.uid(r["id"]),
+            name=str(r["username"]),
+            x=float(r["x"] or 0.0),
+            y=float(r["y"] or 0.0),
+            z=float(r["z"] or 0.0),
+            heading=float(r["heading"] or 0.0),
+            health=100 if r["health"] is None else int(r["health"]),
+            armor=int(r["armor"] or 0),
+            money=int(r["money"] or 0),
+            has_position=bool(has) if has is not None else False,
+        )
+
+    async def player_by_name(self, name: str) -> PlayerRecord | None:
+        async with self._read() as c:
+            r = await c.fetchrow(_PLAYER_COLS + " WHERE p.username = $1", name)
+        return None if r is None else self._player(r)
+
+    async def player(self, player_id: str) -> PlayerRecord | None:
+        async with self._read() as c:
+            r = await c.fetchrow(_PLAYER_COLS + " WHERE p.id = $1", player_id)
+        return None if r is None else self._player(r)
+
+    async def snapshot_time(self, player_id: str) -> float | None:
+        async with self._read() as c:
+            r = await c.fetchrow(
+                "SELECT snapshot_at, has_position FROM player_state WHERE player_id = $1",
+                player_id,
+            )
+        if r is None or not r["has_position"]:
+            return None
+        return self.ts_out(r["snapshot_at"])
+
+    async def account(self, player_id: str) -> Account | None:
+        async with self._read() as c:
+            r = await c.fetchrow(
+                "SELECT a.player_id, p.email, a.password_hash, a.created_at FROM accounts a"
+                " JOIN players p ON p.id = a.player_id WHERE a.player_id = $1",
+                player_id,
+            )
+        if r is None:
+            return None
+        return Account(
+            self.uid(r["player_id"]), r["email"], str(r["password_hash"]), self.ts_out(r["created_at"])
+        )
+
+    async def ledger(self, player_id: str) -> list[LedgerEntry]:
+        async with self._read() as c:
+            rows = await c.fetch(
+                "SELECT id, event_id, player_id, delta, balance_after, reason, created_at"
+                " FROM money_ledger WHERE player_id = $1 ORDER BY id",
+                player_id,
+            )
+        return [
+            LedgerEntry(
+                int(r["id"]),
+                self.uid(r["event_id"]),
+                self.uid(r["player_id"]),
+                int(r["delta"]),
+                int(r["balance_after"]),
+                str(r["reason"]),
+                self.ts_out(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    # --- factions, missions, NPCs, companions ---
+    async def membership(self, player_id: str) -> Membership | None:
+        async with self._read() as c:
+            r = await c.fetchrow(
+                "SELECT player_id, faction, rank, joined_at FROM faction_members"
+                " WHERE player_id = $1",
+                player_id,
+            )
+        if r is None:
+            return None
+        return Membership(
+            self.uid(r["player_id"]), str(r["faction"]), str(r["rank"]), self.ts_out(r["joined_at"])
+        )
+
+    async def faction(self, name: str) -> FactionState | None:
+        async with self._replica() as c:
+            r = await c.fetchrow(
+                "SELECT f.name, f.display_name, f.created_at,"
+                " (SELECT count(*) FROM faction_members m WHERE m.faction = f.name) AS members"
+                " FROM factions f WHERE f.name = $1",
+                name,
+            )
+            if r is None:
+                return None
+            rels = await c.fetch(
+                "SELECT faction_a, faction_b, relationship_type, strength, last_updated"
+                " FROM faction_relationships WHERE faction_a = $1 OR faction_b = $1"
+                " ORDER BY faction_a, faction_b",
+                name,
+            )
+        return FactionState(
+            name=str(r["name"]),
+            display_name=str(r["display_name"]),
+            created_at=self.ts_out(r["created_at"]),
+            members=int(r["members"]),
+            relationships=tuple(
+                FactionRelationship(
+                    str(x["faction_a"]),
+                    str(x["faction_b"]),
+                    str(x["relationship_type"]),
+                    int(x["strength"] or 0),
+                    self._ts_out_opt(x["last_updated"]) or 0.0,
+                )
+                for x in rels
+            ),
+        )
+
+    async def mission(self, mission_id: str) -> Mission | None:
+        async with self._replica() as c:
+            r = await c.fetchrow(
+                "SELECT id, title, description, generated_by, difficulty, estimated_duration,"
+                " reward_pool, faction_impact, created_at, expires_at FROM missions WHERE id = $1",
+                mission_id,
+            )
+        if r is None:
+            return None
+        return Mission(
+            mission_id=self.uid(r["id"]),
+            title=str(r["title"]),
+            description=r["description"],
+            generated_by=str(r["generated_by"]),
+            difficulty=int(r["difficulty"]),
+            estimated_duration_s=self.iv_out(r["estimated_duration"]),
+            reward_pool=int(r["reward_pool"] or 0),
+            faction_impact=_loads(r["faction_impact"]),
+            created_at=self._ts_out_opt(r["created_at"]) or 0.0,
+            expires_at=self._ts_out_opt(r["expires_at"]),
+        )
+
+    async def assignments(self, player_id: str) -> list[MissionAssignment]:
+        async with self._read() as c:
+            rows = await c.fetch(
+                "SELECT mission_id, player_id, status, assigned_at, completed_at, reward_paid"
+                " FROM mission_assignments WHERE player_id = $1 ORDER BY assigned_at",
+                player_id,
+            )
+        return [
+            MissionAssignment(
+                self.uid(r["mission_id"]),
+                self.uid(r["player_id"]),
+                str(r["status"]),
+                self.ts_out(r["assigned_at"]),
+                self._ts_out_opt(r["completed_at"]),
+                int(r["reward_paid"]),
+            )
+            for r in rows
+        ]
+
+    async def npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        sql = (
+            "SELECT id, npc_id, player_id, memory_type, content, emotional_weight, created_at,"
+            " expires_at FROM npc_memories WHERE npc_id = $1"
+            " AND (expires_at IS NULL OR expires_at > $2)"
+        )
+        args: list[Any] = [npc_id, self.ts(time.time())]
+        if player_id is not None:
+            sql += " AND player_id = $4"
+            args += [limit, player_id]
+        else:
+            args.append(limit)
+        sql += " ORDER BY created_at DESC LIMIT $3"
+        async with self._replica() as c:
+            rows = await c.fetch(sql, *args)
+        return [
+            NpcMemory(
+                memory_id=self.uid(r["id"]),
+                npc_id=str(r["npc_id"]),
+                player_id=None if r["player_id"] is None else self.uid(r["player_id"]),
+                memory_type=str(r["memory_type"]),
+                content=_loads(r["content"]),
+                emotional_weight=int(r["emotional_weight"] or 0),
+                created_at=self.ts_out(r["created_at"]),
+                expires_at=self._ts_out_opt(r["expires_at"]),
+            )
+            for r in rows
+        ]
+
+    async def companions(self, player_id: str) -> list[Companion]:
+        async with self._replica() as c:
+            rows = await c.fetch(
+                "SELECT id, player_id, name, companion_type, personality, experience_points,"
+                " loyalty_level, memory_data, created_at FROM companions WHERE player_id = $1"
+                " ORDER BY created_at, id",
+                player_id,
+            )
+        return [
+            Companion(
+                companion_id=self.uid(r["id"]),
+                player_id=self.uid(r["player_id"]),
+                name=str(r["name"]),
+                companion_type=str(r["companion_type"]),
+                personality=_loads(r["personality"]),
+                experience_points=int(r["experience_points"] or 0),
+                loyalty_level=int(r["loyalty_level"] or 0),
+                memory_data=_loads(r["memory_data"]),
+                created_at=self._ts_out_opt(r["created_at"]) or 0.0,
+            )
+            for r in rows
+        ]
+
+    # --- sessions ---
+    async def save_session(self, s: ResumeSession) -> None:
+        async with self._tx() as c:
+            await c.execute(
+                "INSERT INTO resume_sessions (token, player_id, name, expires_at, data)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO UPDATE SET"
+                " player_id = excluded.player_id, name = excluded.name,"
+                " expires_at = excluded.expires_at, data = excluded.data",
+                s.token,
+                s.player_id,
+                s.name,
+                self.ts(s.expires_at),
+                _dumps(s.data),
+            )
+
+    async def take_session(self, token: str, now: float) -> ResumeSession | None:
+        async with self._tx() as c:
+            r = await c.fetchrow(
+                "DELETE FROM resume_sessions WHERE token = $1"
+                " RETURNING player_id, name, expires_at, data",
+                token,
+            )
+        if r is None:
+            return None
+        expires = self.ts_out(r["expires_at"])
+        if expires < now:
+            return None
+        return ResumeSession(
+            token=token,
+            player_id=self.uid(r["player_id"]),
+            name=str(r["name"]),
+            expires_at=expires,
+            data=_loads(r["data"]) or {},
+        )
+
+    async def _purge(self, now: float) -> None:
+        async with self._tx() as c:
+            await c.execute("DELETE FROM resume_sessions WHERE expires_at < $1", self.ts(now))
+            await c.execute(
+                "DELETE FROM npc_memories WHERE expires_at IS NOT NULL AND expires_at < $1",
+                self.ts(now),
+            )

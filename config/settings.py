@@ -64,8 +64,8 @@ class Config(BaseSettings):
     aoi_mid_distance: float = Field(
         200.0, ge=0, description="Cells this close are updated every AOI_MID_EVERY patches."
     )
-    aoi_mid_every: int = Field(3, ge=1, le=60)
-    aoi_far_every: int = Field(6, ge=1, le=60)
+    aoi_mid_every: int = Field(4, ge=1, le=60, description="Mid-tier cells get MOVE records every this many patches.")
+    aoi_far_every: int = Field(8, ge=1, le=60, description="Far-tier cells get MOVE records every this many patches.")
     npc_count: int = Field(200, ge=0, le=60000, description="NPCs walking the world.")
     npc_speed: float = Field(2.0, gt=0, le=25.0, description="NPC walking speed, m/s.")
     npc_seed: int = Field(1, description="Seed for NPC spawn points and waypoints.")

@@ -102,6 +102,7 @@ class World:
         self.history = history_ticks
         self.logs: collections.deque[TickLog] = collections.deque(maxlen=history_ticks)
         self._pending: list[tuple[int, int, int]] = []  # (id, from, to) from outside the tick
+        self._npc_end = 1 + config.npc_count  # NPC net ids are 1 .. npc_count
         self._npc_enter: dict[int, bytes] = {}
         self._npc_path: dict[int, bytes] = {}
         self._player_enter: dict[int, bytes] = {}
@@ -190,7 +191,7 @@ class World:
 
     def enter_record(self, nid: int) -> bytes:
         """ENTER record with the entity's current full state."""
-        if self.kind[nid] == EntityKind.NPC:
+        if nid < self._npc_end:
             rec = self._npc_enter.get(nid)
             if rec is None:
                 i = nid - self.npcs.first_id

@@ -1047,7 +1047,7 @@ def _pos_case(name: str, description: str, b: WorldBounds, x: float, y: float, z
     qx, qy, qz = quantise_position(b, x, y, z)
     dx, dy, dz = dequantise_position(b, qx, qy, qz)
     return {
-        "name": name,
+        "name": "position_" + name,
         "description": description,
         "kind": "position",
         "bounds": b.as_dict(),
@@ -1061,7 +1061,7 @@ def _pos_case(name: str, description: str, b: WorldBounds, x: float, y: float, z
 def _heading_case(name: str, description: str, deg: float) -> Json:
     q = quantise_heading(deg)
     return {
-        "name": name,
+        "name": "heading_" + name,
         "description": description,
         "kind": "heading",
         "input": {"degrees": deg},
@@ -1074,7 +1074,7 @@ def _heading_case(name: str, description: str, deg: float) -> Json:
 def _speed_case(name: str, description: str, mps: float) -> Json:
     q = speed_to_wire(mps)
     return {
-        "name": name,
+        "name": "speed_" + name,
         "description": description,
         "kind": "speed",
         "input": {"mps": mps},

@@ -76,7 +76,7 @@ class Config(BaseSettings):
         4096, ge=64, le=1 << 20, description="Largest client message, bytes."
     )
     input_rate_limit: int = Field(
-        60, ge=1, description="Client messages per second before flood errors."
+        120, ge=1, description="Client messages per second, all kinds, before RATE_LIMITED errors."
     )
     flood_close_after: int = Field(
         3, ge=1, description="Seconds over the rate limit before the client is closed."
@@ -84,6 +84,7 @@ class Config(BaseSettings):
     send_buffer_high: int = Field(
         64 * 1024, ge=1024, description="Bytes queued to a client before its patches are coalesced."
     )
+    socket_send_buffer: int = Field(0, ge=0, description="SO_SNDBUF per client socket in bytes; 0 = OS default.")
     slow_client_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may stay behind before it is closed."
     )

@@ -92,7 +92,9 @@ class Sweeper:
         self.last_stats_at = now
         self.last_stats_ticks = st.world.tick
         h = st.metrics.tick_seconds
-        samples = {s.name + str(s.labels.get("le", "")): s.value for s in next(iter(h.collect())).samples}
+        samples = {
+            s.name + str(s.labels.get("le", "")): s.value for s in next(iter(h.collect())).samples
+        }
         count = samples.get("ganggpt_tick_duration_seconds_count", 0.0)
         total = samples.get("ganggpt_tick_duration_seconds_sum", 0.0)
         log.info(

@@ -17,6 +17,7 @@ import logging
 import math
 import random
 import secrets
+import socket
 import time
 from typing import Any
 
@@ -100,7 +101,12 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        transport.set_write_buffer_limits(high=self.state.config.send_buffer_high)
+        cfg = self.state.config
+        transport.set_write_buffer_limits(high=cfg.send_buffer_high)
+        if cfg.socket_send_buffer:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.socket_send_buffer)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.state.connections.add(self)
@@ -523,6 +529,12 @@ class Connection(asyncio.Protocol):
         except Exception:
             log.warning("could not store the resume session of %s", self.player_id, exc_info=True)
 
+    async def _forget_session(self, token: str) -> None:
+        try:
+            await self.state.persistence.take_session(token)
+        except Exception:
+            log.warning("could not delete the resume session of %s", self.player_id, exc_info=True)
+
     def leave_world(self) -> None:
         """Take the player out of the world; keep its net id for a resume unless it said leave."""
         if self.phase is not Phase.PLAYING:
@@ -540,6 +552,8 @@ class Connection(asyncio.Protocol):
             asyncio.get_running_loop().create_task(self.save_session())
         else:
             w.net_ids.release(self.nid, w.tick)
+            if self.resume_token:  # the token stored at welcome must not resume a player who left
+                asyncio.get_running_loop().create_task(self._forget_session(self.resume_token))
         st.metrics.clients.set(st.player_count)
         log.info("%s (%r, net id %d) left", self.player_id, self.name, self.nid)
 

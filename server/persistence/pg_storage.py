@@ -132,7 +132,7 @@ class PostgresStorage(SqlStorage):
         if isinstance(v, dt.datetime):
             if v.tzinfo is None:
                 v = v.replace(tzinfo=_UTC)
-            return v.timestamp()
+            return float(v.timestamp())
         return float(v)
 
     def iv(self, seconds: float | None) -> Any:
@@ -163,7 +163,9 @@ class PostgresStorage(SqlStorage):
                     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                     " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
                 )
-                row = await c.fetchrow("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
+                row = await c.fetchrow(
+                    "SELECT coalesce(max(version), 0) AS v FROM schema_migrations"
+                )
                 for m in pending(migrations, int(row["v"])):
                     async with c.transaction():
                         for stmt in m.statements:

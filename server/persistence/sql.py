@@ -167,7 +167,9 @@ class SqlStorage:
                 self.ts(op.at),
             )
             if op.email is not None:
-                await c.execute("UPDATE players SET email = $2 WHERE id = $1", op.player_id, op.email)
+                await c.execute(
+                    "UPDATE players SET email = $2 WHERE id = $1", op.player_id, op.email
+                )
         elif isinstance(op, CreateFaction):
             await c.execute(
                 "INSERT INTO factions (name, display_name, created_at) VALUES ($1, $2, $3)"
@@ -390,7 +392,10 @@ class SqlStorage:
         if r is None:
             return None
         return Account(
-            self.uid(r["player_id"]), r["email"], str(r["password_hash"]), self.ts_out(r["created_at"])
+            self.uid(r["player_id"]),
+            r["email"],
+            str(r["password_hash"]),
+            self.ts_out(r["created_at"]),
         )
 
     async def ledger(self, player_id: str) -> list[LedgerEntry]:

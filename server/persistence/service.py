@@ -1,0 +1,599 @@
+"""`PersistenceService`: the real `GamePersistence`, and the calls the gameplay features use.
+
+Why one object composing storage, writer, journal, cache and sessions: the game core must see
+one seam (`GamePersistence`) and never know whether PostgreSQL or SQLite is behind it, whether
+Redis is up, or whether the database is in an outage. The rules the game can rely on:
+
+- `submit_snapshots` (tick side) never blocks or raises; state reaches the database within
+  SNAPSHOT_INTERVAL while it is up (RPO), and during an outage within PERSIST_SPILL_AFTER in
+  the journal.
+- Every `await`ed write (player creation, money, factions, missions, accounts, companions) is
+  durable when it returns: committed in the database, or during an outage fsync'd to the
+  journal. Tell the client only after it returns.
+- Money: apply the change to the live player first, then `await change_money(...)`. A snapshot
+  taken before the change cannot then overwrite the new balance (the database keeps money from
+  snapshots only when they are newer than the last money change).
+- Reads during an outage are served from what this process knows (players it has seen, cache);
+  anything else raises `StorageUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from cachetools import LRUCache
+from prometheus_client import CollectorRegistry
+
+from config import Config
+from server.cache.keys import CacheKeys
+from server.cache.l1 import L1Cache
+from server.cache.redis_cache import RedisCache
+from server.cache.tiered import TieredCache
+from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
+from server.persistence.journal import Journal
+from server.persistence.metrics import PersistenceMetrics
+from server.persistence.models import (
+    Account,
+    Companion,
+    FactionRelationship,
+    FactionState,
+    LedgerEntry,
+    Membership,
+    Mission,
+    MissionAssignment,
+    NpcMemory,
+)
+from server.persistence.ops import (
+    AddNpcMemory,
+    AssignMission,
+    ChangeMoney,
+    CompleteMission,
+    CreateAccount,
+    CreateFaction,
+    CreateMission,
+    CreatePlayer,
+    SaveCompanion,
+    SetFaction,
+    SetRelationship,
+)
+from server.persistence.pg_storage import PostgresStorage
+from server.persistence.sessions import SessionStore
+from server.persistence.sqlite_storage import SqliteStorage
+from server.persistence.storage import PersistenceError, Storage
+from server.persistence.writer import WriteBehind
+
+log = logging.getLogger("ganggpt.persistence")
+
+MAINTENANCE_EVERY = 3600.0  # partitions ahead, expired sessions and memories
+
+
+class StorageUnavailable(PersistenceError):
+    """A read needs the database and the database is down (a retry later may work)."""
+
+
+def make_storage(config: Config) -> Storage:
+    """PostgreSQL when DATABASE_URL is set, embedded SQLite otherwise."""
+    if config.database_url:
+        url = config.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        read = config.database_read_url
+        if read:
+            read = read.replace("postgresql+asyncpg://", "postgresql://", 1)
+        return PostgresStorage(
+            url,
+            read_url=read,
+            pool_size=config.database_pool_size,
+            timeout_ms=config.database_timeout,
+            partitions_ahead=config.npc_memory_partitions_ahead,
+        )
+    return SqliteStorage(config.sqlite_path, timeout_ms=config.database_timeout)
+
+
+def _record_dict(r: PlayerRecord) -> dict[str, Any]:
+    return dataclasses.asdict(r)
+
+
+def _with_snapshot(r: PlayerRecord, s: PlayerSnapshot, money: bool) -> PlayerRecord:
+    return dataclasses.replace(
+        r,
+        x=s.x,
+        y=s.y,
+        z=s.z,
+        heading=s.heading,
+        health=s.health,
+        armor=s.armor,
+        money=s.money if money else r.money,
+        has_position=True,
+    )
+
+
+class PersistenceService:
+    """Implements `GamePersistence` (server/persistence/api.py) for real."""
+
+    def __init__(
+        self,
+        config: Config,
+        registry: CollectorRegistry | None = None,
+        *,
+        storage: Storage | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = PersistenceMetrics(registry)
+        self.storage = storage if storage is not None else make_storage(config)
+        self.journal = Journal(config.journal_path)
+        self.keys = CacheKeys(config.redis_prefix)
+        self.redis: RedisCache | None = None
+        if config.redis_url:
+            self.redis = RedisCache(
+                config.redis_url,
+                password=config.redis_password,
+                timeout=config.redis_timeout,
+                metrics=self.metrics,
+                retry_max=config.persist_retry_max,
+            )
+        self.cache = TieredCache(
+            L1Cache(config.cache_l1_size, config.cache_l1_ttl),
+            self.redis,
+            self.metrics,
+            ttl=config.redis_ttl,
+            keys=self.keys,
+        )
+        self.writer = WriteBehind(
+            self.storage,
+            self.journal,
+            self.metrics,
+            interval=config.snapshot_interval,
+            queue_size=config.persist_queue_size,
+            spill_after=config.persist_spill_after,
+            retry_max=config.persist_retry_max,
+            on_flushed=self._flushed,
+            prepare=self._prepare,
+        )
+        self.sessions = SessionStore(self.storage, self.writer, self.redis, self.keys)
+        self.metrics.bind(
+            queue_depth=self.writer.queue_depth,
+            oldest_unpersisted=self.writer.oldest_age,
+            journal_records=lambda: self.journal.records,
+            journal_bytes=lambda: self.journal.size,
+        )
+        # What this process knows about players: serves logins during a database outage.
+        self._known: LRUCache[str, PlayerRecord] = LRUCache(maxsize=100_000)
+        self._names: LRUCache[str, str] = LRUCache(maxsize=100_000)
+        self._money_at: LRUCache[str, float] = LRUCache(maxsize=100_000)
+        self._name_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._migrated = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
+        self.started = False
+
+    # --- lifecycle ---
+    async def start(self) -> None:
+        """Open, migrate, replay a journal left by a crash, then serve.
+
+        A database that is unreachable at start does not stop the server: it starts in outage
+        mode (health "degraded") and catches up when the database answers.
+        """
+        await self.journal.open()
+        if self.journal.records:
+            log.warning("journal holds %d records from a previous run", self.journal.records)
+        try:
+            await self.storage.open()
+            await self._prepare()
+            if self.journal.records:
+                await self.writer.replay_all()
+        except Exception as err:
+            if not self.storage.is_unavailable(err):
+                raise
+            self.writer.mark_unavailable(f"at start: {type(err).__name__}: {err}")
+        await self.cache.start()
+        self.writer.start()
+        self._maintenance = asyncio.create_task(self._maintain_loop(), name="ganggpt-maintenance")
+        self.started = True
+
+    async def _prepare(self) -> None:
+        if not self._migrated:
+            applied = await self.storage.migrate()
+            if applied:
+                log.info("%s schema migrated: versions %s", self.storage.backend, applied)
+            self._migrated = True
+            await self.storage.maintain(time.time())
+
+    async def _maintain_loop(self) -> None:
+        while True:
+            await asyncio.sleep(MAINTENANCE_EVERY)
+            if self.writer.outage:
+                continue
+            try:
+                await self.storage.maintain(time.time())
+            except Exception as err:
+                log.warning("maintenance failed: %s", err)
+
+    async def close(self) -> None:
+        """Flush every write (to the database, or the journal when it cannot) and disconnect."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        await self.writer.close(timeout=max(self.config.drain_timeout, 1.0))
+        for t in list(self._tasks):
+            t.cancel()
+        await self.cache.close()
+        with contextlib.suppress(Exception):
+            await self.storage.close()
+        await self.journal.close()
+        self.started = False
+
+    async def abandon(self) -> None:
+        """Stop as a killed process would: nothing flushed, the journal left as it is.
+
+        For crash-recovery tests; connections are dropped so the test process does not leak.
+        """
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        self.writer.abandon()
+        for t in list(self._tasks):
+            t.cancel()
+        self.journal.abandon()
+        await self.cache.close()
+        with contextlib.suppress(Exception):
+            await self.storage.close()
+        self.started = False
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- players (the GamePersistence seam) ---
+    def _name_lock(self, name: str) -> asyncio.Lock:
+        lock = self._name_locks.get(name)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._name_locks[name] = lock
+        return lock
+
+    async def load_or_create_player(self, name: str) -> PlayerRecord:
+        async with self._name_lock(name):  # one creation per name, even with concurrent joins
+            return await self._load_or_create(name)
+
+    async def _load_or_create(self, name: str) -> PlayerRecord:
+        record: PlayerRecord | None = None
+        looked_up = False
+        if not self.writer.outage:
+            try:
+                record = await self.storage.player_by_name(name)
+                looked_up = True
+            except Exception as err:
+                if not self.storage.is_unavailable(err):
+                    raise
+                self.writer.mark_unavailable(f"{type(err).__name__}: {err}")
+        if record is None and not looked_up:
+            pid = self._names.get(name)
+            known = self._known.get(pid) if pid else None
+            if known is not None:
+                record = dataclasses.replace(known)
+        if record is None:
+            # New player (or, during an outage, a name this process has never seen: it is
+            # created provisionally; see CreatePlayer for what happens on a name clash).
+            pid = str(uuid.uuid4())
+            await self.writer.commit(CreatePlayer(pid, name, time.time()))
+            record = PlayerRecord(player_id=pid, name=name)
+        snap = self.writer.unflushed(record.player_id)
+        if snap is not None:
+            money_ok = snap.taken_at > self._money_at.get(record.player_id, 0.0)
+            record = _with_snapshot(record, snap, money_ok)
+        self._remember(record)
+        self._spawn(
+            self.cache.set(self.keys.player_profile(record.player_id), _record_dict(record))
+        )
+        return dataclasses.replace(record)
+
+    def _remember(self, r: PlayerRecord) -> None:
+        self._known[r.player_id] = dataclasses.replace(r)
+        self._names[r.name] = r.player_id
+
+    async def get_player(self, player_id: str) -> PlayerRecord | None:
+        """Latest known state of a player by id (cache, then database, plus unflushed state)."""
+        found, raw = await self.cache.get(self.keys.player_profile(player_id))
+        record: PlayerRecord | None = None
+        if found and isinstance(raw, dict):
+            with contextlib.suppress(TypeError):
+                record = PlayerRecord(**raw)
+        if record is None:
+            record = await self._read(self.storage.player(player_id), self._known.get(player_id))
+        if record is None:
+            return None
+        snap = self.writer.unflushed(player_id)
+        if snap is not None:
+            record = _with_snapshot(
+                record, snap, snap.taken_at > self._money_at.get(player_id, 0.0)
+            )
+        return record
+
+    def submit_snapshots(self, snaps: list[PlayerSnapshot]) -> None:
+        self.writer.submit_snapshots(snaps)
+
+    def _flushed(self, snaps: Sequence[PlayerSnapshot]) -> None:
+        """Snapshots are in the database: refresh the profiles other instances read."""
+        items: dict[str, Any] = {}
+        for s in snaps:
+            known = self._known.get(s.player_id)
+            if known is None:
+                continue
+            money_ok = s.taken_at > self._money_at.get(s.player_id, 0.0)
+            rec = _with_snapshot(known, s, money_ok)
+            self._known[s.player_id] = rec
+            items[self.keys.player_profile(s.player_id)] = _record_dict(rec)
+        if items:
+            with contextlib.suppress(RuntimeError):
+                self._spawn(self.cache.set_many(items))
+
+    async def _read(self, coro: Any, fallback: Any = None) -> Any:
+        if self.writer.outage:
+            coro.close()
+            if fallback is not None:
+                return fallback
+            raise StorageUnavailable(self.writer.last_error or "database unavailable")
+        try:
+            return await coro
+        except Exception as err:
+            if not self.storage.is_unavailable(err):
+                raise
+            self.writer.mark_unavailable(f"{type(err).__name__}: {err}")
+            if fallback is not None:
+                return fallback
+            raise StorageUnavailable(str(err)) from err
+
+    # --- resume sessions (the GamePersistence seam) ---
+    async def save_session(self, s: ResumeSession) -> None:
+        await self.sessions.save(s)
+
+    async def take_session(self, token: str) -> ResumeSession | None:
+        return await self.sessions.take(token)
+
+    # --- critical writes: durable when they return ---
+    async def change_money(
+        self, player_id: str, delta: int, reason: str, *, event_id: str | None = None
+    ) -> str:
+        """Move money (reward, purchase, fine). Returns the event id (pass it again to retry
+        safely: the ledger applies an event id once)."""
+        at = time.time()
+        self._money_at[player_id] = at
+        eid = event_id or str(uuid.uuid4())
+        await self.writer.commit(ChangeMoney(eid, player_id, int(delta), reason, at))
+        known = self._known.get(player_id)
+        if known is not None:
+            known.money += int(delta)
+        await self.cache.delete(self.keys.player_profile(player_id))
+        return eid
+
+    async def create_account(
+        self, player_id: str, password_hash: str, email: str | None = None
+    ) -> None:
+        """Register credentials for an existing player (hash with bcrypt/argon2 beforehand)."""
+        await self.writer.commit(CreateAccount(player_id, email, password_hash, time.time()))
+
+    async def create_faction(self, name: str, display_name: str | None = None) -> None:
+        await self.writer.commit(CreateFaction(name, display_name or name, time.time()))
+        await self.cache.delete(self.keys.faction_state(name))
+
+    async def set_faction(self, player_id: str, faction: str | None, rank: str = "member") -> None:
+        """Join, switch (faction=name) or leave (faction=None)."""
+        old = await self._membership_quiet(player_id)
+        await self.writer.commit(SetFaction(player_id, faction, rank, time.time()))
+        names = {n for n in (faction, old) if n}
+        await self.cache.delete(*(self.keys.faction_state(n) for n in names))
+
+    async def _membership_quiet(self, player_id: str) -> str | None:
+        if self.writer.outage:
+            return None
+        try:
+            m = await self.storage.membership(player_id)
+        except Exception:
+            return None
+        return m.faction if m else None
+
+    async def set_faction_relationship(
+        self, faction_a: str, faction_b: str, relationship_type: str, strength: int
+    ) -> None:
+        if not -100 <= strength <= 100:
+            raise ValueError("strength must be between -100 and 100")
+        await self.writer.commit(
+            SetRelationship(faction_a, faction_b, relationship_type, strength, time.time())
+        )
+        await self.cache.delete(
+            self.keys.faction_state(faction_a), self.keys.faction_state(faction_b)
+        )
+
+    async def create_mission(
+        self,
+        title: str,
+        *,
+        description: str | None = None,
+        generated_by: str = "ai",
+        difficulty: int = 1,
+        estimated_duration_s: float | None = None,
+        reward_pool: int = 0,
+        faction_impact: dict[str, Any] | None = None,
+        expires_at: float | None = None,
+        mission_id: str | None = None,
+    ) -> str:
+        if not 1 <= difficulty <= 10:
+            raise ValueError("difficulty must be between 1 and 10")
+        mid = mission_id or str(uuid.uuid4())
+        await self.writer.commit(
+            CreateMission(
+                mid,
+                title,
+                description,
+                generated_by,
+                difficulty,
+                estimated_duration_s,
+                reward_pool,
+                faction_impact,
+                time.time(),
+                expires_at,
+            )
+        )
+        return mid
+
+    async def assign_mission(self, mission_id: str, player_id: str) -> None:
+        await self.writer.commit(AssignMission(mission_id, player_id, time.time()))
+
+    async def complete_mission(
+        self, mission_id: str, player_id: str, reward: int = 0, *, event_id: str | None = None
+    ) -> None:
+        """Completion and reward in one transaction. Apply the reward to the live player
+        first, as with `change_money`."""
+        at = time.time()
+        if reward:
+            self._money_at[player_id] = at
+        await self.writer.commit(
+            CompleteMission(mission_id, player_id, int(reward), event_id or str(uuid.uuid4()), at)
+        )
+        known = self._known.get(player_id)
+        if known is not None and reward:
+            known.money += int(reward)
+        await self.cache.delete(
+            self.keys.mission_details(mission_id), self.keys.player_profile(player_id)
+        )
+
+    async def save_companion(self, c: Companion) -> None:
+        await self.writer.commit(
+            SaveCompanion(
+                c.companion_id,
+                c.player_id,
+                c.name,
+                c.companion_type,
+                c.personality,
+                c.experience_points,
+                c.loyalty_level,
+                c.memory_data,
+                c.created_at or time.time(),
+            )
+        )
+
+    def add_npc_memory(
+        self,
+        npc_id: str,
+        memory_type: str,
+        content: dict[str, Any],
+        *,
+        player_id: str | None = None,
+        emotional_weight: int = 50,
+        expires_at: float | None = None,
+    ) -> str | None:
+        """Queue a memory (not critical: never waits). Returns its id, None if the queue is full."""
+        mid = str(uuid.uuid4())
+        ok = self.writer.submit(
+            AddNpcMemory(
+                mid,
+                npc_id,
+                player_id,
+                memory_type,
+                content,
+                emotional_weight,
+                time.time(),
+                expires_at,
+            )
+        )
+        if not ok:
+            return None
+        with contextlib.suppress(RuntimeError):
+            self._spawn(self.cache.delete(self.keys.npc_memory(npc_id)))
+        return mid
+
+    # --- reads ---
+    async def membership(self, player_id: str) -> Membership | None:
+        result: Membership | None = await self._read(self.storage.membership(player_id))
+        return result
+
+    async def faction_state(self, name: str) -> FactionState | None:
+        key = self.keys.faction_state(name)
+        found, raw = await self.cache.get(key)
+        if found and isinstance(raw, dict):
+            rels = tuple(FactionRelationship(**r) for r in raw.pop("relationships", ()))
+            return FactionState(**raw, relationships=rels)
+        state: FactionState | None = await self._read(self.storage.faction(name))
+        if state is not None:
+            await self.cache.set(key, dataclasses.asdict(state))
+        return state
+
+    async def mission(self, mission_id: str) -> Mission | None:
+        key = self.keys.mission_details(mission_id)
+        found, raw = await self.cache.get(key)
+        if found and isinstance(raw, dict):
+            return Mission(**raw)
+        m: Mission | None = await self._read(self.storage.mission(mission_id))
+        if m is not None:
+            await self.cache.set(key, dataclasses.asdict(m))
+        return m
+
+    async def assignments(self, player_id: str) -> list[MissionAssignment]:
+        result: list[MissionAssignment] = await self._read(self.storage.assignments(player_id))
+        return result
+
+    async def npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        """Newest first. The latest 20 of an NPC (no player filter) are cached."""
+        cacheable = player_id is None and limit == 20
+        key = self.keys.npc_memory(npc_id)
+        if cacheable:
+            found, raw = await self.cache.get(key)
+            if found and isinstance(raw, list):
+                return [NpcMemory(**m) for m in raw]
+        mems: list[NpcMemory] = await self._read(
+            self.storage.npc_memories(npc_id, player_id, limit)
+        )
+        if cacheable:
+            await self.cache.set(key, [dataclasses.asdict(m) for m in mems])
+        return mems
+
+    async def companions(self, player_id: str) -> list[Companion]:
+        result: list[Companion] = await self._read(self.storage.companions(player_id))
+        return result
+
+    async def account(self, player_id: str) -> Account | None:
+        result: Account | None = await self._read(self.storage.account(player_id))
+        return result
+
+    async def ledger(self, player_id: str) -> list[LedgerEntry]:
+        result: list[LedgerEntry] = await self._read(self.storage.ledger(player_id))
+        return result
+
+    # --- AI response cache (ai:response:{hash}) ---
+    async def cached_ai_response(self, digest: str) -> Any:
+        found, value = await self.cache.get(self.keys.ai_response(digest))
+        return value if found else None
+
+    async def cache_ai_response(self, digest: str, value: Any, ttl: float | None = None) -> None:
+        await self.cache.set(self.keys.ai_response(digest), value, ttl)
+
+    # --- health (the GamePersistence seam) ---
+    def health(self) -> dict[str, Any]:
+        w = self.writer.state()
+        if w["journal_error"] and w["mode"] == "outage":
+            status = "down"  # neither the database nor the journal takes writes
+        elif w["mode"] == "outage":
+            status = "degraded"
+        else:
+            status = "ok"
+        return {
+            "database": {"status": status, "backend": self.storage.backend, **w},
+            "redis": self.cache.status(),
+        }
+
+
+def open_persistence(
+    config: Config, registry: CollectorRegistry | None = None
+) -> PersistenceService:
+    """The persistence the config asks for (not started: call `await start()`)."""
+    return PersistenceService(config, registry)

@@ -1,0 +1,149 @@
+"""Capacity, slow readers, resume and graceful drain, through real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import orjson
+from websockets.exceptions import ConnectionClosed
+
+from protocol.catalogue import CloseCode
+from server.persistence.memory import MemoryPersistence
+from tests.server.conftest import Client, ServerFactory, open_client
+
+
+async def test_one_past_max_players_is_refused(start: ServerFactory, clients: list[Client]) -> None:
+    srv = await start(max_players=2)
+    clients += [await open_client(srv.url, "p1"), await open_client(srv.url, "p2")]
+    third = await open_client(srv.url, "p3", welcome=False)
+    clients.append(third)
+    await third.ws.send(third.mirror.hello().decode())
+    assert await third.closed_code() == CloseCode.SERVER_FULL
+    assert third.ws.close_reason and "full" in third.ws.close_reason
+    # The two players are unaffected.
+    before = clients[0].mirror.last_seq
+    await clients[0].drain(0.2)
+    assert clients[0].mirror.last_seq > before
+
+
+async def test_a_client_that_stops_reading_is_closed_and_others_keep_their_rate(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(
+        spawn_area_size=10.0,
+        send_buffer_high=4096,
+        socket_send_buffer=4096,
+        slow_client_timeout=1.0,
+        npc_count=20,
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", srv.port))
+    slow = await open_client(srv.url, "sloth", sock=sock, max_queue=1)
+    talker = await open_client(srv.url, "talker")
+    clients += [slow, talker]
+    slow_nid = slow.nid
+    # The talker chats within its rate limit; every line also goes to the slow client, which
+    # reads nothing from now on. The talker keeps reading its own frames meanwhile.
+    line = orjson.dumps({"op": "chat", "text": "y" * 250}).decode()
+    loop = asyncio.get_running_loop()
+    seq_start = talker.mirror.last_seq
+    t0 = loop.time()
+    tick0 = srv.state.world.tick
+    while slow_nid in {c.nid for c in srv.state.players.values()} and loop.time() - t0 < 20:
+        for _ in range(3):
+            await talker.ws.send(line)
+        await talker.drain(0.03)
+    assert slow_nid not in {c.nid for c in srv.state.players.values()}, "slow client was not closed"
+    elapsed = loop.time() - t0
+    ticks = srv.state.world.tick - tick0
+    frames = talker.mirror.last_seq - seq_start
+    # The server kept ticking and the talker kept getting its patches while the slow one lagged.
+    assert ticks >= 0.5 * srv.state.config.tickrate * elapsed, (ticks, elapsed)
+    assert frames >= 0.5 * srv.state.config.send_rate * elapsed, (frames, elapsed)
+    assert await slow.closed_code(timeout=10) == CloseCode.TOO_SLOW
+
+
+async def test_dropped_client_resumes_same_player_and_net_id(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start()
+    a = await open_client(srv.url, "phoenix")
+    clients.append(a)
+    pid, nid, token = a.mirror.player_id, a.nid, a.mirror.resume_token
+    assert token
+    a.ws.transport.abort()  # no close frame: a network drop
+    await asyncio.sleep(0.2)
+    b = await open_client(srv.url, "someone-else", resume=token)
+    clients.append(b)
+    assert b.mirror.welcome is not None and b.mirror.welcome.resumed
+    assert b.mirror.player_id == pid and b.nid == nid
+    assert b.mirror.welcome.name == "phoenix"
+
+
+async def test_leave_is_final(start: ServerFactory, clients: list[Client]) -> None:
+    srv = await start()
+    a = await open_client(srv.url, "quitter")
+    clients.append(a)
+    token = a.mirror.resume_token
+    await a.ws.send(orjson.dumps({"op": "leave"}).decode())
+    assert await a.closed_code() == CloseCode.NORMAL
+    b = await open_client(srv.url, "quitter2", resume=token)
+    clients.append(b)
+    assert b.mirror.welcome is not None and not b.mirror.welcome.resumed
+
+
+async def test_drain_sends_reconnect_then_1012_and_resume_keeps_player(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    store = MemoryPersistence()
+    srv = await start(persistence=store, drain_timeout=2.0)
+    a = await open_client(srv.url, "loyal")
+    clients.append(a)
+    pid = a.mirror.player_id
+    closing = asyncio.create_task(srv.close(drain=True))
+    notice = await a.text("reconnect")
+    assert notice["resume_token"] and notice["resume_window"] > 0
+    try:
+        while True:
+            await a.recv_one(5)
+    except ConnectionClosed as e:
+        assert e.rcvd is not None and e.rcvd.code == CloseCode.SERVICE_RESTART
+    await closing
+    srv2 = await start(persistence=store)
+    b = await open_client(srv2.url, "loyal", resume=str(notice["resume_token"]))
+    clients.append(b)
+    assert b.mirror.welcome is not None and b.mirror.welcome.resumed
+    assert b.mirror.player_id == pid
+
+
+async def test_chat_reaches_players_in_view_only(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(spawn_area_size=10.0, player_max_speed=1000.0)
+    a = await open_client(srv.url, "speaker")
+    near = await open_client(srv.url, "near")
+    far = await open_client(srv.url, "far")
+    clients += [a, near, far]
+    assert far.mirror.local is not None
+    await far.walk(far.mirror.local[0] + 1500, far.mirror.local[1], speed=800)
+    await a.ws.send(orjson.dumps({"op": "chat", "text": "hello there"}).decode())
+    msg = await near.text("chat")
+    assert msg["text"] == "hello there" and msg["from_id"] == a.nid and msg["name"] == "speaker"
+    await far.drain(0.3)
+    assert not any(t.get("op") == "chat" for t in far.texts)
+
+
+async def test_talk_to_a_visible_npc_gets_an_offline_reply(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(npc_count=50, spawn_area_size=50.0)
+    a = await open_client(srv.url, "talker")
+    clients.append(a)
+    await a.until(lambda c: any(n <= 50 for n in c.mirror.entities))
+    npc = next(n for n in a.mirror.entities if n <= 50)
+    await a.ws.send(orjson.dumps({"op": "talk", "npc": npc, "text": "seen anything?"}).decode())
+    say = await a.text("npc_say")
+    assert say["npc"] == npc and say["to"] == a.nid and isinstance(say["text"], str) and say["text"]

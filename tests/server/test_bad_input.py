@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 
@@ -160,5 +161,5 @@ async def test_state_frames_have_consecutive_seq_and_rising_ticks(
     seqs = [h[1] for h in heads]
     ticks = [h[2] for h in heads]
     assert seqs == list(range(1, len(seqs) + 1))
-    assert all(t2 > t1 for t1, t2 in zip(ticks, ticks[1:], strict=False))
+    assert all(t2 > t1 for t1, t2 in itertools.pairwise(ticks))
     assert heads[0][0] & 1  # the first frame is a FULL snapshot

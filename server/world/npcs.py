@@ -59,7 +59,7 @@ class Npcs:
         self.t0 = np.full(count, start_tick, dtype=np.int64)
         self.x = np.zeros(count)
         self.y = np.zeros(count)
-        self.z = bounds.min_z + self.qz * self.step_z
+        self.z = bounds.min_z + self.qz * (bounds.max_z - bounds.min_z) / QMAX
         self._derive(np.arange(count))
         self.advance(start_tick)
 
@@ -73,31 +73,30 @@ class Npcs:
         return qx, qy
 
     def _derive(self, idx: npt.NDArray[np.intp]) -> None:
-        """Recompute float start/direction/arrival for the NPCs whose path changed."""
+        """Recompute float start, waypoint and direction for NPCs whose path changed.
+
+        The arithmetic is `NpcPath.position_at`'s, operation for operation (dequantise as
+        min + q * extent / 65535, distance as sqrt(dx*dx + dy*dy)), so the server's positions
+        are bit-identical to what a client following SPEC.md computes."""
         b = self.bounds
         if not hasattr(self, "sx"):
             self.sx = np.zeros(self.n)
             self.sy = np.zeros(self.n)
+            self.ex = np.zeros(self.n)
+            self.ey = np.zeros(self.n)
             self.dx = np.zeros(self.n)
             self.dy = np.zeros(self.n)
             self.dist = np.zeros(self.n)
-            self.arrive = np.zeros(self.n, dtype=np.int64)
-        sx = b.min_x + self.qx[idx] * self.step_x
-        sy = b.min_y + self.qy[idx] * self.step_y
-        dx = (b.min_x + self.wx[idx] * self.step_x) - sx
-        dy = (b.min_y + self.wy[idx] * self.step_y) - sy
-        dist = np.hypot(dx, dy)
-        self.sx[idx], self.sy[idx], self.dx[idx], self.dy[idx], self.dist[idx] = (
-            sx,
-            sy,
-            dx,
-            dy,
-            dist,
-        )
-        # First tick at which min(1, v*(t-t0)/rate/dist) reaches 1.
-        self.arrive[idx] = self.t0[idx] + np.ceil(dist * self.tick_rate / self.speed).astype(
-            np.int64
-        )
+        ext_x = b.max_x - b.min_x
+        ext_y = b.max_y - b.min_y
+        sx = b.min_x + self.qx[idx] * ext_x / QMAX
+        sy = b.min_y + self.qy[idx] * ext_y / QMAX
+        ex = b.min_x + self.wx[idx] * ext_x / QMAX
+        ey = b.min_y + self.wy[idx] * ext_y / QMAX
+        dx = ex - sx
+        dy = ey - sy
+        self.sx[idx], self.sy[idx], self.ex[idx], self.ey[idx] = sx, sy, ex, ey
+        self.dx[idx], self.dy[idx], self.dist[idx] = dx, dy, np.sqrt(dx * dx + dy * dy)
 
     def advance(self, tick: int) -> npt.NDArray[np.intp]:
         """Move every NPC to its position at `tick`; start new legs for those that arrived.
@@ -105,7 +104,8 @@ class Npcs:
         Returns the indices of NPCs whose path changed (they need a PATH record)."""
         if self.n == 0:
             return np.zeros(0, dtype=np.intp)
-        arrived = np.flatnonzero(self.arrive <= tick)
+        travelled = self.speed * np.maximum(0, tick - self.t0) / self.tick_rate
+        arrived = np.flatnonzero(travelled >= self.dist)
         if arrived.size:
             self.qx[arrived] = self.wx[arrived]
             self.qy[arrived] = self.wy[arrived]
@@ -114,13 +114,12 @@ class Npcs:
             self.wy[arrived] = ny
             self.t0[arrived] = tick
             self._derive(arrived)
-        travelled = self.speed * (tick - self.t0) / self.tick_rate
+            travelled[arrived] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(self.dist > 0, np.minimum(1.0, travelled / self.dist), 1.0)
-        np.multiply(self.dx, f, out=self.x)
-        self.x += self.sx
-        np.multiply(self.dy, f, out=self.y)
-        self.y += self.sy
+            f = travelled / self.dist
+        done = travelled >= self.dist
+        np.copyto(self.x, np.where(done, self.ex, self.sx + self.dx * f))
+        np.copyto(self.y, np.where(done, self.ey, self.sy + self.dy * f))
         return arrived
 
     def path(self, i: int) -> NpcPath:

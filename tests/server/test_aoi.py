@@ -80,10 +80,10 @@ async def test_walking_out_of_view_leaves_and_back_enters(
 async def test_npc_paths_extrapolate_to_the_servers_positions(
     start: ServerFactory, clients: list[Client]
 ) -> None:
-    srv = await start(npc_count=300, spawn_area_size=400.0, npc_speed=8.0)
+    srv = await start(npc_count=300, spawn_area_size=100.0, npc_speed=25.0)
     a = await open_client(srv.url, "watcher")
     clients.append(a)
-    await a.drain(1.5)  # long enough for some NPCs to reach waypoints and send new paths
+    await a.drain(2.5)  # long enough for some NPCs to reach waypoints and send new paths
     world = srv.state.world
     npcs = [e for e in a.mirror.entities.values() if isinstance(e, Npc)]
     assert len(npcs) > 20

@@ -37,17 +37,29 @@ class Config(BaseSettings):
     server_port: int = Field(
         22005, ge=0, le=65535, description="TCP port for WebSocket, /health, /metrics."
     )
-    server_name: str = Field("GangGPT Server", min_length=1, max_length=64)
+    server_name: str = Field(
+        "GangGPT Server",
+        min_length=1,
+        max_length=64,
+        description="Shown to clients in welcome and in logs.",
+    )
     max_players: int = Field(128, ge=1, le=60000, description="Connected players allowed at once.")
     tickrate: int = Field(60, ge=1, le=240, description="Simulation ticks per second.")
-    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
-    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="Least severe log level written."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people, json for log collectors."
+    )
 
     # --- realtime ---
     send_rate: int = Field(
         30, ge=1, le=240, description="State patches per second sent to each client."
     )
-    world_min_x: float = -4000.0
+    world_min_x: float = Field(
+        -4000.0,
+        description="World bounds in metres; positions are quantised over them (65535 steps per axis).",
+    )
     world_min_y: float = -4000.0
     world_max_x: float = 4000.0
     world_max_y: float = 4000.0
@@ -64,8 +76,12 @@ class Config(BaseSettings):
     aoi_mid_distance: float = Field(
         200.0, ge=0, description="Cells this close are updated every AOI_MID_EVERY patches."
     )
-    aoi_mid_every: int = Field(4, ge=1, le=60, description="Mid-tier cells get MOVE records every this many patches.")
-    aoi_far_every: int = Field(8, ge=1, le=60, description="Far-tier cells get MOVE records every this many patches.")
+    aoi_mid_every: int = Field(
+        4, ge=1, le=60, description="Mid-tier cells get MOVE records every this many patches."
+    )
+    aoi_far_every: int = Field(
+        8, ge=1, le=60, description="Far-tier cells get MOVE records every this many patches."
+    )
     npc_count: int = Field(200, ge=0, le=60000, description="NPCs walking the world.")
     npc_speed: float = Field(2.0, gt=0, le=25.0, description="NPC walking speed, m/s.")
     npc_seed: int = Field(1, description="Seed for NPC spawn points and waypoints.")
@@ -84,7 +100,9 @@ class Config(BaseSettings):
     send_buffer_high: int = Field(
         64 * 1024, ge=1024, description="Bytes queued to a client before its patches are coalesced."
     )
-    socket_send_buffer: int = Field(0, ge=0, description="SO_SNDBUF per client socket in bytes; 0 = OS default.")
+    socket_send_buffer: int = Field(
+        0, ge=0, description="SO_SNDBUF per client socket in bytes; 0 = OS default."
+    )
     slow_client_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may stay behind before it is closed."
     )
@@ -103,13 +121,20 @@ class Config(BaseSettings):
 
     # --- persistence (seed) ---
     database_url: str | None = Field(None, description="postgresql://...; unset = embedded SQLite.")
-    database_read_url: str | None = None
+    database_read_url: str | None = Field(
+        None, description="Optional read replica; reads go there."
+    )
     database_pool_size: int = Field(20, ge=1, le=1000)
     database_timeout: int = Field(30000, ge=1, description="Milliseconds.")
-    sqlite_path: str = "data/ganggpt.db"
+    sqlite_path: str = Field(
+        "data/ganggpt.db", description="Embedded database file, used when DATABASE_URL is unset."
+    )
     snapshot_interval: float = Field(1.0, gt=0)
     persist_queue_size: int = Field(10000, ge=1)
-    journal_path: str = "data/journal"
+    journal_path: str = Field(
+        "data/journal",
+        description="Append-only journal for writes made while the database is down.",
+    )
     persist_spill_after: float = Field(
         5.0,
         gt=0,
@@ -127,9 +152,11 @@ class Config(BaseSettings):
     redis_url: str | None = Field(
         None, description="redis:// or rediss://; unset = in-process cache."
     )
-    redis_password: str | None = None
+    redis_password: str | None = Field(
+        None, description="Password for REDIS_URL, if not in the URL."
+    )
     redis_ttl: int = Field(3600, ge=1)
-    redis_prefix: str = "ganggpt:"
+    redis_prefix: str = Field("ganggpt:", description="Prefix of every Redis key.")
     redis_timeout: float = Field(
         0.5, gt=0, description="Seconds a Redis call may take before the cache counts as down."
     )
@@ -137,7 +164,9 @@ class Config(BaseSettings):
     cache_l1_ttl: float = Field(30.0, gt=0, description="Seconds an L1 cache entry lives.")
 
     # --- AI (seed; used by the AI gameplay features) ---
-    ai_backend: Literal["offline", "openai", "azure", "local"] = "offline"
+    ai_backend: Literal["offline", "openai", "azure", "local"] = Field(
+        "offline", description="Language model behind NPC dialogue; offline needs no key."
+    )
     azure_openai_endpoint: str | None = None
     azure_openai_key: str | None = None
     azure_openai_deployment: str | None = None
@@ -145,9 +174,11 @@ class Config(BaseSettings):
     openai_base_url: str | None = None
 
     # --- security (seed; used by accounts) ---
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(None, description="HMAC secret for player tokens (accounts).")
     encryption_key: str | None = None
-    cors_origins: str = ""
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed for browser clients."
+    )
 
     @model_validator(mode="after")
     def _check_relations(self) -> Config:

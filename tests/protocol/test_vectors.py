@@ -324,3 +324,17 @@ def test_npc_path_vector(case: dict[str, Any]) -> None:
         assert path.position_at(arrival, rate, b)[:2] == wp
         if arrival > d["start_tick"]:
             assert path.position_at(arrival - 1, rate, b)[:2] != wp
+
+
+def test_generator_runs_as_a_module() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "protocol.vectors.generate", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=VECTORS.parent.parent,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

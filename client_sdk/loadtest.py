@@ -347,6 +347,7 @@ class Options:
     seed: int = 1
     progress: str = "auto"
     token: str | None = None
+    markers: bool = False
 
 
 class LoadTest:
@@ -685,8 +686,10 @@ async def run_loadtest(opts: Options) -> dict[str, Any]:
         await asyncio.sleep(opts.warmup)
         lt.phase = "measuring"
         lt.open_window()
+        _marker(opts, "window-open")
         await asyncio.sleep(opts.duration)
         lt.close_window()
+        _marker(opts, "window-close")
         lt.phase = "leaving"
     finally:
         lt.stopping = True
@@ -696,6 +699,13 @@ async def run_loadtest(opts: Options) -> dict[str, Any]:
         stop.set()
         await prog
     return lt.results()
+
+
+def _marker(opts: Options, what: str) -> None:
+    """A machine-readable line on stderr, so a harness can scrape the server at the same
+    moments the window opens and closes (client_sdk.bench does)."""
+    if opts.markers:
+        print(f"@@{what} {time.time():.3f}", file=sys.stderr, flush=True)
 
 
 async def _leave_all(lt: LoadTest, timeout: float = 5.0) -> None:
@@ -793,6 +803,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="live table (terminal), plain lines every 5 s, or nothing; auto picks by terminal",
     )
     p.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
+    p.add_argument(
+        "--markers",
+        action="store_true",
+        help="print '@@window-open <t>' / '@@window-close <t>' on stderr (for harnesses)",
+    )
     return p
 
 
@@ -852,6 +867,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         progress=args.progress,
         token=args.token,
+        markers=args.markers,
     )
     if args.no_uvloop:
         res = asyncio.run(run_loadtest(opts))
@@ -859,7 +875,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import uvloop
 
         res = uvloop.run(run_loadtest(opts))
-    out = Console()
+    out = Console() if sys.stdout.isatty() else Console(width=120)
     out.print(_summary_table(res))
     sys.stdout.flush()
     os.write(sys.stdout.fileno(), orjson.dumps(res) + b"\n")

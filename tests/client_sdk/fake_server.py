@@ -203,9 +203,9 @@ class FakeServer:
         )
         await ws.send(encode(welcome), text=True)
         npcs = [NpcEnter(i, 7, NpcPath(32768, 32768, 3277, 33000, 33000, 20, 0)) for i in NPC_IDS]
-        others = [self._player_enter(o) for o in self.connected()]
+        others = [self._player_enter(o) for o in self.connected()][:50]
         await ws.send(self._frame(p, flags=StateFlag.FULL, enters=[*npcs, *others]))
-        for o in self.connected():
+        for o in self.connected() if self.stream_rate == 0 else ():
             if o is not p and o.ws is not None:
                 with contextlib.suppress(ConnectionClosed):
                     await o.ws.send(self._frame(o, enters=[self._player_enter(p)]))
@@ -215,6 +215,8 @@ class FakeServer:
                     inp = decode_input(msg)
                     self.inputs.append((p.net_id, inp.seq, inp.ack))
                     p.x, p.y, p.z, p.heading = inp.x, inp.y, inp.z, inp.heading
+                    if self.stream_rate > 0:
+                        continue  # streaming: the synthetic frames are the whole load
                     for o in self.connected():
                         if o.ws is not None:
                             with contextlib.suppress(ConnectionClosed):
@@ -238,29 +240,32 @@ class FakeServer:
         finally:
             if p.ws is ws:
                 p.ws = None
-                for o in self.connected():
+                for o in self.connected() if self.stream_rate == 0 else ():
                     if o.ws is not None:
                         with contextlib.suppress(ConnectionClosed):
                             await o.ws.send(self._frame(o, leaves=[p.net_id]))
 
     async def _stream(self) -> None:
-        """Synthetic load: every client gets a delta of `pad` MOVE records at `stream_rate`."""
+        """Synthetic load: at `stream_rate`, every client gets the same delta of 28 MOVE
+        records (about the size of a city-scenario patch), encoded once per tick."""
         interval = 1.0 / self.stream_rate
-        moves = [Move(2000 + i, 100 * i, 200, 300, i) for i in range(20)]
+        moves = [Move(2000 + i, 100 * i, 200, 300, i) for i in range(28)]
         nxt = time.monotonic()
+        seq = 0
         while True:
             nxt += interval
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
             self.tick += 2
-            now = time.time()
-            for p in self.connected():
-                p.seq += 1
-                data = encode_state(StateFrame(p.seq, self.tick, now, moves=moves))
-                if p.ws is not None:
-                    broadcast([p.ws], data)
+            seq += 1
+            data = encode_state(StateFrame(seq, self.tick, time.time(), moves=moves))
+            broadcast([p.ws for p in self.connected() if p.ws is not None], data)
 
 
 async def _main(port: int, rate: float, seconds: float) -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     srv = FakeServer()
     srv.port, srv.stream_rate = port, rate
     await srv.start()
@@ -275,5 +280,7 @@ if __name__ == "__main__":
     ap.add_argument("--rate", type=float, default=30.0, help="STATE frames per client per second")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to serve")
     a = ap.parse_args()
+    import uvloop
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(a.port, a.rate, a.seconds))
+        uvloop.run(_main(a.port, a.rate, a.seconds))

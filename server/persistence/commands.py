@@ -6,7 +6,8 @@ run a loop, such as tests.
 
 Why backups are a directory with a manifest: a GangGPT deployment has up to three stores that
 together are its state. The database (pg_dump custom format for PostgreSQL, the SQLite online
-backup API for the embedded file; both consistent while the server runs), the Redis keys under
+backup API for the embedded file; both consistent while the server runs; restored with psql
+in one transaction, see `_pg_restore`), the Redis keys under
 REDIS_PREFIX (as JSON with their remaining TTLs, since cached profiles and sessions are only
 worth restoring with their expiry), and the local journal when it still holds writes the
 database has not got (acknowledged writes must not be missing from a backup). The manifest says
@@ -23,6 +24,7 @@ import datetime as dt
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -216,6 +218,57 @@ def run_backup(config: Config, dest: str) -> dict[str, Any]:
 
 
 # --- restore ---
+_PG_WIPE = """
+DO $wipe$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+               AND NOT c.relispartition LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', r.relname);
+    END LOOP;
+    FOR r IN SELECT p.oid::regprocedure AS sig FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = current_schema() AND p.proname LIKE 'ganggpt\\_%' LOOP
+        EXECUTE 'DROP FUNCTION IF EXISTS ' || r.sig || ' CASCADE';
+    END LOOP;
+END
+$wipe$;
+"""
+
+
+async def _pg_restore(config: Config, url: str, dump: Path) -> None:
+    """Replace the database's tables with the dump's, in one transaction.
+
+    Why not `pg_restore --clean`: it drops a partitioned table's constraints partition by
+    partition, which PostgreSQL refuses ("cannot drop inherited constraint"). Instead the dump
+    is rendered to SQL and run by psql after a wipe of the schema's tables, all in a single
+    transaction: a failed restore leaves the database as it was. The database in DATABASE_URL
+    is GangGPT's own; every table in its schema is replaced.
+    """
+    with tempfile.TemporaryDirectory(prefix="ganggpt-restore-") as tmp:
+        wipe, script = Path(tmp) / "wipe.sql", Path(tmp) / "restore.sql"
+        wipe.write_text(_PG_WIPE)
+        env = _pg_env(config)
+        await _run_tool(
+            [_tool("pg_restore"), "--no-owner", "--no-privileges", f"--file={script}", str(dump)],
+            env,
+        )
+        await _run_tool(
+            [
+                _tool("psql"),
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                f"--dbname={url}",
+                f"--file={wipe}",
+                f"--file={script}",
+            ],
+            env,
+        )
+
+
 async def restore(config: Config, src: str) -> dict[str, Any]:
     """Replace the configured stores' contents with the backup in `src` (server stopped)."""
     root = Path(src)
@@ -233,19 +286,7 @@ async def restore(config: Config, src: str) -> dict[str, Any]:
         )
     files: dict[str, str] = manifest["files"]
     if isinstance(storage, PostgresStorage):
-        await _run_tool(
-            [
-                _tool("pg_restore"),
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                "--no-privileges",
-                "--single-transaction",
-                f"--dbname={storage.url}",
-                str(root / files["database"]),
-            ],
-            _pg_env(config),
-        )
+        await _pg_restore(config, storage.url, root / files["database"])
     else:
         target = config.sqlite_path
         await asyncio.to_thread(_sqlite_copy, str(root / files["database"]), target)

@@ -5,7 +5,7 @@ may be down, Redis is a cache). A critical write acknowledged during an outage h
 here first, so a crash right after the acknowledgement loses nothing; on the next start (or when
 the database returns) the records are applied in sequence order and the file is emptied.
 
-Each line is `{"seq": N, "crc": CRC32, "op": {...}}`. A line cut short by a crash can only be
+Each line is `{"seq": N, "crc": CRC32 of seq and op, "op": {...}}`. A line cut short by a crash can only be
 the last one and was never acknowledged (the fsync had not returned), so it is dropped; a bad
 line in the middle (disk corruption) is copied to `<path>.rejected` and skipped rather than
 blocking every record behind it.
@@ -37,7 +37,12 @@ class JournalCorrupt(ValueError):
 
 def encode_line(seq: int, op: Op) -> bytes:
     body = orjson.dumps(op_to_dict(op))
-    return b'{"seq":%d,"crc":%d,"op":%s}\n' % (seq, zlib.crc32(body), body)
+    return b'{"seq":%d,"crc":%d,"op":%s}\n' % (seq, _crc(seq, body), body)
+
+
+def _crc(seq: int, body: bytes) -> int:
+    """Covers the sequence number too: a damaged seq must not reorder a replay."""
+    return zlib.crc32(body, zlib.crc32(b"%d:" % seq))
 
 
 def decode_line(line: bytes) -> tuple[int, Op]:
@@ -48,7 +53,7 @@ def decode_line(line: bytes) -> tuple[int, Op]:
         seq, crc, raw = int(d["seq"]), int(d["crc"]), d["op"]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise JournalCorrupt(f"unreadable record: {err}") from None
-    if not isinstance(raw, dict) or zlib.crc32(orjson.dumps(raw)) != crc:
+    if not isinstance(raw, dict) or _crc(seq, orjson.dumps(raw)) != crc:
         raise JournalCorrupt(f"checksum mismatch at seq {seq}")
     try:
         return seq, op_from_dict(raw)

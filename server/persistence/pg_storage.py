@@ -121,7 +121,7 @@ class PostgresStorage(SqlStorage):
         except Exception:
             # Broken connections would otherwise be handed out one by one after an outage.
             if self._pool is not None:
-                self._pool.expire_connections()
+                await self._pool.expire_connections()
             raise
 
     # --- value conversions ---

@@ -19,7 +19,7 @@ import random
 import secrets
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -99,10 +99,10 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         cfg = self.state.config
-        transport.set_write_buffer_limits(high=cfg.send_buffer_high)
+        self.transport.set_write_buffer_limits(high=cfg.send_buffer_high)
         if cfg.socket_send_buffer:
             sock = transport.get_extra_info("socket")
             if sock is not None:
@@ -259,14 +259,14 @@ class Connection(asyncio.Protocol):
         if phase is Phase.JOINING:
             self.fail(ProtocolError("wait for the welcome", error=ErrorCode.NOT_READY))
 
-    def fail(self, e: ProtocolError) -> None:
+    def fail(self, e: ProtocolError, ref: int | None = None) -> None:
         """Answer a protocol violation with its code; too many of them close the connection."""
         if e.close is not None:
             self.close(e.close, e.message)
             return
         assert e.error is not None
         self.state.metrics.errors.labels(code=e.error.name).inc()
-        self.send(control.error(e.error, e.message))
+        self.send(control.error(e.error, e.message, ref))
         now = time.monotonic()
         self.errors.append(now)
         while self.errors and now - self.errors[0] > ERROR_WINDOW:
@@ -337,7 +337,7 @@ class Connection(asyncio.Protocol):
         st.inputs += 1
 
     def _reject(self, inp: InputFrame, code: ErrorCode, message: str) -> None:
-        self.fail(ProtocolError(message, error=code))
+        self.fail(ProtocolError(message, error=code), ref=inp.seq)
         p = self.state.world.players
         nid = self.nid
         self.send(

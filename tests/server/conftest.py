@@ -129,6 +129,15 @@ async def open_client(
 ServerFactory = Callable[..., Awaitable[Server]]
 
 
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The server runs on uvloop in production, so its tests do too."""
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}
+
+
 @pytest.fixture
 async def start() -> AsyncIterator[ServerFactory]:
     """`await start(**config_overrides)` -> a running in-process server, closed after the test."""

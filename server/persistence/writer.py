@@ -100,6 +100,8 @@ class WriteBehind:
         self._last_flush = time.monotonic()
         self._backoff = 0.25
         self._probe_at = 0.0
+        self._probe: asyncio.Task[None] | None = None
+        self._replaying = False  # the database answered a probe: replay chunk after chunk
         metrics.db_up.set(1)
 
     # --- called by the game ---
@@ -222,6 +224,8 @@ class WriteBehind:
                 # The writer is stopped, so nothing else appends: save what is left.
                 await self._journal_everything()
         self._closed = True
+        if self._probe is not None:
+            self._probe.cancel()
         for item in self._ops:  # only left when neither the database nor the journal took it
             self._resolve(item, PersistenceError("closed before the write was durable"))
         self._ops.clear()
@@ -229,8 +233,9 @@ class WriteBehind:
     def abandon(self) -> None:
         """Stop without flushing anything, as if the process had been killed."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
+        for t in (self._task, self._probe):
+            if t is not None:
+                t.cancel()
 
     # --- the writer task ---
     def _idle(self) -> bool:
@@ -239,7 +244,7 @@ class WriteBehind:
     def _deadline(self) -> float:
         now = time.monotonic()
         if self.outage:
-            d = self._probe_at - now
+            d = self._probe_at - now if self._probe is None else 3600.0
             if self._snaps_since is not None:
                 d = min(d, self._snaps_since + self.spill_after - time.time())
         else:
@@ -277,6 +282,7 @@ class WriteBehind:
             log.warning("database unavailable, journaling writes: %s", why)
             self.metrics.outages.inc()
         self.outage = True
+        self._replaying = False
         self.last_error = why
         self.metrics.db_up.set(0)
         self._backoff = 0.25
@@ -285,6 +291,7 @@ class WriteBehind:
     def _leave_outage(self) -> None:
         log.warning("database back, journal replayed")
         self.outage = False
+        self._replaying = False
         self.last_error = None
         self.metrics.db_up.set(1)
         self._journaled.clear()
@@ -316,7 +323,7 @@ class WriteBehind:
                 try:
                     await self._db_write(item.op, kind)
                 except Exception as first:
-                    if not self.storage.is_unavailable(first):
+                    if not self.storage.is_unavailable(first) or isinstance(first, TimeoutError):
                         raise
                     await self._db_write(item.op, kind)  # one retry: a stale pooled connection
             except Exception as err:
@@ -416,26 +423,43 @@ class WriteBehind:
         )
         if self._snaps and (spill_due or self._overflow or self._closing):
             await self._spill_snapshots()
-        if self._closing or time.monotonic() < self._probe_at:
+        if self._closing:
             return
-        try:
-            await self.storage.ping()
-            if self.prepare is not None:
-                await self.prepare()
-        except Exception as err:
-            self.last_error = f"{type(err).__name__}: {err}"
-            self._backoff = min(self._backoff * 2, self.retry_max)
-            self._probe_at = time.monotonic() + self._backoff
-            return
+        if not self._replaying:
+            probe = self._probe
+            if probe is None:
+                if time.monotonic() >= self._probe_at:
+                    # Probed on a task of its own: against a database that hangs rather than
+                    # refuses, a probe waits for its timeout, and critical writes must keep
+                    # being journaled (and acknowledged) meanwhile.
+                    self._probe = asyncio.create_task(self._probe_db(), name="ganggpt-db-probe")
+                    self._probe.add_done_callback(lambda _: self._wake.set())
+                return
+            if not probe.done():
+                return
+            self._probe = None
+            failure = None if probe.cancelled() else probe.exception()
+            if probe.cancelled() or failure is not None:
+                self.last_error = f"{type(failure).__name__}: {failure}"
+                self._backoff = min(self._backoff * 2, self.retry_max)
+                self._probe_at = time.monotonic() + self._backoff
+                return
+            self._replaying = True
         try:
             await self._replay_chunk()
-        except Exception as err:
-            if not self.storage.is_unavailable(err):
+        except Exception as exc:
+            self._replaying = False
+            if not self.storage.is_unavailable(exc):
                 raise
-            self.last_error = f"{type(err).__name__}: {err}"
+            self.last_error = f"{type(exc).__name__}: {exc}"
             self._probe_at = time.monotonic() + self._backoff
             return
         self._wake.set()  # next chunk (or online work) right away
+
+    async def _probe_db(self) -> None:
+        await self.storage.ping()
+        if self.prepare is not None:
+            await self.prepare()
 
     async def _replay_chunk(self) -> bool:
         """Apply the next journal records; True (and online) once the journal is empty."""

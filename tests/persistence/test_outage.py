@@ -215,3 +215,30 @@ async def test_close_during_outage_keeps_everything_in_the_journal(
     assert back.has_position and back.x == 3.0
     await svc2.close()
     await proxy.close()
+
+
+async def test_hanging_database_does_not_hold_up_acknowledgements(
+    pg_url: str, make_config: Callable[..., Config]
+) -> None:
+    proxy = await TcpProxy("127.0.0.1", urlsplit(pg_url).port or 5432).start()
+    cfg = make_config(database_url=via(pg_url, proxy.port), database_timeout=1000)
+    svc = PersistenceService(cfg)
+    await svc.start()
+    p = await svc.load_or_create_player("patient")
+    proxy.blackhole()  # packets go nowhere: every database call waits for DATABASE_TIMEOUT
+    t0 = time.monotonic()
+    await svc.change_money(p.player_id, 1, "first")  # detects the outage: one timeout
+    detect = time.monotonic() - t0
+    assert svc.writer.outage and detect < 3.0
+    slowest = 0.0
+    for i in range(20):  # probes hang meanwhile, on their own task
+        t0 = time.monotonic()
+        await svc.change_money(p.player_id, 1, f"next {i}")
+        slowest = max(slowest, time.monotonic() - t0)
+        await asyncio.sleep(0.05)
+    assert slowest < 0.2, f"an acknowledgement took {slowest * 1000:.0f} ms during the outage"
+    proxy.restore()
+    await eventually(lambda: not svc.writer.outage, timeout=15, what="replayed")
+    assert len(await svc.ledger(p.player_id)) == 21
+    await svc.close()
+    await proxy.close()

@@ -57,7 +57,7 @@ from protocol.state import HEADER, INPUT, U16
 DEFAULT_URL = "ws://127.0.0.1:22005/ws"
 LAT_RES = 10_000  # histogram buckets per second (0.1 ms)
 LAT_MAX = 5 * LAT_RES  # 5 s; slower samples land in the last bucket
-TICKER_HZ = 100.0  # the shared input ticker's target rate (bots spread over its phases)
+TICKER_HZ = 200.0  # the shared input ticker's target rate (bots spread over its phases)
 _STATE = FrameType.STATE
 _INPUT = FrameType.INPUT
 _HDR = HEADER.unpack_from

@@ -1,0 +1,193 @@
+"""ganggpt-loadtest and the bench harness: a smoke run against a real server, plus the
+pure helpers (percentiles, metric parsing, pass/fail). No timing asserts: numbers must only
+be sane, since benchmarks are not tests."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+
+import orjson
+import pytest
+
+from client_sdk import bench, loadtest
+from config import load_config
+from server.app import start_server
+from server.persistence.memory import MemoryPersistence
+
+
+async def run_cli(*args: str, timeout: float = 60.0) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.timeout(90)
+async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
+    cfg = load_config(
+        server_host="127.0.0.1",
+        server_port=0,
+        npc_count=100,
+        spawn_area_size=300.0,
+        max_players=30,
+        log_level="warning",
+        sqlite_path="",
+    )
+    srv = await start_server(cfg, MemoryPersistence())
+    try:
+        code, out, err = await run_cli(
+            "-m", "client_sdk.loadtest", srv.url, "--bots", "20", "--duration", "3",
+            "--warmup", "0.5", "--ramp", "100", "--talk-share", "0.1", "--talk-every", "1",
+            "--progress", "plain", "--markers", "--area", "300",
+        )  # fmt: skip
+    finally:
+        await srv.close(drain=False)
+    assert code == 0, err
+    res = orjson.loads(out.strip().splitlines()[-1])  # ONE JSON line, last on stdout
+    assert res["connected"] == 20 and res["connect_failures"] == 0
+    assert res["disconnects"] == 0
+    assert res["patch_ratio_p5"] > 0.5
+    lat = res["latency_ms"]
+    assert lat["samples"] > 0 and math.isfinite(lat["p50"]) and math.isfinite(lat["p99"])
+    assert 0 <= lat["p50"] <= lat["p99"] < 5000
+    assert res["kbps"]["median"] > 0 and res["enters"] >= 0
+    assert res["errors"] == 0, res["error_names"]
+    assert res["talks_sent"] >= 1
+    assert "@@window-open" in err and "@@window-close" in err
+    assert "ganggpt-loadtest results" in out
+
+
+@pytest.mark.parametrize("module", ["client_sdk.loadtest", "client_sdk.bench"])
+async def test_help(module: str) -> None:
+    code, out, _ = await run_cli("-m", module, "--help", timeout=30)
+    assert code == 0 and "usage" in out.lower()
+
+
+def test_loadtest_url_policy() -> None:
+    assert loadtest.check_url("ws://127.0.0.1:1/ws", explicit=False)
+    assert loadtest.check_url("ws://localhost:1/ws", explicit=False)
+    assert loadtest.check_url("ws://[::1]:1/ws", explicit=False)
+    assert loadtest.check_url("wss://game.example:443/ws", explicit=True)
+    with pytest.raises(SystemExit):
+        loadtest.check_url("ws://game.example/ws", explicit=False)
+    with pytest.raises(SystemExit):
+        loadtest.check_url("http://127.0.0.1/ws", explicit=True)
+
+
+def test_latency_histogram_percentiles() -> None:
+    lat = loadtest.Latency()
+    lat.measuring = True
+    lat.recent.extend(i / 1000.0 for i in range(1, 101))  # 1..100 ms
+    assert lat.fold()[0] == pytest.approx(0.001)
+    assert lat.percentile(50) == pytest.approx(50.1, abs=0.11)
+    assert lat.percentile(99) == pytest.approx(99.1, abs=0.11)
+    lat.recent.extend([-0.5, 99.0])  # clock skew and a stall both land somewhere
+    lat.fold()
+    assert lat.count == 102
+    assert loadtest.percentile([], 50) is None
+    assert loadtest.percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert loadtest.percentile([float(i) for i in range(1, 101)], 5) == 5.0
+
+
+METRICS_A = """# HELP ganggpt_tick_duration_seconds x
+ganggpt_tick_duration_seconds_bucket{le="0.001"} 100.0
+ganggpt_tick_duration_seconds_bucket{le="0.002"} 150.0
+ganggpt_tick_duration_seconds_bucket{le="0.008"} 200.0
+ganggpt_tick_duration_seconds_bucket{le="+Inf"} 200.0
+ganggpt_tick_duration_seconds_count 200.0
+ganggpt_tick_duration_seconds_sum 0.2
+ganggpt_tick_overruns_total 1.0
+ganggpt_ticks_total 200.0
+ganggpt_connected_clients 5.0
+"""
+
+METRICS_B = METRICS_A.replace('le="0.001"} 100.0', 'le="0.001"} 150.0').replace(
+    'le="0.002"} 150.0', 'le="0.002"} 240.0'
+)
+METRICS_B = (
+    METRICS_B.replace('le="0.008"} 200.0', 'le="0.008"} 299.0')
+    .replace('le="+Inf"} 200.0', 'le="+Inf"} 300.0')
+    .replace("_count 200.0", "_count 300.0")
+    .replace("_sum 0.2", "_sum 0.35")
+    .replace("overruns_total 1.0", "overruns_total 3.0")
+    .replace("ticks_total 200.0", "ticks_total 300.0")
+)
+
+
+def test_window_stats_from_two_scrapes() -> None:
+    a, b = bench.Scrape(at=10.0), bench.Scrape(at=12.0)
+    bench.parse_metrics(METRICS_A, a)
+    bench.parse_metrics(METRICS_B, b)
+    assert a.clients == 5 and b.count == 300
+    # window: 100 ticks; 50 <= 1 ms, 90 <= 2 ms, 99 <= 8 ms, 1 past the last bucket
+    assert bench.tick_percentile(a, b, 50) == 1.0  # the 50th tick is the last <= 1 ms
+    assert bench.tick_percentile(a, b, 60) == 2.0
+    assert bench.tick_percentile(a, b, 99) == 8.0
+    assert bench.tick_percentile(a, b, 100) == math.inf
+    assert bench.tick_max_bucket(a, b) == math.inf
+    ws = bench.window_stats(a, b)
+    assert ws["overruns"] == 2 and ws["tick_rate"] == 50.0
+    assert ws["tick_mean_ms"] == pytest.approx(1.5)
+
+
+def test_pass_fail_against_the_issue_targets() -> None:
+    good = {
+        "players": 10,
+        "connected": 10,
+        "tick_p99_ms": 8.0,
+        "overruns": 0,
+        "patch_ratio_p5": 0.95,
+        "latency_p99_ms": 50.0,
+        "kbps_median": 8.0,
+        "rss_mb": 1024.0,
+        "disconnects": 0,
+    }
+    assert bench.failures(good) == []
+    assert bench.failures({**good, "tick_p99_ms": 10.0}) == ["tick_p99_ms"]
+    assert bench.failures({**good, "patch_ratio_p5": None}) == ["patch_ratio_p5"]
+    assert bench.failures({**good, "connected": 9, "disconnects": 1}) == [
+        "connected",
+        "disconnects",
+    ]
+
+
+def test_proc_usage_of_this_process() -> None:
+    import os
+
+    cpu, rss, hwm = bench.proc_usage(os.getpid())
+    assert cpu > 0 and rss > 1 << 20 and hwm >= rss
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_bench_city_end_to_end_tiny() -> None:
+    """The whole harness: server subprocess, loadtest subprocess, scrapes, JSON shape."""
+    code, out, err = await run_cli(
+        "-m", "client_sdk.bench", "--duration", "2", "--warmup", "0.5", "-q",
+        "city", "--players", "5", timeout=170,
+    )  # fmt: skip
+    assert code == 0, err[-2000:]
+    res = orjson.loads(out.strip().splitlines()[-1])
+    assert res["scenario"] == "city"
+    (run,) = res["runs"]
+    for key in (
+        "players", "npcs", "tick_p50_ms", "tick_p99_ms", "overruns", "patch_ratio_p5",
+        "latency_p50_ms", "latency_p99_ms", "kbps_median", "server_cpu_pct", "rss_mb",
+        "disconnects",
+    ):  # fmt: skip
+        assert key in run, key
+    assert run["players"] == 5 and run["npcs"] == 50 and run["connected"] == 5
+    assert run["tick_p50_ms"] is not None and run["rss_mb"] > 10

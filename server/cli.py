@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "config", help="print the effective configuration (secrets masked) and exit"
     )
     cfg.set_defaults(func=_cmd_config)
+    _add_data_commands(sub)
     return p
 
 
@@ -80,3 +81,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- data commands (persistence): migrate, backup, restore ---
+def _data_command(args: argparse.Namespace) -> int:
+    import orjson
+
+    from server.persistence.commands import CommandError, run_backup, run_migrate, run_restore
+
+    cfg = _config(args)
+    try:
+        if args.command == "migrate":
+            applied = run_migrate(cfg)
+            out: Any = {"applied": applied}
+        elif args.command == "backup":
+            out = run_backup(cfg, args.dest)
+        else:
+            out = run_restore(cfg, args.src)
+    except CommandError as e:
+        sys.stderr.write(f"ganggpt {args.command}: {e}\n")
+        return 1
+    except Exception as e:  # unreachable database, bad URL...: a message, not a traceback
+        sys.stderr.write(f"ganggpt {args.command}: {type(e).__name__}: {e}\n")
+        return 1
+    sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _add_data_commands(sub: Any) -> None:
+    mig = sub.add_parser(
+        "migrate",
+        help="apply pending schema migrations to DATABASE_URL (or SQLITE_PATH) and exit;"
+        " the server also does this at start",
+    )
+    mig.set_defaults(func=_data_command)
+    bk = sub.add_parser(
+        "backup",
+        help="write a backup of the database (pg_dump or SQLite online backup), the Redis keys"
+        " under REDIS_PREFIX and any pending journal into a new directory; safe while running",
+    )
+    bk.add_argument("dest", help="directory to create (must not exist or be empty)")
+    bk.set_defaults(func=_data_command)
+    rs = sub.add_parser(
+        "restore",
+        help="replace the database and Redis keys with a backup made by `ganggpt backup`;"
+        " stop the server first",
+    )
+    rs.add_argument("src", help="backup directory")
+    rs.set_defaults(func=_data_command)

@@ -167,6 +167,8 @@ async def backup(config: Config, dest: str) -> dict[str, Any]:
         raise CommandError(f"{dest} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
     storage = make_storage(config)
+    if not config.database_url and not Path(config.sqlite_path).exists():
+        raise CommandError(f"SQLite database {config.sqlite_path} does not exist")
     await storage.open()
     try:
         version = await storage.schema_version()
@@ -193,8 +195,6 @@ async def backup(config: Config, dest: str) -> dict[str, Any]:
         )
         manifest["files"]["database"] = "database.dump"
     else:
-        if not Path(config.sqlite_path).exists():
-            raise CommandError(f"SQLite database {config.sqlite_path} does not exist")
         await asyncio.to_thread(_sqlite_copy, config.sqlite_path, str(out / "database.sqlite"))
         manifest["files"]["database"] = "database.sqlite"
     if config.redis_url:

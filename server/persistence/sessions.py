@@ -54,6 +54,10 @@ class SessionStore:
         self.redis = redis
         self.keys = keys
         self._memory: TTLCache[str, ResumeSession] = TTLCache(maxsize=100_000, ttl=24 * 3600)
+        # Set once a session went to the database although Redis is configured (Redis was
+        # down): from then on a take found in Redis also deletes any database copy, so a
+        # token saved twice can still be used only once.
+        self._sql_fallback = False
 
     async def save(self, s: ResumeSession) -> None:
         ttl = s.expires_at - time.time()
@@ -66,6 +70,7 @@ class SessionStore:
         if not self.writer.outage:
             try:
                 await self.storage.save_session(s)
+                self._sql_fallback = self.redis is not None
                 return
             except Exception as err:
                 log.warning("session not stored in the database: %s", err)
@@ -78,11 +83,13 @@ class SessionStore:
             ok, raw = await self.redis.getdel_json(self.keys.session_data(token))
             if ok and isinstance(raw, dict):
                 found = _from_dict(token, raw)
-        if found is None and not self.writer.outage:
+        if (found is None or self._sql_fallback) and not self.writer.outage:
             try:
-                found = await self.storage.take_session(token, now)
+                stored = await self.storage.take_session(token, now)
             except Exception as err:
                 log.warning("session lookup in the database failed: %s", err)
+            else:
+                found = found or stored
         if found is None or found.expires_at < now:
             return None
         return found

@@ -128,7 +128,7 @@ async def test_submit_snapshots_never_blocks_never_raises(
         t0 = time.perf_counter()
         svc.submit_snapshots(snaps)
         worst = max(worst, time.perf_counter() - t0)
-    assert worst < 0.005, f"submit_snapshots of 200 took {worst * 1000:.2f} ms"
+    assert worst < 0.02, f"submit_snapshots of 200 took {worst * 1000:.2f} ms"
     assert svc.writer.queue_depth() == 150  # bounded: coalesced per player, capped
     svc.submit_snapshots([snap("x", float("nan"))])
     svc.submit_snapshots(None)  # type: ignore[arg-type]  # garbage: logged, not raised

@@ -38,6 +38,18 @@ class Metrics:
             buckets=TICK_BUCKETS,
             registry=r,
         )
+        self.flush_seconds = Histogram(
+            "ganggpt_flush_duration_seconds",
+            "Time spent writing one tick's frames to sockets (after the tick).",
+            buckets=TICK_BUCKETS,
+            registry=r,
+        )
+        self.tick_lag_seconds = Histogram(
+            "ganggpt_tick_lag_seconds",
+            "How late each tick started against its deadline.",
+            buckets=TICK_BUCKETS,
+            registry=r,
+        )
         self.tick_overruns = Counter(
             "ganggpt_tick_overruns_total",
             "Ticks that took longer than the tick interval.",

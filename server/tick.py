@@ -1,4 +1,8 @@
-"""The fixed-rate tick: simulate, then send the patches due this tick. Never awaits I/O.
+"""The fixed-rate tick: simulate, assemble the patches due this tick, then flush them.
+
+The tick never awaits and never touches a socket: it computes the world and the due clients'
+frames (`tick_once`, the time in `ganggpt_tick_duration_seconds`); `flush` then writes them in
+batches between which the loop reads inputs (`ganggpt_flush_duration_seconds`).
 
 Scheduling is by absolute deadlines (tick k is due at start + k/TICKRATE), so a slow tick does
 not shift every later one. A tick that runs longer than its interval counts as an overrun; if
@@ -12,10 +16,11 @@ import asyncio
 import logging
 import time
 
-from server.replication.view import ViewAssembler
+from server.replication.view import ViewAssembler, Viewer
 from server.state import ServerState
 
 log = logging.getLogger("ganggpt.tick")
+FLUSH_BATCH = 128
 
 
 class TickLoop:
@@ -30,13 +35,16 @@ class TickLoop:
         self.overruns = 0
         self.last_duration = 0.0
 
-    def tick_once(self) -> None:
+    def tick_once(self) -> list[tuple[Viewer, bytes]]:
+        """Simulate one tick and assemble the frames due; returns them for `flush`."""
         st = self.state
         world = st.world
         server_time = time.time()
         world.step()
+        outbox: list[tuple[Viewer, bytes]] = []
         viewers = list(st.viewers[world.tick % len(st.viewers)].values())
         if viewers:
+            self.assembler.outbox = outbox
             stats = self.assembler.run(viewers, server_time)
             m = st.metrics
             if stats.frames:
@@ -47,6 +55,21 @@ class TickLoop:
             if stats.skipped:
                 m.frames_skipped.inc(stats.skipped)
         st.last_tick_at = server_time
+        return outbox
+
+    def flush(self, outbox: list[tuple[Viewer, bytes]], start: int = 0, spent: float = 0.0) -> None:
+        """Write assembled frames, FLUSH_BATCH at a time, yielding to the loop in between so
+        inputs keep being read while hundreds of frames go out."""
+        t0 = time.perf_counter()
+        end = min(len(outbox), start + FLUSH_BATCH)
+        for i in range(start, end):
+            v, frame = outbox[i]
+            v.send(frame)
+        spent += time.perf_counter() - t0
+        if end < len(outbox):
+            asyncio.get_running_loop().call_soon(self.flush, outbox, end, spent)
+        else:
+            self.state.metrics.flush_seconds.observe(spent)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -58,12 +81,16 @@ class TickLoop:
             delay = deadline - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            m.tick_lag_seconds.observe(max(0.0, loop.time() - deadline))
             start = time.perf_counter()
+            outbox: list[tuple[Viewer, bytes]] = []
             try:
-                self.tick_once()
+                outbox = self.tick_once()
             except Exception:
                 log.exception("tick %d failed", self.state.world.tick)
             took = time.perf_counter() - start
+            if outbox:
+                self.flush(outbox)
             self.last_duration = took
             m.tick_seconds.observe(took)
             m.ticks.inc()

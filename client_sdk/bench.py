@@ -198,6 +198,7 @@ class Scrape:
     cpu_s: float = 0.0
     rss_bytes: int = 0
     hwm_bytes: int = 0
+    machine_busy_s: float = 0.0  # CPU seconds all processes on the machine used so far
 
 
 def parse_metrics(text: str, scrape: Scrape) -> None:
@@ -224,6 +225,15 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
             scrape.clients = v
 
 
+def machine_busy() -> float:
+    """CPU seconds spent non-idle by the whole machine since boot (from /proc/stat)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/stat", "rb") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK  # minus idle and iowait
+    return 0.0
+
+
 def proc_usage(pid: int) -> tuple[float, int, int]:
     """(CPU seconds user+system, RSS bytes, peak RSS bytes) of a process from /proc."""
     with open(f"/proc/{pid}/stat", "rb") as f:
@@ -242,6 +252,7 @@ def proc_usage(pid: int) -> tuple[float, int, int]:
 async def scrape(sp: ServerProc) -> Scrape:
     s = Scrape(at=time.monotonic())
     s.cpu_s, s.rss_bytes, s.hwm_bytes = proc_usage(sp.pid)
+    s.machine_busy_s = machine_busy()
     parse_metrics(await asyncio.to_thread(http_get, sp.port, "/metrics", 10.0), s)
     return s
 
@@ -282,6 +293,7 @@ def window_stats(a: Scrape, b: Scrape) -> dict[str, Any]:
         "tick_rate": _r((b.ticks - a.ticks) / secs),
         "overruns": int(b.overruns - a.overruns),
         "server_cpu_pct": _r(100.0 * (b.cpu_s - a.cpu_s) / secs, 1),
+        "machine_cpu_pct": _r(100.0 * (b.machine_busy_s - a.machine_busy_s) / secs, 1),
         "rss_mb": _r(b.rss_bytes / 2**20, 1),
         "rss_peak_mb": _r(b.hwm_bytes / 2**20, 1),
         "server_window_s": _r(secs),
@@ -505,6 +517,7 @@ async def city_run(n: int, opts: BenchOptions) -> dict[str, Any]:
             "errors": res.get("errors"),
             "patches_per_s_median": (res.get("patches_per_s") or {}).get("median"),
             "loadtest_cpu_pct": res.get("loadtest_cpu_pct"),
+            "loadtest_loop_lag_p99_ms": (res.get("loadtest_loop_lag_ms") or {}).get("p99"),
             "window_s": res.get("window_s"),
         }
     )
@@ -514,6 +527,16 @@ async def city_run(n: int, opts: BenchOptions) -> dict[str, Any]:
              "disconnects"]  # fmt: skip
     ordered = {k: row.get(k) for k in first}
     ordered.update({k: v for k, v in row.items() if k not in ordered})
+    # CPU used by anything but the server and the bots (other jobs disturb the numbers).
+    mc, sc, lc = row.get("machine_cpu_pct"), row.get("server_cpu_pct"), row.get("loadtest_cpu_pct")
+    if mc is not None and sc is not None and lc is not None:
+        other = round(max(0.0, mc - sc - lc), 1)
+        ordered["other_cpu_pct"] = other
+        if other > 10:
+            err.print(
+                f"[yellow]N={n}: other processes used {other}% CPU during "
+                "the window; these figures are disturbed[/yellow]"
+            )
     ordered["failed"] = failures(ordered)
     ordered["pass"] = not ordered["failed"]
     if opts.profile is not None:
@@ -557,7 +580,7 @@ def city_table(rows: list[dict[str, Any]]) -> Table:
         ("patch ratio p5", "patch_ratio_p5"), ("lat p50 ms", "latency_p50_ms"),
         ("lat p99 ms", "latency_p99_ms"), ("kB/s med", "kbps_median"),
         ("srv CPU %", "server_cpu_pct"), ("RSS MB", "rss_mb"), ("disc.", "disconnects"),
-        ("bots CPU %", "loadtest_cpu_pct"),
+        ("bots CPU %", "loadtest_cpu_pct"), ("other CPU %", "other_cpu_pct"),
     ]  # fmt: skip
     for title, _ in cols:
         t.add_column(title, justify="right")

@@ -243,6 +243,8 @@ class Client:
         if ws is not None:
             await ws.close()
         task = self._task
+        if task is not None and not task.done() and not self.connected:
+            task.cancel()  # between sockets (backoff sleep, handshake): stop now, not later
         if task is not None and task is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -246,3 +246,15 @@ async def test_enter_events_on_first_snapshot(fake: FakeServer) -> None:
     assert set(NPC_IDS) <= set(entered)
     await c.close()
     assert c.closed and fake.by_name("alice")  # close (unlike leave) keeps the player for resume
+
+
+async def test_close_during_backoff_returns_at_once() -> None:
+    srv = await FakeServer().start()
+    c = await connect(srv.url, name="alice", max_attempts=50, backoff_base=2.0, backoff_max=5.0)
+    gone: list[Disconnected] = []
+    c.on(Disconnected, gone.append)
+    await srv.close()
+    await c.wait_until(lambda: bool(gone), 5)
+    await asyncio.sleep(0.1)  # now sleeping in the backoff (2 s at least)
+    await asyncio.wait_for(c.close(), 1.0)
+    assert c.closed and c.error is None

@@ -12,6 +12,8 @@ import logging
 import random
 import signal
 
+from prometheus_client import CollectorRegistry
+
 from config import Config
 from protocol import control
 from protocol.catalogue import CloseCode
@@ -24,15 +26,13 @@ from server.tick import TickLoop
 log = logging.getLogger("ganggpt")
 
 
-def default_persistence(config: Config, state_registry: object | None = None) -> GamePersistence:
+def default_persistence(
+    config: Config, registry: CollectorRegistry | None = None
+) -> GamePersistence:
     """The configured persistence: PostgreSQL or embedded SQLite, Redis or in-process cache."""
-    try:
-        from server.persistence.service import open_persistence
-    except ImportError:  # pragma: no cover - only while persistence is being built
-        from server.persistence.memory import MemoryPersistence
+    from server.persistence.service import open_persistence
 
-        return MemoryPersistence()
-    return open_persistence(config, state_registry)  # type: ignore[arg-type]
+    return open_persistence(config, registry)
 
 
 class Server:

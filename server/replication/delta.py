@@ -25,8 +25,7 @@ I64 = npt.NDArray[np.int64]
 @dataclass(slots=True)
 class MoveBuffer:
     keys: I64  # sorted grid cell of each record
-    data: bytes  # the records, in the same order
-    view: memoryview
+    records: npt.NDArray[np.void]  # MOVE_DTYPE records, in the same order
 
     @classmethod
     def build(cls, world: World, window: int) -> MoveBuffer:
@@ -43,15 +42,28 @@ class MoveBuffer:
         rec["y"] = p.qy[ids]
         rec["z"] = p.qz[ids]
         rec["h"] = p.qh[ids]
-        data = rec.tobytes()
-        return cls(cells[order], data, memoryview(data))
+        return cls(cells[order], rec)
 
-    def byte_ranges(self, lo_keys: I64, hi_keys: I64) -> tuple[I64, I64]:
-        """Byte offsets (start, end) of the records whose cell lies in [lo, hi], elementwise."""
-        size = MOVE_DTYPE.itemsize
-        start = np.searchsorted(self.keys, lo_keys, side="left") * size
-        end = np.searchsorted(self.keys, hi_keys, side="right") * size
-        return start.astype(np.int64), np.maximum(end, start).astype(np.int64)
+    def gather(self, lo_keys: I64, hi_keys: I64) -> tuple[bytes, list[int]]:
+        """Each viewer's MOVE section, laid end to end: (bytes, byte offsets per viewer + end).
+
+        `lo_keys`/`hi_keys` are (viewers, runs) cell ranges. One vectorised gather for the
+        whole group replaces a slice-and-join per run per viewer; each viewer then takes a
+        single slice."""
+        start = np.searchsorted(self.keys, lo_keys, side="left")
+        end = np.maximum(np.searchsorted(self.keys, hi_keys, side="right"), start)
+        lens = (end - start).ravel()
+        total = int(lens.sum())
+        per_viewer = (end - start).sum(axis=1)
+        offsets = np.zeros(per_viewer.size + 1, dtype=np.int64)
+        np.cumsum(per_viewer, out=offsets[1:])
+        if total == 0:
+            return b"", offsets.tolist()
+        # Index of every record to copy: each run's start, counted up within the run.
+        run_out = np.zeros(lens.size, dtype=np.int64)
+        np.cumsum(lens[:-1], out=run_out[1:])
+        idx = np.repeat(start.ravel() - run_out, lens) + np.arange(total)
+        return self.records[idx].tobytes(), (offsets * MOVE_DTYPE.itemsize).tolist()
 
 
 @dataclass(slots=True)

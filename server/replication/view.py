@@ -176,34 +176,32 @@ class ViewAssembler:
         special = set(enters) | set(leaves) | set(paths)
         now_list = now.tolist()
         lo, hi = grid.span_keys(now, due)
-        start, end = buf.byte_ranges(lo, hi)
-        starts = start.tolist()
-        ends = end.tolist()
-        mv = buf.view
+        moves, offs = buf.gather(lo, hi)
+        mv = memoryview(moves)
         outbox = self.outbox
         pack = HEADER.pack
         all_tiers = due == ALL_TIERS
         nbytes = 0
         for ci, v in enumerate(group):
             seq = v.seq + 1
-            parts: list[bytes | memoryview] = [pack(STATE, 0, seq, t, server_time)]
+            head = pack(STATE, 0, seq, t, server_time)
             if ci in special:
                 lv = leaves.get(ci)
-                parts.append(encode_leaves(lv) if lv else EMPTY_SECTION)
                 ev = enters.get(ci)
-                parts.append(
-                    encode_section([world.enter_record(e) for e in ev]) if ev else EMPTY_SECTION
-                )
                 pv = paths.get(ci)
-                parts.append(
-                    encode_section([world.path_record(e) for e in pv]) if pv else EMPTY_SECTION
+                frame = b"".join(
+                    (
+                        head,
+                        encode_leaves(lv) if lv else EMPTY_SECTION,
+                        encode_section([world.enter_record(e) for e in ev])
+                        if ev
+                        else EMPTY_SECTION,
+                        encode_section([world.path_record(e) for e in pv]) if pv else EMPTY_SECTION,
+                        mv[offs[ci] : offs[ci + 1]],
+                    )
                 )
             else:
-                parts.append(EMPTY_SECTIONS)
-            for a, b in zip(starts[ci], ends[ci], strict=True):
-                if b > a:
-                    parts.append(mv[a:b])
-            frame = b"".join(parts)
+                frame = b"".join((head, EMPTY_SECTIONS, mv[offs[ci] : offs[ci + 1]]))
             outbox.append((v, frame))
             nbytes += len(frame)
             v.seq = seq

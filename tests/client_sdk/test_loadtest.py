@@ -70,9 +70,17 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
     assert "ganggpt-loadtest results" in out
 
 
-@pytest.mark.parametrize("module", ["client_sdk.loadtest", "client_sdk.bench"])
-async def test_help(module: str) -> None:
-    code, out, _ = await run_cli("-m", module, "--help", timeout=30)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["client_sdk.loadtest", "--help"],
+        ["client_sdk.bench", "--help"],
+        ["client_sdk.bench", "city", "--help"],
+        ["client_sdk.bench", "idle", "--help"],
+    ],
+)
+async def test_help(args: list[str]) -> None:
+    code, out, _ = await run_cli("-m", *args, timeout=30)
     assert code == 0 and "usage" in out.lower()
 
 
@@ -176,8 +184,8 @@ def test_proc_usage_of_this_process() -> None:
 async def test_bench_city_end_to_end_tiny() -> None:
     """The whole harness: server subprocess, loadtest subprocess, scrapes, JSON shape."""
     code, out, err = await run_cli(
-        "-m", "client_sdk.bench", "--duration", "2", "--warmup", "0.5", "-q",
-        "city", "--players", "5", timeout=170,
+        "-m", "client_sdk.bench", "city", "--players", "5", "--duration", "2",
+        "--warmup", "0.5", "-q", timeout=170,
     )  # fmt: skip
     assert code == 0, err[-2000:]
     res = orjson.loads(out.strip().splitlines()[-1])

@@ -147,3 +147,22 @@ async def test_talk_to_a_visible_npc_gets_an_offline_reply(
     await a.ws.send(orjson.dumps({"op": "talk", "npc": npc, "text": "seen anything?"}).decode())
     say = await a.text("npc_say")
     assert say["npc"] == npc and say["to"] == a.nid and isinstance(say["text"], str) and say["text"]
+
+
+async def test_silent_client_is_dropped_by_keepalive_and_can_resume(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(ping_interval=0.5, ping_timeout=1.0)
+    a = await open_client(srv.url, "ghost", ping_interval=None)
+    clients.append(a)
+    token, pid = a.mirror.resume_token, a.mirror.player_id
+    a.ws.transport.pause_reading()  # the client stops answering pings, like a dead peer
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while pid in srv.state.players and loop.time() < end:
+        await asyncio.sleep(0.1)
+    assert pid not in srv.state.players, "silent client was not dropped"
+    assert pid in srv.state.reserved  # kept for resume
+    b = await open_client(srv.url, "ghost", resume=token)
+    clients.append(b)
+    assert b.mirror.welcome is not None and b.mirror.welcome.resumed and b.mirror.player_id == pid

@@ -130,6 +130,7 @@ class WriteBehind:
                 pending[s.player_id] = s
                 if self._snaps_since is None:
                     self._snaps_since = s.taken_at
+                    self._wake.set()  # flush as soon as the interval allows (RPO)
         except Exception:  # the tick must never see a persistence error
             log.exception("submit_snapshots failed")
 
@@ -247,6 +248,8 @@ class WriteBehind:
             d = self._probe_at - now if self._probe is None else 3600.0
             if self._snaps_since is not None:
                 d = min(d, self._snaps_since + self.spill_after - time.time())
+        elif not self._snaps:
+            d = self.interval  # nothing to flush: sleep until submit_snapshots wakes us
         else:
             d = self._last_flush + self.interval - now
         return max(0.0, d)

@@ -17,6 +17,7 @@ from server.state import ServerState
 
 log = logging.getLogger("ganggpt.sweep")
 BATCH = 256
+SWEEP_EVERY = 0.5  # seconds
 
 
 class Sweeper:
@@ -30,8 +31,10 @@ class Sweeper:
 
     async def run(self) -> None:
         self.running = True
+        # Snapshots are taken here, so a SNAPSHOT_INTERVAL under the sweep period shortens it.
+        period = min(SWEEP_EVERY, self.state.config.snapshot_interval)
         while self.running:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(period)
             try:
                 await self.sweep()
             except Exception:

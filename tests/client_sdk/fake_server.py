@@ -76,7 +76,8 @@ class FakeServer:
     """Scripted server. `refuse` closes every hello with that code; `drop(p)` cuts a TCP
     connection without a close frame; `drain()` sends `reconnect` then closes 1012."""
 
-    def __init__(self) -> None:
+    def __init__(self, ping_interval: float | None = None) -> None:
+        self.ping_interval = ping_interval
         self.server: Server | None = None
         self.port = 0
         self.tick = 5000
@@ -91,7 +92,12 @@ class FakeServer:
 
     async def start(self) -> FakeServer:
         self.server = await serve(
-            self._handle, "127.0.0.1", self.port, compression=None, ping_interval=None
+            self._handle,
+            "127.0.0.1",
+            self.port,
+            compression=None,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_interval,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         if self.stream_rate > 0:

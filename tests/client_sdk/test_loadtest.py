@@ -15,6 +15,7 @@ from client_sdk import bench, loadtest
 from config import load_config
 from server.app import start_server
 from server.persistence.memory import MemoryPersistence
+from tests.client_sdk.fake_server import FakeServer
 
 
 async def run_cli(*args: str, timeout: float = 60.0) -> tuple[int, str, str]:
@@ -68,6 +69,29 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
     assert res["talks_sent"] >= 1
     assert "@@window-open" in err and "@@window-close" in err
     assert "ganggpt-loadtest results" in out
+
+
+async def test_fast_receive_path_answers_pings_and_sees_closes() -> None:
+    """In-process run against the fake server: it pings every 0.2 s and drops a client that
+    does not answer within 0.2 s, streams 30 Hz frames, and kicks one bot mid-run."""
+    srv = FakeServer(ping_interval=0.2)
+    srv.stream_rate = 30.0
+    await srv.start()
+    opts = loadtest.Options(url=srv.url, bots=4, duration=1.5, warmup=0.3, ramp=100.0,
+                            progress="none", input_rate=10.0)  # fmt: skip
+    try:
+        task = asyncio.create_task(loadtest.run_loadtest(opts))
+        await asyncio.sleep(1.2)
+        victim = srv.by_name("bot3")
+        await srv.close_player(victim, 4011, "kicked")
+        res = await asyncio.wait_for(task, 20)
+    finally:
+        await srv.close()
+    assert res["connected"] == 4
+    assert res["disconnect_codes"] == {"KICKED": 1}  # nobody else was dropped for missing pongs
+    assert res["patch_ratio_median"] > 0.5
+    assert res["errors"] == 0
+    assert len([n for n, _, _ in srv.inputs if n]) > 10  # the hand-built INPUT frames decode
 
 
 @pytest.mark.parametrize(

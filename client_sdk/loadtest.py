@@ -32,10 +32,11 @@ import math
 import os
 import random
 import resource
+import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -764,27 +765,51 @@ async def run_loadtest(opts: Options) -> dict[str, Any]:
         mode = "live" if sys.stderr.isatty() else "plain"
     stop = asyncio.Event()
     prog = asyncio.create_task(_progress(lt, mode, stop))
+    # Ctrl-C (or SIGTERM) ends the run early but still leaves cleanly and reports.
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, interrupted.set)
+
+    async def until_interrupted(aw: Awaitable[Any], seconds: float | None = None) -> None:
+        task = asyncio.ensure_future(aw)
+        intr = asyncio.ensure_future(interrupted.wait())
+        try:
+            await asyncio.wait({task, intr}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            intr.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     try:
         lt.start_ticker()
         lt.phase = "connecting"
-        await lt.ramp()
+        await until_interrupted(lt.ramp())
         lt.phase = "warm-up"
-        await asyncio.sleep(opts.warmup)
+        await until_interrupted(asyncio.sleep(opts.warmup))
         lt.phase = "measuring"
         lt.open_window()
         _marker(opts, "window-open")
-        await asyncio.sleep(opts.duration)
+        await until_interrupted(asyncio.sleep(opts.duration))
         lt.close_window()
         _marker(opts, "window-close")
         lt.phase = "leaving"
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
         lt.stopping = True
         if lt._ticker is not None:
             lt._ticker.cancel()
         await _leave_all(lt)
         stop.set()
         await prog
-    return lt.results()
+    res = lt.results()
+    res["interrupted"] = interrupted.is_set()
+    return res
 
 
 def _marker(opts: Options, what: str) -> None:

@@ -525,7 +525,9 @@ class Connection(asyncio.Protocol):
             ", resumed" if session else "",
             self.peer,
         )
-        await self.save_session()
+        # Without a position: if this server dies, a resume must restore the last snapshot
+        # from the database, not the place where the player joined.
+        await self.save_session(with_position=False)
 
     def snapshot(self) -> PlayerSnapshot:
         p = self.state.world.players
@@ -542,11 +544,15 @@ class Connection(asyncio.Protocol):
             taken_at=time.time(),
         )
 
-    async def save_session(self, token: str | None = None) -> None:
-        """Store what a resume token unlocks, so a resume works on any instance."""
+    async def save_session(self, token: str | None = None, *, with_position: bool = True) -> None:
+        """Store what a resume token unlocks, so a resume works on any instance. With the
+        position (leaving, draining), a resume puts the player back exactly there."""
         if not self.player_id:
             return
-        snap = self.snapshot()
+        data: dict[str, Any] = {"net_id": self.nid}
+        if with_position:
+            snap = self.snapshot()
+            data.update(x=snap.x, y=snap.y, z=snap.z, heading=snap.heading)
         try:
             await self.state.persistence.save_session(
                 ResumeSession(
@@ -554,13 +560,7 @@ class Connection(asyncio.Protocol):
                     player_id=self.player_id,
                     name=self.name,
                     expires_at=time.time() + self.state.config.resume_window,
-                    data={
-                        "x": snap.x,
-                        "y": snap.y,
-                        "z": snap.z,
-                        "heading": snap.heading,
-                        "net_id": self.nid,
-                    },
+                    data=data,
                 )
             )
         except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -634,3 +635,62 @@ MirrorMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestMirrorMachine = MirrorMachine.TestCase
+
+
+# --- the shared protocol vectors, replayed through the mirror --------------------------
+
+VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors"
+
+
+def _vectors(name: str) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = orjson.loads((VECTORS / name).read_bytes())
+    return cases
+
+
+def _server_text(name: str) -> str:
+    case = next(c for c in _vectors("control_messages.json") if c["name"] == name)
+    text: str = case["text"]
+    return text
+
+
+@pytest.mark.parametrize("case", _vectors("state_frames.json"), ids=lambda c: c["name"])
+def test_state_vectors_apply_or_are_rejected_whole(case: dict[str, Any]) -> None:
+    m = Mirror(name="Ana")
+    (ev,) = m.receive(_server_text("welcome"))
+    assert isinstance(ev, Welcomed)
+    m.receive(frame(1, full=True, enters=[pe(4242, 1.0, 2.0, name="before")]))
+    before = dict(m.entities)
+    evs = m.receive(bytes.fromhex(case["hex"]), now=1.0)
+    if "decoded" not in case:
+        assert [type(e) for e in evs] == [InvalidMessage]
+        assert m.entities == before
+        return
+    d = case["decoded"]
+    last = evs[-1]
+    assert isinstance(last, StateReceived) and (last.seq, last.tick) == (d["seq"], d["tick"])
+    expect = {} if d["full"] else {k: v for k, v in before.items() if k not in d["leaves"]}
+    known_kinds = {EntityKind.PLAYER, EntityKind.NPC}
+    for e in d["enters"]:
+        if e["kind"] in known_kinds:
+            expect[e["id"]] = e
+    assert set(m.entities) == set(expect)
+    for nid, e in m.entities.items():
+        if isinstance(e, Player) and nid in {x["id"] for x in d["enters"]}:
+            src = next(x for x in d["enters"] if x["id"] == nid)
+            assert e.name == src["name"] and e.health == src["health"]
+
+
+@pytest.mark.parametrize(
+    "name", ["welcome", "welcome_unknown_fields", "pong", "pong_without_t", "error_with_ref",
+             "error_without_ref", "correct", "reconnect", "chat_broadcast", "npc_say"],
+)  # fmt: skip
+def test_server_message_vectors_become_typed_events(name: str) -> None:
+    m = Mirror(name="Ana")
+    evs = m.receive(_server_text(name), now=2.0)
+    assert len(evs) == 1 and not isinstance(evs[0], InvalidMessage)
+
+
+@pytest.mark.parametrize("name", ["welcome_missing_field", "server_unknown_op"])
+def test_bad_server_message_vectors_are_invalid(name: str) -> None:
+    (ev,) = Mirror(name="Ana").receive(_server_text(name))
+    assert isinstance(ev, InvalidMessage)

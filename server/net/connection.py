@@ -98,6 +98,11 @@ class Connection(asyncio.Protocol):
         self.viewer: Viewer | None = None
         self.keep_for_resume = True
         self.last_pos = (0.0, 0.0, 0.0)
+        # Live money and armor (not in the world arrays): loaded at join, written by every
+        # snapshot. A feature that changes money updates `money` first, then awaits
+        # persistence.change_money(...), as server/persistence/service.py asks.
+        self.money = 0
+        self.armor = 0
         self.move_budget = 0.0
         self.budget_at = now
         self.ack = 0
@@ -477,6 +482,7 @@ class Connection(asyncio.Protocol):
             x0, y0, x1, y1 = w.npcs.area
             x, y, z, h = random.uniform(x0, x1), random.uniform(y0, y1), 0.0, random.uniform(0, 360)
         self.nid, self.player_id, self.name = nid, pid, record.name
+        self.money, self.armor = record.money, record.armor
         self.last_pos = (x, y, z)
         self.budget_at = time.monotonic()
         w.spawn_player(nid, record.name, x, y, z, h)
@@ -539,8 +545,8 @@ class Connection(asyncio.Protocol):
             z=float(p.z[n]),
             heading=float(p.heading[n]),
             health=int(p.health[n]),
-            armor=0,
-            money=0,
+            armor=self.armor,
+            money=self.money,
             taken_at=time.time(),
         )
 

@@ -73,7 +73,9 @@ class Sweeper:
         st = self.state
         w = st.world
         ids = w.players.ids
-        dirty = ids[w.players.last_change[ids] > self.last_snapshot_tick] if ids.size else ids
+        # >=: a player who joined during the last snapshot's tick (after it) is stamped with
+        # that tick and must not be missed; at worst one player is written twice.
+        dirty = ids[w.players.last_change[ids] >= self.last_snapshot_tick] if ids.size else ids
         self.last_snapshot_tick = w.tick
         self.last_snapshot_at = wall
         if not dirty.size:

@@ -30,6 +30,7 @@ from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
+from protocol.catalogue import CloseCode
 from protocol.control import Welcome
 from protocol.mirror import (
     CloseAction,
@@ -509,6 +510,8 @@ class Client:
         `after_ms` sets the first wait (the server spreads its clients that way)."""
         delay = self._resume_after
         self._resume_after = None
+        if delay is None and code == CloseCode.SERVICE_RESTART:
+            delay = random.uniform(1.0, 2.0)  # a drain without a `reconnect` notice (SPEC 13)
         last: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
             if delay is None:

@@ -264,6 +264,8 @@ class Bot:
         now = time.time()
         size = end - start
         if size < _HDR_SIZE + 4 or data[start] != _STATE:
+            if size and data[start] != _STATE:
+                return  # a binary type this tool does not know: ignored, as SPEC says
             self.run.bad_frames += 1
             return
         _, _flags, seq, _tick, server_time = _HDR(data, start)

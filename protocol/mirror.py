@@ -8,10 +8,14 @@ out, and builds every message a client sends. It never touches a socket, a clock
 callers pass `now` where time matters, so tests can replay any sequence deterministically.
 
 Semantics (protocol/SPEC.md is normative):
-- A STATE frame applies LEAVE records, then ENTER, then PATH, then MOVE.
+- A STATE frame applies LEAVE records, then ENTER, then PATH, then MOVE. An ENTER for a known
+  id replaces the entity (events: left, then entered).
 - FULL flag: forget every known entity, then apply the frame. The events of a FULL frame
   describe the difference to what the client knew before (left / entered / updated), then a
-  `Snapshot` event, so a consumer that applies events to its own dict stays exact.
+  `Snapshot` event, so a consumer that applies events to its own dict stays exact and a
+  resync does not look like everything leaving and coming back.
+- Messages of an op or binary frame type this client does not know are ignored (counted in
+  `stats.ignored`): newer servers may send them without a version bump.
 - Records about entities the client does not know (a MOVE or PATH for an unknown id, a LEAVE
   of an unknown id) are ignored and counted in `stats`: they are harmless and a strict
   client would only turn a server quirk into an outage.
@@ -25,7 +29,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
 
-from protocol.catalogue import PROTOCOL_VERSION, CloseCode, EntityKind, ProtocolError, StateFlag
+from protocol.catalogue import (
+    PROTOCOL_VERSION,
+    CloseCode,
+    EntityKind,
+    ErrorCode,
+    FrameType,
+    ProtocolError,
+    StateFlag,
+)
 from protocol.control import (
     NAME_MAX,
     TEXT_MAX,
@@ -254,6 +266,8 @@ class CloseAction(Enum):
 
 FATAL_CLOSE_CODES = frozenset(
     {
+        1002,  # PROTOCOL_ERROR: our WebSocket layer is broken; retrying would loop
+        1007,  # invalid UTF-8 from us: a client bug
         CloseCode.UNSUPPORTED_VERSION,
         CloseCode.BAD_HELLO,
         CloseCode.AUTH_FAILED,
@@ -266,17 +280,25 @@ FATAL_CLOSE_CODES = frozenset(
     }
 )
 """Close codes after which reconnecting would only repeat the refusal (or fight the session
-that replaced us), so clients give up and report the code's name."""
+that replaced us), so clients give up and report the code's name. SPEC.md section 13."""
+
+RETRY_4XXX = frozenset({CloseCode.HANDSHAKE_TIMEOUT})
+"""The one application code worth a retry: we were just too slow to say hello."""
 
 
 def close_action(code: int | None) -> CloseAction:
-    """Policy for a close code; `None` means the TCP connection dropped without a close frame."""
+    """Policy for a close code; `None` means the TCP connection dropped without a close frame.
+
+    Per SPEC.md section 13: 1000 ends the session; unknown 4xxx codes stop and report (a newer
+    server refusing us for a reason we cannot know); other 1xxx codes reconnect with backoff."""
     if code is None:
         return CloseAction.RESUME
     if code in FATAL_CLOSE_CODES:
         return CloseAction.FATAL
     if code == CloseCode.NORMAL:
         return CloseAction.STOP
+    if 4000 <= code <= 4999 and code not in RETRY_4XXX:
+        return CloseAction.FATAL
     return CloseAction.RESUME
 
 
@@ -306,6 +328,7 @@ class MirrorStats:
     paths: int = 0
     moves: int = 0
     unknown_records: int = 0
+    ignored: int = 0  # messages of an op or binary type this client does not know
     invalid: int = 0
     errors: int = 0
     inputs_sent: int = 0
@@ -420,6 +443,9 @@ class Mirror:
         try:
             msg = decode_server(data)
         except ProtocolError as e:
+            if e.error is ErrorCode.UNKNOWN_OP:  # a newer server's message: ignore it
+                self.stats.ignored += 1
+                return []
             self.stats.invalid += 1
             return [InvalidMessage(e.message, len(data))]
         if isinstance(msg, Welcome):
@@ -454,6 +480,9 @@ class Mirror:
         return [ReconnectRequested(msg.resume_token, msg.after_ms, msg.resume_window, msg.reason)]
 
     def _receive_state(self, data: bytes, now: float | None) -> list[Event]:
+        if data and data[0] != FrameType.STATE:  # a newer server's frame type: ignore it
+            self.stats.ignored += 1
+            return []
         if self.bounds is None:
             self.stats.invalid += 1
             return [InvalidMessage("STATE frame before welcome", len(data))]
@@ -509,8 +538,10 @@ class Mirror:
             ents[e.id] = new
             if full:
                 pending.append(e.id)
-            else:
-                _entered(events, new, prev)
+            else:  # an ENTER for a known id replaces it: a leave, then an enter (SPEC 5.3)
+                if prev is not None:
+                    events.append(EntityLeft(e.id, prev))
+                events.append(EntityEntered(new))
         for nid, path in frame.paths:
             st.paths += 1
             old = ents.get(nid)

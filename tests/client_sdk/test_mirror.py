@@ -273,14 +273,34 @@ def test_server_messages_become_events() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["not json", "[1,2]", '{"op":"teleport"}', '{"op":"pong"}', '{"op":"welcome","v":1}'],
+    "text", ["not json", "[1,2]", '{"op":"pong"}', '{"op":"welcome","v":1}', '{"op":"chat"}']
 )
 def test_undecodable_text_is_an_invalid_message_not_an_exception(text: str) -> None:
     m = welcomed()
     (ev,) = m.receive(text)
     assert isinstance(ev, InvalidMessage)
     assert m.stats.invalid == 1
+
+
+def test_unknown_ops_and_binary_types_are_ignored_for_forward_compatibility() -> None:
+    m = welcomed()
+    assert m.receive('{"op":"teleport","x":1}') == []
+    assert m.receive(b"\x7f\x00\x01") == []
+    assert m.stats.ignored == 2 and m.stats.invalid == 0
+    (ev,) = m.receive(b"")
+    assert isinstance(ev, InvalidMessage)
+
+
+def test_enter_for_a_known_id_is_a_leave_then_an_enter() -> None:
+    m = welcomed()
+    m.receive(frame(1, full=True, enters=[pe(1, 0, 0, name="old")]))
+    evs = m.receive(frame(2, enters=[pe(1, 5, 5, name="new")]))
+    assert kinds(evs) == ["EntityLeft", "EntityEntered", "StateReceived"]
+    left, entered = evs[0], evs[1]
+    assert isinstance(left, EntityLeft) and isinstance(left.entity, Player)
+    assert left.entity.name == "old"
+    assert isinstance(entered, EntityEntered) and isinstance(entered.entity, Player)
+    assert entered.entity.name == "new"
 
 
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
@@ -458,6 +478,13 @@ def test_close_policy() -> None:
     assert close_action(CloseCode.SERVICE_RESTART) is CloseAction.RESUME
     assert close_action(CloseCode.HANDSHAKE_TIMEOUT) is CloseAction.RESUME
     assert close_action(1000) is CloseAction.STOP
+    assert close_action(1009) is CloseAction.RESUME  # fix the sender; reconnect
+    assert close_action(1011) is CloseAction.RESUME
+    assert close_action(1001) is CloseAction.RESUME
+    assert close_action(1099) is CloseAction.RESUME  # unknown 1xxx: reconnect with backoff
+    assert close_action(1002) is CloseAction.FATAL  # broken framing: do not loop
+    assert close_action(1007) is CloseAction.FATAL
+    assert close_action(4999) is CloseAction.FATAL  # unknown 4xxx: stop and report
     assert close_code_name(4005) == "SERVER_FULL"
     assert close_code_name(1006) == "ABNORMAL_CLOSURE"
     assert close_code_name(None) == "CONNECTION_LOST"
@@ -662,7 +689,9 @@ def test_state_vectors_apply_or_are_rejected_whole(case: dict[str, Any]) -> None
     before = dict(m.entities)
     evs = m.receive(bytes.fromhex(case["hex"]), now=1.0)
     if "decoded" not in case:
-        assert [type(e) for e in evs] == [InvalidMessage]
+        data = bytes.fromhex(case["hex"])
+        unknown_type = bool(data) and data[0] != 0x01  # ignored without a word (SPEC 5.1)
+        assert [type(e) for e in evs] == ([] if unknown_type else [InvalidMessage])
         assert m.entities == before
         return
     d = case["decoded"]
@@ -690,7 +719,7 @@ def test_server_message_vectors_become_typed_events(name: str) -> None:
     assert len(evs) == 1 and not isinstance(evs[0], InvalidMessage)
 
 
-@pytest.mark.parametrize("name", ["welcome_missing_field", "server_unknown_op"])
-def test_bad_server_message_vectors_are_invalid(name: str) -> None:
-    (ev,) = Mirror(name="Ana").receive(_server_text(name))
+def test_bad_server_message_vectors_are_invalid_or_ignored() -> None:
+    (ev,) = Mirror(name="Ana").receive(_server_text("welcome_missing_field"))
     assert isinstance(ev, InvalidMessage)
+    assert Mirror(name="Ana").receive(_server_text("server_unknown_op")) == []

@@ -119,7 +119,10 @@ class RedisCache:
         if not self.up or self._closed:
             return False, None
         try:
-            res = await asyncio.wait_for(fn(self._r), self.timeout)
+            # asyncio.timeout, not wait_for: no inner task that a cancelled caller (shutdown)
+            # would leave behind with an exception nobody retrieves.
+            async with asyncio.timeout(self.timeout):
+                res = await fn(self._r)
         except Exception as err:
             self._fail(err)
             return False, None

@@ -100,6 +100,11 @@ class Config(BaseSettings):
     send_buffer_high: int = Field(
         64 * 1024, ge=1024, description="Bytes queued to a client before its patches are coalesced."
     )
+    idle_patch_interval: float = Field(
+        1.0,
+        ge=0,
+        description="A patch with nothing in it is not sent, except at least this often (seconds) as a heartbeat; 0 = send every patch.",
+    )
     socket_send_buffer: int = Field(
         0, ge=0, description="SO_SNDBUF per client socket in bytes; 0 = OS default."
     )

@@ -65,6 +65,11 @@ class Metrics:
         self.frames_skipped = Counter(
             "ganggpt_frames_coalesced_total", "Patches skipped for slow readers.", registry=r
         )
+        self.frames_empty = Counter(
+            "ganggpt_frames_empty_skipped_total",
+            "Patches not sent because they carried nothing.",
+            registry=r,
+        )
         self.full_snapshots = Counter(
             "ganggpt_full_snapshots_total", "FULL snapshot frames sent.", registry=r
         )

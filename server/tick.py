@@ -29,7 +29,11 @@ class TickLoop:
         cfg = state.config
         self.interval = 1.0 / cfg.tickrate
         self.assembler = ViewAssembler(
-            state.world, cfg.ticks_per_patch, cfg.aoi_mid_every, cfg.aoi_far_every
+            state.world,
+            cfg.ticks_per_patch,
+            cfg.aoi_mid_every,
+            cfg.aoi_far_every,
+            heartbeat_ticks=round(cfg.idle_patch_interval * cfg.tickrate),
         )
         self.running = False
         self.overruns = 0
@@ -54,6 +58,8 @@ class TickLoop:
                 m.full_snapshots.inc(stats.full)
             if stats.skipped:
                 m.frames_skipped.inc(stats.skipped)
+            if stats.empty:
+                m.frames_empty.inc(stats.empty)
         st.last_tick_at = server_time
         return outbox
 

@@ -28,7 +28,7 @@ try:  # the C implementation; the pure-Python one is ~50x slower
 except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 from websockets.http11 import Request
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
 from protocol import control
@@ -68,6 +68,41 @@ class Phase(enum.Enum):
 
 
 class Connection(asyncio.Protocol):
+    # Slots: 10,000 idle connections must cost little memory (a dict per object would not).
+    __slots__ = (
+        "ack",
+        "armor",
+        "budget_at",
+        "closing",
+        "deadline",
+        "errors",
+        "flood_seconds",
+        "fragment_text",
+        "fragments",
+        "join_task",
+        "keep_for_resume",
+        "last_ping",
+        "last_pos",
+        "lost",
+        "money",
+        "move_budget",
+        "name",
+        "nid",
+        "paused_since",
+        "peer",
+        "phase",
+        "ping_out",
+        "player_id",
+        "rate_count",
+        "rate_second",
+        "rate_warned",
+        "resume_token",
+        "state",
+        "transport",
+        "viewer",
+        "ws",
+    )
+
     def __init__(self, state: ServerState) -> None:
         self.state = state
         cfg = state.config
@@ -89,7 +124,7 @@ class Connection(asyncio.Protocol):
         self.rate_count = 0
         self.flood_seconds = 0
         self.rate_warned = False
-        self.errors: collections.deque[float] = collections.deque()
+        self.errors: collections.deque[float] | None = None  # made on the first error
         # the player
         self.nid = 0
         self.player_id = ""
@@ -143,13 +178,14 @@ class Connection(asyncio.Protocol):
             if not data:
                 return
         self.ws.receive_data(data)
-        for ev in self.ws.events_received():
+        events = self.ws.events_received()
+        for i, ev in enumerate(events):
             if self.closing:
                 break
             if isinstance(ev, Frame):
                 self._on_frame(ev)
             elif isinstance(ev, Request):
-                self._on_request(ev)
+                self._on_request(ev, pipelined=i + 1 < len(events))
         self.flush()
 
     def _at_frame_boundary(self) -> bool:
@@ -239,7 +275,7 @@ class Connection(asyncio.Protocol):
 
     # --- reading ---
 
-    def _on_request(self, request: Request) -> None:
+    def _on_request(self, request: Request, pipelined: bool = False) -> None:
         response = route(self.state, request)
         if response is not None:
             self.ws.send_response(response)
@@ -248,6 +284,15 @@ class Connection(asyncio.Protocol):
         self.ws.send_response(response)
         if response.status_code == 101:
             self.phase = Phase.HELLO
+            # websockets' server parser keeps the handshake request (headers and all) alive in
+            # its generator frame for the life of the connection; past the handshake it only
+            # parses frames, which the base protocol's parser does holding nothing else.
+            # Only when it waits at a frame boundary: nothing buffered, nothing parsed after.
+            if not pipelined and not self.ws.reader.buffer:
+                old = self.ws.parser
+                self.ws.parser = Protocol.parse(self.ws)
+                next(self.ws.parser)
+                old.close()
 
     def _on_frame(self, frame: Frame) -> None:
         op = frame.opcode
@@ -310,6 +355,8 @@ class Connection(asyncio.Protocol):
         self.state.metrics.errors.labels(code=e.error.name).inc()
         self.send(control.error(e.error, e.message, ref))
         now = time.monotonic()
+        if self.errors is None:
+            self.errors = collections.deque()
         self.errors.append(now)
         while self.errors and now - self.errors[0] > ERROR_WINDOW:
             self.errors.popleft()

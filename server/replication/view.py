@@ -38,6 +38,7 @@ class Viewer:
     seq: int = 0
     last_emit: int = -1  # tick of the last frame sent
     last_all: int = -1  # tick of the last frame with every tier (or FULL)
+    last_sent: int = -1  # tick of the last frame actually sent (empty patches are skipped)
     view_cell: int = -1
     needs_full: bool = True
     missed: int = 0  # patches skipped since the last frame (coalesced)
@@ -50,6 +51,7 @@ class PatchStats:
     bytes: int = 0
     full: int = 0
     skipped: int = 0
+    empty: int = 0  # patches with nothing in them, not sent
 
 
 class ViewAssembler:
@@ -59,8 +61,16 @@ class ViewAssembler:
     loopback send() alone costs ~11 us of kernel time, and hundreds of them inside the tick
     would hold up both the simulation and the reading of inputs."""
 
-    def __init__(self, world: World, ticks_per_patch: int, mid_every: int, far_every: int) -> None:
+    def __init__(
+        self,
+        world: World,
+        ticks_per_patch: int,
+        mid_every: int,
+        far_every: int,
+        heartbeat_ticks: int = 0,
+    ) -> None:
         self.outbox: list[tuple[Viewer, bytes]] = []
+        self.heartbeat = heartbeat_ticks  # 0: send every patch, even an empty one
         self.world = world
         self.tpp = ticks_per_patch
         self.mid_every = mid_every
@@ -125,6 +135,7 @@ class ViewAssembler:
         )
         self.outbox.append((v, frame))
         v.seq += 1
+        v.last_sent = t
         v.needs_full = False
         v.missed = 0
         v.last_emit = v.last_all = t
@@ -181,7 +192,9 @@ class ViewAssembler:
         outbox = self.outbox
         pack = HEADER.pack
         all_tiers = due == ALL_TIERS
+        heartbeat = self.heartbeat
         nbytes = 0
+        sent = 0
         for ci, v in enumerate(group):
             seq = v.seq + 1
             head = pack(STATE, 0, seq, t, server_time)
@@ -200,11 +213,22 @@ class ViewAssembler:
                         mv[offs[ci] : offs[ci + 1]],
                     )
                 )
+            elif offs[ci] == offs[ci + 1] and t - v.last_sent < heartbeat:
+                # Nothing for this client: skip the patch. Its view is as up to date as if
+                # the empty frame had gone out, so the bookkeeping moves on all the same.
+                v.last_emit = t
+                if all_tiers:
+                    v.last_all = t
+                v.missed = 0
+                stats.empty += 1
+                continue
             else:
                 frame = b"".join((head, EMPTY_SECTIONS, mv[offs[ci] : offs[ci + 1]]))
             outbox.append((v, frame))
             nbytes += len(frame)
+            sent += 1
             v.seq = seq
+            v.last_sent = t
             v.last_emit = t
             if all_tiers:
                 v.last_all = t
@@ -212,5 +236,5 @@ class ViewAssembler:
         # Each viewer's view now centres on its current cell.
         for ci, v in enumerate(group):
             v.view_cell = now_list[ci]
-        stats.frames += len(group)
+        stats.frames += sent
         stats.bytes += nbytes

@@ -9,6 +9,7 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 
 from protocol.catalogue import CloseCode
+from protocol.state import decode_header
 from server.persistence.memory import MemoryPersistence
 from tests.server.conftest import Client, ServerFactory, open_client
 
@@ -50,11 +51,16 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_their_rate(
     line = orjson.dumps({"op": "chat", "text": "y" * 250}).decode()
     loop = asyncio.get_running_loop()
     seq_start = talker.mirror.last_seq
+    assert talker.mirror.local is not None
+    x0, y0 = talker.mirror.local[0], talker.mirror.local[1]
+    step = 0
     t0 = loop.time()
     tick0 = srv.state.world.tick
     while slow_nid in {c.nid for c in srv.state.players.values()} and loop.time() - t0 < 20:
         for _ in range(3):
             await talker.ws.send(line)
+        step += 1
+        await talker.move(x0 + 0.1 * (step % 50), y0)  # moving, so every patch carries its echo
         await talker.drain(0.03)
     assert slow_nid not in {c.nid for c in srv.state.players.values()}, "slow client was not closed"
     elapsed = loop.time() - t0
@@ -166,3 +172,36 @@ async def test_silent_client_is_dropped_by_keepalive_and_can_resume(
     b = await open_client(srv.url, "ghost", resume=token)
     clients.append(b)
     assert b.mirror.welcome is not None and b.mirror.welcome.resumed and b.mirror.player_id == pid
+
+
+async def test_empty_patches_are_skipped_but_a_heartbeat_keeps_coming(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(npc_count=0, idle_patch_interval=0.5)
+    a = await open_client(srv.url, "idle")
+    clients.append(a)
+    await a.drain(0.3)
+    first = len(a.frames)
+    await a.drain(2.0)
+    idle_frames = len(a.frames) - first
+    # Nothing moves: a heartbeat every 0.5 s instead of 60 patches in 2 s.
+    assert 2 <= idle_frames <= 6, idle_frames
+    heads = [decode_header(f) for _, f in a.frames]
+    assert [h[1] for h in heads] == list(range(1, len(heads) + 1))  # seq has no gaps
+    # As soon as something moves, patches flow at the send rate again.
+    assert a.mirror.local is not None
+    for i in range(30):
+        await a.move(a.mirror.local[0] + 0.2 * i, a.mirror.local[1])
+        await a.drain(1 / 30)
+    moving = len(a.frames) - first - idle_frames
+    assert moving >= 15, moving
+
+
+async def test_every_patch_is_sent_when_the_heartbeat_is_off(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(npc_count=0, idle_patch_interval=0)
+    a = await open_client(srv.url, "eager")
+    clients.append(a)
+    await a.drain(1.0)
+    assert len(a.frames) >= 15

@@ -73,13 +73,17 @@ async def test_database_cut_under_a_running_server_loses_nothing_and_never_stall
     assert isinstance(persistence, PersistenceService)
     loop = asyncio.get_running_loop()
     players: list[Player] = []
-    stop = asyncio.Event()
+    stop, settle = asyncio.Event(), asyncio.Event()
     walking: list[asyncio.Task[None]] = []
     try:
-        movers = [await Player.join(srv.url, f"outage-mover-{i}") for i in range(5)]
-        players += movers
+        # Movers walk all along (empty patches are not sent, so a view must keep changing for
+        # frames to flow at the send rate); settlers stop half-way through the cut.
+        movers = [await Player.join(srv.url, f"outage-mover-{i}") for i in range(3)]
+        settlers = [await Player.join(srv.url, f"outage-settler-{i}") for i in range(3)]
+        players += movers + settlers
         walking = [
-            asyncio.create_task(m.wander(72.0 * i, SPEED, stop)) for i, m in enumerate(movers)
+            asyncio.create_task(p.wander(60.0 * i, SPEED, settle if p in settlers else stop))
+            for i, p in enumerate(movers + settlers)
         ]
         await asyncio.sleep(1.0)
         status, h = await health(srv.port)
@@ -108,12 +112,12 @@ async def test_database_cut_under_a_running_server_loses_nothing_and_never_stall
             srv.state.players[banker.player_id].money += amount
             reasons.append(f"outage reward {k}")
             await persistence.change_money(banker.player_id, amount, reasons[-1])
-        # The movers stop half-way through the cut: the snapshot of where they stand is taken
+        # The settlers stop half-way through the cut: the snapshot of where they stand is taken
         # during the cut and must reach the database afterwards (nothing newer will be).
         await asyncio.sleep(max(0.0, cut_at + OUTAGE_SECONDS / 2 - loop.time()))
-        stop.set()
-        await asyncio.gather(*walking)
-        finals = [(m.pos[0], m.pos[1]) for m in movers]
+        settle.set()
+        await asyncio.gather(*walking[len(movers) :])
+        finals = [(p.pos[0], p.pos[1]) for p in settlers]
         journal_bytes = journal_records = queue_depth = 0.0
         db_up_seen: set[float] = set()
         while loop.time() < cut_at + OUTAGE_SECONDS:
@@ -185,8 +189,8 @@ async def test_database_cut_under_a_running_server_loses_nothing_and_never_stall
         finally:
             await conn.close()
         stored = {r["id"]: r for r in rows}
-        for m, final in zip(movers, finals, strict=True):
-            r = stored[m.player_id]
+        for p, final in zip(settlers, finals, strict=True):
+            r = stored[p.player_id]
             assert r["has_position"] and distance((r["x"], r["y"]), final) < 0.01, (dict(r), final)
         assert [(r["delta"], r["reason"]) for r in ledger] == list(
             zip(rewards, reasons, strict=True)
@@ -199,6 +203,7 @@ async def test_database_cut_under_a_running_server_loses_nothing_and_never_stall
             assert distance((r["x"], r["y"]), (p.welcome.x, p.welcome.y)) < 0.01, dict(r)
     finally:
         stop.set()
+        settle.set()
         for t in walking:
             t.cancel()
         for p in players:

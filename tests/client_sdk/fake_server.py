@@ -83,6 +83,7 @@ class FakeServer:
         self.tick = 5000
         self.refuse: int | None = None
         self.players: dict[str, Player] = {}  # by resume token
+        self.online: dict[int, Player] = {}  # by net id, players with a socket
         self.hellos: list[Hello] = []
         self.inputs: list[tuple[int, int, int]] = []  # (net_id, seq, ack)
         self.after_ms = 50
@@ -118,7 +119,7 @@ class FakeServer:
             await self.server.wait_closed()
 
     def connected(self) -> list[Player]:
-        return [p for p in self.players.values() if p.ws is not None]
+        return list(self.online.values())
 
     def by_name(self, name: str) -> Player:
         return next(p for p in self.players.values() if p.name == name)
@@ -184,6 +185,7 @@ class FakeServer:
             p.ws = None
             await old.close(4010, "replaced")
         p.ws, p.seq = ws, 0
+        self.online[p.net_id] = p
         welcome = Welcome(
             v=PROTOCOL_VERSION,
             player_id=p.player_id,
@@ -209,7 +211,7 @@ class FakeServer:
         )
         await ws.send(encode(welcome), text=True)
         npcs = [NpcEnter(i, 7, NpcPath(32768, 32768, 3277, 33000, 33000, 20, 0)) for i in NPC_IDS]
-        others = [self._player_enter(o) for o in self.connected()][:50]
+        others = [self._player_enter(o) for o in list(self.online.values())[:50]]
         await ws.send(self._frame(p, flags=StateFlag.FULL, enters=[*npcs, *others]))
         for o in self.connected() if self.stream_rate == 0 else ():
             if o is not p and o.ws is not None:
@@ -246,6 +248,7 @@ class FakeServer:
         finally:
             if p.ws is ws:
                 p.ws = None
+                self.online.pop(p.net_id, None)
                 for o in self.connected() if self.stream_rate == 0 else ():
                     if o.ws is not None:
                         with contextlib.suppress(ConnectionClosed):
@@ -264,7 +267,7 @@ class FakeServer:
             self.tick += 2
             seq += 1
             data = encode_state(StateFrame(seq, self.tick, time.time(), moves=moves))
-            broadcast([p.ws for p in self.connected() if p.ws is not None], data)
+            broadcast([p.ws for p in self.online.values() if p.ws is not None], data)
 
 
 async def _main(port: int, rate: float, seconds: float) -> None:

@@ -65,8 +65,9 @@ async def test_sigterm_drains_and_clients_resume_on_the_restarted_server(
         open_timeout=5.0,
     )
     try:
-        for kind in (ReconnectRequested, Disconnected, Reconnected):
-            sdk.on(kind, seen.append)
+        sdk.on(ReconnectRequested, seen.append)
+        sdk.on(Disconnected, seen.append)
+        sdk.on(Reconnected, seen.append)
         sdk_pid = sdk.player_id
         w = sdk.welcome
         assert w is not None

@@ -10,15 +10,22 @@ restore: healthy again, and sessions go through Redis again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 import redis
 
 from config import load_config
 from server.app import Server, start_server
+from server.cache.keys import CacheKeys
 from tests.e2e.support import Player, distance, eventually, health, metric, scrape, via
 from tests.persistence.tcp_proxy import TcpProxy
 
@@ -35,12 +42,37 @@ def redis_keys(url: str, prefix: str) -> list[bytes]:
         client.close()
 
 
-async def drop_and_resume(srv: Server, p: Player) -> Player:
-    """Cut a player's socket, wait for the server to let it go, come back with its token."""
+def session_stored(
+    token: str, *, sqlite_path: Path | None = None, redis_url: str = "", redis_key: str = ""
+) -> bool:
+    """True once the session saved when a player dropped (it carries the position) is where
+    the server will look for it: the SQLite table, or the Redis key (read directly)."""
+    raw: Any = None
+    if sqlite_path is not None:
+        with contextlib.closing(sqlite3.connect(sqlite_path, timeout=5)) as db:
+            row = db.execute(
+                "SELECT data FROM resume_sessions WHERE token = ?", (token,)
+            ).fetchone()
+        raw = row[0] if row else None
+    else:
+        client = redis.Redis.from_url(redis_url, socket_timeout=5)
+        try:
+            got = client.get(redis_key)
+        finally:
+            client.close()
+        raw = orjson.loads(got)["data"] if got else None
+    if raw is None:
+        return False
+    data = orjson.loads(raw) if isinstance(raw, bytes | str) else raw
+    return "x" in data
+
+
+async def drop_and_resume(srv: Server, p: Player, stored: Callable[[str], bool]) -> Player:
+    """Cut a player's socket, wait until its session is stored, come back with its token."""
     token, pid = p.resume_token, p.player_id
     p.drop()
     await eventually(lambda: pid not in srv.state.players, 10, "the server seeing the drop")
-    await asyncio.sleep(0.3)  # the session is stored on a task after the drop
+    await eventually(lambda: stored(token), 10, "the resume session stored", every=0.1)
     return await Player.join(srv.url, p.c.mirror.name, resume=token)
 
 
@@ -99,7 +131,8 @@ async def test_redis_cut_under_a_running_server_degrades_and_recovers(
         newcomer = await Player.join(srv.url, "redis-newcomer")
         players.append(newcomer)
         assert not newcomer.welcome.resumed
-        back = await drop_and_resume(srv, dropper)
+        in_sql = functools.partial(session_stored, sqlite_path=workdir / "game.db")
+        back = await drop_and_resume(srv, dropper, in_sql)
         players.append(back)
         assert back.welcome.resumed and back.player_id == dropper.player_id
         assert distance((back.welcome.x, back.welcome.y), dropper.pos[:2]) < 0.01
@@ -126,7 +159,12 @@ async def test_redis_cut_under_a_running_server_degrades_and_recovers(
 
         # Back to normal: sessions and profiles go to Redis again, resumes still work.
         seq1 = [m.seq for m in movers]
-        again = await drop_and_resume(srv, back)
+        keys = CacheKeys(redis_prefix)
+        again = await drop_and_resume(
+            srv,
+            back,
+            lambda t: session_stored(t, redis_url=redis_url, redis_key=keys.session_data(t)),
+        )
         players.append(again)
         assert again.welcome.resumed and again.player_id == dropper.player_id
         await asyncio.sleep(0.5)

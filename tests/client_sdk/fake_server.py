@@ -76,8 +76,9 @@ class FakeServer:
     """Scripted server. `refuse` closes every hello with that code; `drop(p)` cuts a TCP
     connection without a close frame; `drain()` sends `reconnect` then closes 1012."""
 
-    def __init__(self, ping_interval: float | None = None) -> None:
+    def __init__(self, ping_interval: float | None = None, ping_timeout: float = 1.0) -> None:
         self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.server: Server | None = None
         self.port = 0
         self.tick = 5000
@@ -98,7 +99,7 @@ class FakeServer:
             self.port,
             compression=None,
             ping_interval=self.ping_interval,
-            ping_timeout=self.ping_interval,
+            ping_timeout=self.ping_timeout,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         if self.stream_rate > 0:

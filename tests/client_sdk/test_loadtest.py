@@ -73,8 +73,8 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
 
 async def test_fast_receive_path_answers_pings_and_sees_closes() -> None:
     """In-process run against the fake server: it pings every 0.2 s and drops a client that
-    does not answer within 0.2 s, streams 30 Hz frames, and kicks one bot mid-run."""
-    srv = FakeServer(ping_interval=0.2)
+    does not answer within 1 s, streams 30 Hz frames, and kicks one bot mid-run."""
+    srv = FakeServer(ping_interval=0.2, ping_timeout=1.0)
     srv.stream_rate = 30.0
     await srv.start()
     opts = loadtest.Options(url=srv.url, bots=4, duration=1.5, warmup=0.3, ramp=100.0,

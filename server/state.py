@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from config import Config
 from server.metrics import Metrics
 from server.persistence.api import GamePersistence
-from server.replication.view import Viewer
+from server.replication.view import Viewers
 from server.world.world import World
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class ServerState:
     connections: set[Connection] = field(default_factory=set)
     players: dict[str, Connection] = field(default_factory=dict)  # player_id -> live connection
     joining: int = 0
-    viewers: list[dict[int, Viewer]] = field(default_factory=list)  # per patch phase: nid -> viewer
+    viewers: Viewers = field(default_factory=Viewers)  # replication state of every player
     reserved: dict[str, tuple[int, float]] = field(
         default_factory=dict
     )  # player_id -> (nid, until)
@@ -45,7 +45,6 @@ class ServerState:
     def create(cls, config: Config, persistence: GamePersistence) -> ServerState:
         world = World(config, history_ticks=HISTORY_SECONDS * config.tickrate)
         state = cls(config=config, metrics=Metrics(), world=world, persistence=persistence)
-        state.viewers = [{} for _ in range(config.ticks_per_patch)]
         return state
 
     def phase_of(self, nid: int) -> int:

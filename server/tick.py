@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 
-from server.replication.view import ViewAssembler, Viewer
+from server.replication.view import Send, ViewAssembler
 from server.state import ServerState
 
 log = logging.getLogger("ganggpt.tick")
@@ -30,26 +30,28 @@ class TickLoop:
         self.interval = 1.0 / cfg.tickrate
         self.assembler = ViewAssembler(
             state.world,
+            state.viewers,
             cfg.ticks_per_patch,
             cfg.aoi_mid_every,
             cfg.aoi_far_every,
             heartbeat_ticks=round(cfg.idle_patch_interval * cfg.tickrate),
         )
+        self.tpp = cfg.ticks_per_patch
         self.running = False
         self.overruns = 0
         self.last_duration = 0.0
 
-    def tick_once(self) -> list[tuple[Viewer, bytes]]:
+    def tick_once(self) -> list[tuple[Send, bytes]]:
         """Simulate one tick and assemble the frames due; returns them for `flush`."""
         st = self.state
         world = st.world
         server_time = time.time()
         world.step()
-        outbox: list[tuple[Viewer, bytes]] = []
-        viewers = list(st.viewers[world.tick % len(st.viewers)].values())
-        if viewers:
+        outbox: list[tuple[Send, bytes]] = []
+        slots = st.viewers.due(world.tick % self.tpp)
+        if slots.size:
             self.assembler.outbox = outbox
-            stats = self.assembler.run(viewers, server_time)
+            stats = self.assembler.run(slots, server_time)
             m = st.metrics
             if stats.frames:
                 m.frames_sent.inc(stats.frames)
@@ -63,14 +65,14 @@ class TickLoop:
         st.last_tick_at = server_time
         return outbox
 
-    def flush(self, outbox: list[tuple[Viewer, bytes]], start: int = 0, spent: float = 0.0) -> None:
+    def flush(self, outbox: list[tuple[Send, bytes]], start: int = 0, spent: float = 0.0) -> None:
         """Write assembled frames, FLUSH_BATCH at a time, yielding to the loop in between so
         inputs keep being read while hundreds of frames go out."""
         t0 = time.perf_counter()
         end = min(len(outbox), start + FLUSH_BATCH)
         for i in range(start, end):
-            v, frame = outbox[i]
-            v.send(frame)
+            send, frame = outbox[i]
+            send(frame)
         spent += time.perf_counter() - t0
         if end < len(outbox):
             asyncio.get_running_loop().call_soon(self.flush, outbox, end, spent)
@@ -89,7 +91,7 @@ class TickLoop:
                 await asyncio.sleep(delay)
             m.tick_lag_seconds.observe(max(0.0, loop.time() - deadline))
             start = time.perf_counter()
-            outbox: list[tuple[Viewer, bytes]] = []
+            outbox: list[tuple[Send, bytes]] = []
             try:
                 outbox = self.tick_once()
             except Exception:

@@ -44,7 +44,6 @@ from server.net.frames import binary_frame
 from server.net.http import route
 from server.npc_talk import offline_reply
 from server.persistence.api import PlayerSnapshot, ResumeSession
-from server.replication.view import Viewer
 from server.state import ServerState
 
 log = logging.getLogger("ganggpt.net")
@@ -99,7 +98,7 @@ class Connection(asyncio.Protocol):
         "resume_token",
         "state",
         "transport",
-        "viewer",
+        "slot",
         "ws",
     )
 
@@ -130,7 +129,7 @@ class Connection(asyncio.Protocol):
         self.player_id = ""
         self.name = ""
         self.resume_token = ""
-        self.viewer: Viewer | None = None
+        self.slot = -1  # row in state.viewers once playing
         self.keep_for_resume = True
         self.last_pos = (0.0, 0.0, 0.0)
         # Live money and armor (not in the world arrays): loaded at join, written by every
@@ -168,9 +167,13 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused_since = time.monotonic()
+        if self.slot >= 0:
+            self.state.viewers.paused[self.slot] = True
 
     def resume_writing(self) -> None:
         self.paused_since = None
+        if self.slot >= 0:
+            self.state.viewers.paused[self.slot] = False
 
     def data_received(self, data: bytes) -> None:
         if self.phase is Phase.PLAYING and not len(data) % INPUT_WIRE and self._at_frame_boundary():
@@ -232,14 +235,11 @@ class Connection(asyncio.Protocol):
         if self.ws.state is State.CLOSED and not t.is_closing():
             t.close()
 
-    def writable(self) -> bool:
-        return self.paused_since is None and not self.closing
-
     def send_state(self, payload: bytes) -> None:
         """Hot path, called by the flush step: one write, no await, no protocol object.
 
         Never drops a frame: whether this client gets a patch at all was decided at assembly
-        (`writable`), and its sequence numbers already count this one."""
+        (`Viewers.paused`), and its sequence numbers already count this one."""
         if self.closing or self.transport is None:
             return
         self.transport.write(binary_frame(payload))
@@ -534,13 +534,8 @@ class Connection(asyncio.Protocol):
         self.budget_at = time.monotonic()
         w.spawn_player(nid, record.name, x, y, z, h)
         w.players.health[nid] = max(0, min(255, record.health))
-        self.viewer = Viewer(
-            nid=nid,
-            send=self.send_state,
-            tier_offset=nid % cfg.aoi_far_every,
-            writable=self.writable,
-        )
-        st.viewers[st.phase_of(nid)][nid] = self.viewer
+        self.slot = st.viewers.add(nid, self.send_state, nid % cfg.aoi_far_every, st.phase_of(nid))
+        st.viewers.paused[self.slot] = self.paused_since is not None
         st.players[pid] = self
         self.phase = Phase.PLAYING
         self.resume_token = secrets.token_urlsafe(18)
@@ -634,7 +629,8 @@ class Connection(asyncio.Protocol):
         self.phase = Phase.CLOSED  # out of the game; the socket may still be closing
         st.persistence.submit_snapshots([self.snapshot()])
         w.despawn_player(self.nid)
-        st.viewers[st.phase_of(self.nid)].pop(self.nid, None)
+        st.viewers.remove(self.slot)
+        self.slot = -1
         if st.players.get(self.player_id) is self:
             del st.players[self.player_id]
         if self.keep_for_resume and st.config.resume_window > 0:

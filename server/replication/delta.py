@@ -44,7 +44,7 @@ class MoveBuffer:
         rec["h"] = p.qh[ids]
         return cls(cells[order], rec)
 
-    def gather(self, lo_keys: I64, hi_keys: I64) -> tuple[bytes, list[int]]:
+    def gather(self, lo_keys: I64, hi_keys: I64) -> tuple[bytes, I64]:
         """Each viewer's MOVE section, laid end to end: (bytes, byte offsets per viewer + end).
 
         `lo_keys`/`hi_keys` are (viewers, runs) cell ranges. One vectorised gather for the
@@ -58,12 +58,12 @@ class MoveBuffer:
         offsets = np.zeros(per_viewer.size + 1, dtype=np.int64)
         np.cumsum(per_viewer, out=offsets[1:])
         if total == 0:
-            return b"", offsets.tolist()
+            return b"", offsets
         # Index of every record to copy: each run's start, counted up within the run.
         run_out = np.zeros(lens.size, dtype=np.int64)
         np.cumsum(lens[:-1], out=run_out[1:])
         idx = np.repeat(start.ravel() - run_out, lens) + np.arange(total)
-        return self.records[idx].tobytes(), (offsets * MOVE_DTYPE.itemsize).tolist()
+        return self.records[idx].tobytes(), offsets * MOVE_DTYPE.itemsize
 
 
 @dataclass(slots=True)

@@ -1,17 +1,19 @@
 """Step 3 of replication — the per-client view: assemble each due client's STATE frame.
 
-Everything that can be shared is computed once per group of clients (same window, same tiers)
-with numpy: who entered or left whose view, and which slices of the shared MOVE buffer each
-client needs. What remains per client is joining a few byte strings and one transport write.
+Every client's replication state lives in `Viewers`, a table of numpy arrays, so that what is
+the same for many clients is decided for all of them at once: which are due, which tiers,
+who entered or left whose view, which slices of the shared MOVE buffer each needs, and which
+have nothing to be told. Python runs per client only for a frame that is actually sent.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from protocol.catalogue import FrameType, StateFlag
 from protocol.state import EMPTY_SECTION, HEADER, encode_header, encode_leaves, encode_section
@@ -23,26 +25,92 @@ ALL_TIERS = 3
 STATE = int(FrameType.STATE)
 EMPTY_SECTIONS = EMPTY_SECTION * 3  # LEAVE, ENTER and PATH, all empty: most frames
 
+Send = Callable[[bytes], object]
+I64 = npt.NDArray[np.int64]
 
-@dataclass(slots=True, eq=False)
-class Viewer:
-    """Replication state of one client.
 
-    `send` writes a finished STATE payload (the flush step calls it, never the tick), and
-    `writable` says whether the client is keeping up; a client that is not gets no frame
-    this patch (coalesced) and a catch-up frame when it drains."""
+class Viewers:
+    """Replication state of every connected client, one slot each.
 
-    nid: int
-    send: Callable[[bytes], object]
-    tier_offset: int = 0
-    seq: int = 0
-    last_emit: int = -1  # tick of the last frame sent
-    last_all: int = -1  # tick of the last frame with every tier (or FULL)
-    last_sent: int = -1  # tick of the last frame actually sent (empty patches are skipped)
-    view_cell: int = -1
-    needs_full: bool = True
-    missed: int = 0  # patches skipped since the last frame (coalesced)
-    writable: Callable[[], bool] = field(default=lambda: True)
+    `send[slot]` writes a finished STATE payload (the flush step calls it, never the tick);
+    `paused[slot]` is set while the client's socket buffer is full: it then gets no frame
+    (coalesced) and a catch-up frame once it drains."""
+
+    FIELDS = (
+        "nid",
+        "seq",
+        "last_emit",
+        "last_all",
+        "last_sent",
+        "view_cell",
+        "missed",
+        "tier_offset",
+        "phase",
+    )
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = 0
+        self.nid = self.seq = self.last_emit = self.last_all = self.last_sent = np.zeros(
+            0, dtype=np.int64
+        )
+        self.view_cell = self.missed = self.tier_offset = self.phase = np.zeros(0, dtype=np.int64)
+        self.needs_full = self.active = self.paused = np.zeros(0, dtype=np.bool_)
+        self.send: list[Send | None] = []
+        self.free: list[int] = []
+        self._due: dict[int, I64] = {}
+        self._grow(capacity)
+
+    def _grow(self, capacity: int) -> None:
+        old = self.capacity
+        for name in self.FIELDS:
+            arr = np.zeros(capacity, dtype=np.int64)
+            arr[:old] = getattr(self, name)
+            setattr(self, name, arr)
+        for name in ("needs_full", "active", "paused"):
+            arr_b = np.zeros(capacity, dtype=np.bool_)
+            arr_b[:old] = getattr(self, name)
+            setattr(self, name, arr_b)
+        self.send.extend([None] * (capacity - old))
+        self.free.extend(range(capacity - 1, old - 1, -1))
+        self.capacity = capacity
+
+    def add(self, nid: int, send: Send, tier_offset: int, phase: int) -> int:
+        if not self.free:
+            self._grow(self.capacity * 2)
+        slot = self.free.pop()
+        self.nid[slot] = nid
+        self.seq[slot] = 0
+        self.last_emit[slot] = self.last_all[slot] = self.last_sent[slot] = -1
+        self.view_cell[slot] = -1
+        self.missed[slot] = 0
+        self.tier_offset[slot] = tier_offset
+        self.phase[slot] = phase
+        self.needs_full[slot] = True
+        self.paused[slot] = False
+        self.active[slot] = True
+        self.send[slot] = send
+        self._due.clear()
+        return slot
+
+    def remove(self, slot: int) -> None:
+        if not self.active[slot]:
+            return
+        self.active[slot] = False
+        self.send[slot] = None
+        self.free.append(slot)
+        self._due.clear()
+
+    def due(self, phase: int) -> I64:
+        """Slots of the clients whose patch falls on ticks of this phase."""
+        slots = self._due.get(phase)
+        if slots is None:
+            slots = self._due[phase] = np.flatnonzero(self.active & (self.phase == phase)).astype(
+                np.int64
+            )
+        return slots
+
+    def __len__(self) -> int:
+        return int(self.active.sum())
 
 
 @dataclass(slots=True)
@@ -50,8 +118,8 @@ class PatchStats:
     frames: int = 0
     bytes: int = 0
     full: int = 0
-    skipped: int = 0
-    empty: int = 0  # patches with nothing in them, not sent
+    skipped: int = 0  # not writable: coalesced
+    empty: int = 0  # nothing to say: not sent
 
 
 class ViewAssembler:
@@ -64,89 +132,92 @@ class ViewAssembler:
     def __init__(
         self,
         world: World,
+        viewers: Viewers,
         ticks_per_patch: int,
         mid_every: int,
         far_every: int,
         heartbeat_ticks: int = 0,
     ) -> None:
-        self.outbox: list[tuple[Viewer, bytes]] = []
-        self.heartbeat = heartbeat_ticks  # 0: send every patch, even an empty one
+        self.outbox: list[tuple[Send, bytes]] = []
         self.world = world
+        self.viewers = viewers
         self.tpp = ticks_per_patch
         self.mid_every = mid_every
         self.far_every = far_every
         self.window = far_every * ticks_per_patch  # MOVE window of a regular client
+        self.heartbeat = heartbeat_ticks  # 0: send every patch, even an empty one
 
-    def due_tiers(self, v: Viewer, tick: int) -> int:
-        k = tick // self.tpp + v.tier_offset
-        if k % self.far_every == 0:
-            return 3
-        if k % self.mid_every == 0:
-            return 2
-        return 1
-
-    def run(self, viewers: Sequence[Viewer], server_time: float) -> PatchStats:
+    def run(self, slots: I64, server_time: float) -> PatchStats:
         world = self.world
+        V = self.viewers
         t = world.tick
         stats = PatchStats()
-        groups: dict[tuple[int, int, int], list[Viewer]] = collections.defaultdict(list)
-        fulls: list[Viewer] = []
-        for v in viewers:
-            if not v.writable():
-                v.missed += 1
-                stats.skipped += 1
-                continue
-            if v.needs_full or t - v.last_emit > world.history - 1:
-                fulls.append(v)
-                continue
-            if v.missed:
-                due = ALL_TIERS
-                window = t - v.last_all
-            else:
-                due = self.due_tiers(v, t)
-                window = self.window
-            groups[(v.last_emit, due, window)].append(v)
-
+        if slots.size == 0:
+            return stats
+        paused = V.paused[slots]
+        if paused.any():
+            ps = slots[paused]
+            V.missed[ps] += 1
+            stats.skipped += int(ps.size)
+            slots = slots[~paused]
+        full = V.needs_full[slots] | (t - V.last_emit[slots] > world.history - 1)
+        if full.any():
+            for s in slots[full].tolist():
+                self._assemble_full(s, t, server_time, stats)
+            slots = slots[~full]
+        if slots.size == 0:
+            return stats
+        missed = V.missed[slots] > 0
+        k = t // self.tpp + V.tier_offset[slots]
+        due = np.where(k % self.far_every == 0, 3, np.where(k % self.mid_every == 0, 2, 1))
+        due[missed] = ALL_TIERS
+        window = np.where(missed, t - V.last_all[slots], self.window)
+        keys = np.stack([V.last_emit[slots], due, window], axis=1)
+        groups, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
         buffers: dict[int, MoveBuffer] = {}
         crossings: dict[int, Crossings] = {}
-        for (since, due, window), group in groups.items():
-            buf = buffers.get(window)
+        single = len(groups) == 1
+        for gi, (since, d, w) in enumerate(groups.tolist()):
+            g = slots if single else slots[inverse == gi]
+            buf = buffers.get(w)
             if buf is None:
-                buf = buffers[window] = MoveBuffer.build(world, window)
+                buf = buffers[w] = MoveBuffer.build(world, w)
             cr = crossings.get(since)
             if cr is None:
                 cr = crossings[since] = Crossings.collapse(world, since)
-            self._assemble_group(group, due, buf, cr, t, server_time, stats)
-        for v in fulls:
-            self._assemble_full(v, t, server_time, stats)
+            self._assemble_group(g, d, buf, cr, t, server_time, stats)
         return stats
 
-    def _assemble_full(self, v: Viewer, t: int, server_time: float, stats: PatchStats) -> None:
+    def _assemble_full(self, s: int, t: int, server_time: float, stats: PatchStats) -> None:
         world = self.world
-        cell = int(world.cell[v.nid])
+        V = self.viewers
+        cell = int(world.cell[V.nid[s]])
         enters, _ = full_snapshot(world, cell)
+        seq = int(V.seq[s]) + 1
         frame = b"".join(
             (
-                encode_header(StateFlag.FULL, v.seq + 1, t, server_time),
+                encode_header(StateFlag.FULL, seq, t, server_time),
                 EMPTY_SECTION,
                 enters,
                 EMPTY_SECTION,
             )
         )
-        self.outbox.append((v, frame))
-        v.seq += 1
-        v.last_sent = t
-        v.needs_full = False
-        v.missed = 0
-        v.last_emit = v.last_all = t
-        v.view_cell = cell
+        send = V.send[s]
+        assert send is not None
+        self.outbox.append((send, frame))
+        V.seq[s] = seq
+        V.last_sent[s] = V.last_emit[s] = V.last_all[s] = t
+        V.needs_full[s] = False
+        V.missed[s] = 0
+        V.view_cell[s] = cell
         stats.frames += 1
         stats.full += 1
         stats.bytes += len(frame)
 
     def _assemble_group(
         self,
-        group: list[Viewer],
+        g: I64,
         due: int,
         buf: MoveBuffer,
         cr: Crossings,
@@ -155,11 +226,10 @@ class ViewAssembler:
         stats: PatchStats,
     ) -> None:
         world = self.world
+        V = self.viewers
         grid = world.grid
-        n = len(group)
-        nids = np.fromiter((v.nid for v in group), dtype=np.int64, count=n)
-        prev = np.fromiter((v.view_cell for v in group), dtype=np.int32, count=n)
-        now = world.cell[nids]
+        prev = V.view_cell[g].astype(np.int32)
+        now = world.cell[V.nid[g]]
 
         enters: dict[int, list[int]] = collections.defaultdict(list)
         leaves: dict[int, list[int]] = collections.defaultdict(list)
@@ -183,21 +253,28 @@ class ViewAssembler:
                 added, removed = grid.view_change(int(prev[ci]), int(now[ci]))
                 enters[ci].extend(e for e in world.entities_in(added) if e not in crossed)
                 leaves[ci].extend(e for e in world.entities_in(removed) if e not in crossed)
+        special = {ci for d in (enters, leaves, paths) for ci, v in d.items() if v}
 
-        special = set(enters) | set(leaves) | set(paths)
-        now_list = now.tolist()
         lo, hi = grid.span_keys(now, due)
-        moves, offs = buf.gather(lo, hi)
+        moves, offs_arr = buf.gather(lo, hi)
+        send_mask = offs_arr[1:] > offs_arr[:-1]
+        if self.heartbeat:
+            send_mask |= t - V.last_sent[g] >= self.heartbeat
+        else:
+            send_mask[:] = True
+        if special:
+            send_mask[list(special)] = True
+        sent = np.flatnonzero(send_mask)
+        offs = offs_arr.tolist()
         mv = memoryview(moves)
-        outbox = self.outbox
         pack = HEADER.pack
-        all_tiers = due == ALL_TIERS
-        heartbeat = self.heartbeat
+        outbox = self.outbox
+        sends = V.send
+        slots = g.tolist()
+        seqs = (V.seq[g] + 1).tolist()
         nbytes = 0
-        sent = 0
-        for ci, v in enumerate(group):
-            seq = v.seq + 1
-            head = pack(STATE, 0, seq, t, server_time)
+        for ci in sent.tolist():
+            head = pack(STATE, 0, seqs[ci], t, server_time)
             if ci in special:
                 lv = leaves.get(ci)
                 ev = enters.get(ci)
@@ -213,28 +290,22 @@ class ViewAssembler:
                         mv[offs[ci] : offs[ci + 1]],
                     )
                 )
-            elif offs[ci] == offs[ci + 1] and t - v.last_sent < heartbeat:
-                # Nothing for this client: skip the patch. Its view is as up to date as if
-                # the empty frame had gone out, so the bookkeeping moves on all the same.
-                v.last_emit = t
-                if all_tiers:
-                    v.last_all = t
-                v.missed = 0
-                stats.empty += 1
-                continue
             else:
                 frame = b"".join((head, EMPTY_SECTIONS, mv[offs[ci] : offs[ci + 1]]))
-            outbox.append((v, frame))
+            send = sends[slots[ci]]
+            assert send is not None
+            outbox.append((send, frame))
             nbytes += len(frame)
-            sent += 1
-            v.seq = seq
-            v.last_sent = t
-            v.last_emit = t
-            if all_tiers:
-                v.last_all = t
-            v.missed = 0
-        # Each viewer's view now centres on its current cell.
-        for ci, v in enumerate(group):
-            v.view_cell = now_list[ci]
-        stats.frames += sent
+        # Bookkeeping for the whole group at once. A client whose patch was empty is as up to
+        # date as if the empty frame had gone out, so only seq and last_sent depend on sending.
+        gs = g[sent]
+        V.seq[gs] += 1
+        V.last_sent[gs] = t
+        V.last_emit[g] = t
+        if due == ALL_TIERS:
+            V.last_all[g] = t
+        V.missed[g] = 0
+        V.view_cell[g] = now
+        stats.frames += int(sent.size)
+        stats.empty += int(g.size - sent.size)
         stats.bytes += nbytes

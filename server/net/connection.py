@@ -137,7 +137,7 @@ class Connection(asyncio.Protocol):
         # persistence.change_money(...), as server/persistence/service.py asks.
         self.money = 0
         self.armor = 0
-        self.move_budget = 0.0
+        self.move_budget = 0.0  # metres this player may still move; refilled at PLAYER_MAX_SPEED
         self.budget_at = now
         self.ack = 0
         self.join_task: asyncio.Task[None] | None = None
@@ -532,6 +532,7 @@ class Connection(asyncio.Protocol):
         self.money, self.armor = record.money, record.armor
         self.last_pos = (x, y, z)
         self.budget_at = time.monotonic()
+        self.move_budget = cfg.player_max_speed * 0.25  # a normal first step is not a teleport
         w.spawn_player(nid, record.name, x, y, z, h)
         w.players.health[nid] = max(0, min(255, record.health))
         self.slot = st.viewers.add(nid, self.send_state, nid % cfg.aoi_far_every, st.phase_of(nid))

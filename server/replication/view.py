@@ -160,7 +160,12 @@ class ViewAssembler:
             V.missed[ps] += 1
             stats.skipped += int(ps.size)
             slots = slots[~paused]
-        full = V.needs_full[slots] | (t - V.last_emit[slots] > world.history - 1)
+        horizon = world.history - 1  # older than this, the logs cannot bring a client up to date
+        full = (
+            V.needs_full[slots]
+            | (t - V.last_emit[slots] > horizon)
+            | ((V.missed[slots] > 0) & (t - V.last_all[slots] > horizon))
+        )
         if full.any():
             for s in slots[full].tolist():
                 self._assemble_full(s, t, server_time, stats)
@@ -172,13 +177,17 @@ class ViewAssembler:
         due = np.where(k % self.far_every == 0, 3, np.where(k % self.mid_every == 0, 2, 1))
         due[missed] = ALL_TIERS
         window = np.where(missed, t - V.last_all[slots], self.window)
-        keys = np.stack([V.last_emit[slots], due, window], axis=1)
-        groups, inverse = np.unique(keys, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
+        # One int64 key per client: (since, due, window) packed; window < 2**16 by `horizon`.
+        keys = (V.last_emit[slots] * 4 + due) * 65536 + window
+        if (keys == keys[0]).all():  # the usual case: everyone regular and in step
+            uniq, inverse = keys[:1], np.zeros(keys.size, dtype=np.intp)
+        else:
+            uniq, inverse = np.unique(keys, return_inverse=True)
         buffers: dict[int, MoveBuffer] = {}
         crossings: dict[int, Crossings] = {}
-        single = len(groups) == 1
-        for gi, (since, d, w) in enumerate(groups.tolist()):
+        single = len(uniq) == 1
+        for gi, key in enumerate(uniq.tolist()):
+            since, d, w = key // 65536 // 4, key // 65536 % 4, key % 65536
             g = slots if single else slots[inverse == gi]
             buf = buffers.get(w)
             if buf is None:

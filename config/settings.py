@@ -71,7 +71,7 @@ class Config(BaseSettings):
     aoi_radius: float = Field(300.0, gt=0, description="Interest radius in metres.")
     aoi_cell_size: float = Field(50.0, gt=0, description="Spatial grid cell size in metres.")
     aoi_near_distance: float = Field(
-        100.0, ge=0, description="Cells this close are updated every patch."
+        75.0, ge=0, description="Cells this close are updated every patch."
     )
     aoi_mid_distance: float = Field(
         200.0, ge=0, description="Cells this close are updated every AOI_MID_EVERY patches."

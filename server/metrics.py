@@ -50,6 +50,13 @@ class Metrics:
             buckets=TICK_BUCKETS,
             registry=r,
         )
+        self.gc_seconds = Histogram(
+            "ganggpt_gc_pause_seconds",
+            "Garbage collector pauses, by generation.",
+            ["generation"],
+            buckets=TICK_BUCKETS,
+            registry=r,
+        )
         self.tick_overruns = Counter(
             "ganggpt_tick_overruns_total",
             "Ticks that took longer than the tick interval.",

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 
-from protocol.catalogue import EntityKind
 from server.persistence.api import PlayerSnapshot
 from server.state import ServerState
 
@@ -81,11 +80,23 @@ class Sweeper:
         if not dirty.size:
             return
         by_nid = {c.nid: c for c in st.players.values()}
-        snaps: list[PlayerSnapshot] = []
-        for nid in dirty.tolist():
-            c = by_nid.get(nid)
-            if c is not None and w.kind[nid] == EntityKind.PLAYER:
-                snaps.append(c.snapshot())
+        p = w.players
+        # One read of each array for all dirty players instead of six numpy scalar reads
+        # per player: with 1,000 players moving this was ~5 ms of loop time a second.
+        rows = zip(
+            dirty.tolist(),
+            p.x[dirty].tolist(),
+            p.y[dirty].tolist(),
+            p.z[dirty].tolist(),
+            p.heading[dirty].tolist(),
+            p.health[dirty].tolist(),
+            strict=True,
+        )
+        snaps = [
+            PlayerSnapshot(c.player_id, x, y, z, h, hp, c.armor, c.money, wall)
+            for nid, x, y, z, h, hp in rows
+            if (c := by_nid.get(nid)) is not None
+        ]
         if snaps:
             st.persistence.submit_snapshots(snaps)
 

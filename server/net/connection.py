@@ -96,9 +96,9 @@ class Connection(asyncio.Protocol):
         "rate_second",
         "rate_warned",
         "resume_token",
+        "slot",
         "state",
         "transport",
-        "slot",
         "ws",
     )
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import resource
@@ -199,6 +200,7 @@ class Scrape:
     rss_bytes: int = 0
     hwm_bytes: int = 0
     machine_busy_s: float = 0.0  # CPU seconds all processes on the machine used so far
+    lag: Scrape | None = None  # the tick-lag histogram, in the same form
 
 
 def parse_metrics(text: str, scrape: Scrape) -> None:
@@ -213,6 +215,13 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
         if name.startswith("ganggpt_tick_duration_seconds_bucket"):
             le = name.split('le="', 1)[1].split('"', 1)[0]
             scrape.buckets[math.inf if le == "+Inf" else float(le)] = v
+        elif name.startswith("ganggpt_tick_lag_seconds_bucket"):
+            if scrape.lag is None:
+                scrape.lag = Scrape(at=scrape.at)
+            le = name.split('le="', 1)[1].split('"', 1)[0]
+            scrape.lag.buckets[math.inf if le == "+Inf" else float(le)] = v
+        elif name == "ganggpt_tick_lag_seconds_count" and scrape.lag is not None:
+            scrape.lag.count = v
         elif name == "ganggpt_tick_duration_seconds_count":
             scrape.count = v
         elif name == "ganggpt_tick_duration_seconds_sum":
@@ -258,15 +267,23 @@ async def scrape(sp: ServerProc) -> Scrape:
 
 
 def tick_percentile(a: Scrape, b: Scrape, q: float) -> float | None:
-    """q-th percentile of tick durations between two scrapes, in ms, at bucket resolution
-    (the upper edge of the bucket holding the rank; inf if it is past the last bucket)."""
+    """q-th percentile of tick durations between two scrapes, in ms, interpolated linearly
+    inside the bucket holding the rank (as Prometheus' histogram_quantile does); inf if it
+    is past the last finite bucket."""
     n = b.count - a.count
     if n <= 0:
         return None
     rank = q / 100.0 * n
+    lo_edge, lo_count = 0.0, 0.0
     for le in sorted(b.buckets):
-        if b.buckets[le] - a.buckets.get(le, 0.0) >= rank:
-            return le * 1000.0
+        c = b.buckets[le] - a.buckets.get(le, 0.0)
+        if c >= rank:
+            if math.isinf(le):
+                return math.inf
+            inside = c - lo_count
+            frac = (rank - lo_count) / inside if inside > 0 else 1.0
+            return (lo_edge + (le - lo_edge) * frac) * 1000.0
+        lo_edge, lo_count = le, c
     return math.inf
 
 
@@ -289,6 +306,7 @@ def window_stats(a: Scrape, b: Scrape) -> dict[str, Any]:
         "tick_p50_ms": _r(tick_percentile(a, b, 50)),
         "tick_p99_ms": _r(tick_percentile(a, b, 99)),
         "tick_mean_ms": _r(1000.0 * (b.total - a.total) / n if n > 0 else None, 3),
+        "tick_lag_p99_ms": _r(tick_percentile(a.lag, b.lag, 99)) if a.lag and b.lag else None,
         "tick_max_bucket_ms": _r(tick_max_bucket(a, b)),
         "tick_rate": _r((b.ticks - a.ticks) / secs),
         "overruns": int(b.overruns - a.overruns),
@@ -617,6 +635,74 @@ async def city(sizes: Sequence[int], opts: BenchOptions) -> dict[str, Any]:
     }
 
 
+async def _temp_database(admin_url: str) -> tuple[str, str]:
+    """Create a throwaway database next to `admin_url`'s; returns (its URL, its name)."""
+    import asyncpg
+
+    name = f"ganggpt_bench_{os.getpid()}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}", name
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def persist(n: int, admin_url: str | None, opts: BenchOptions) -> dict[str, Any]:
+    """The city scenario at N players with persistence off, on SQLite and on PostgreSQL,
+    one after the other in one run: what write-behind costs the tick."""
+    variants: list[tuple[str, dict[str, str]]] = [("off", {"PERSISTENCE": "off"}), ("sqlite", {})]
+    temp: tuple[str, str] | None = None
+    if admin_url:
+        temp = await _temp_database(admin_url)
+        variants.append(("postgres", {"DATABASE_URL": temp[0]}))
+    rows: list[dict[str, Any]] = []
+    try:
+        for name, env in variants:
+            o = dataclasses.replace(
+                opts, extra_env={**opts.extra_env, "SNAPSHOT_INTERVAL": "1", **env}
+            )
+            err.rule(f"persistence {name}")
+            row = await city_run(n, o)
+            row["variant"] = name
+            rows.append(row)
+    finally:
+        if temp is not None and admin_url:
+            await _drop_database(admin_url, temp[1])
+    base = rows[0]
+    for r in rows:
+        for key in ("tick_p99_ms", "tick_mean_ms", "tick_lag_p99_ms"):
+            b, v = base.get(key), r.get(key)
+            r[f"{key}_vs_off_pct"] = _r(100.0 * (v - b) / b, 1) if b and v is not None else None
+    t = Table(
+        title=f"persistence on vs off, city N={n} (tick p99 interpolated in histogram buckets)"
+    )
+    cols = [("variant", "variant"), ("tick p50 ms", "tick_p50_ms"), ("tick p99 ms", "tick_p99_ms"),
+            ("p99 vs off %", "tick_p99_ms_vs_off_pct"), ("tick mean ms", "tick_mean_ms"),
+            ("mean vs off %", "tick_mean_ms_vs_off_pct"), ("lag p99 ms", "tick_lag_p99_ms"),
+            ("overruns", "overruns"), ("patch ratio p5", "patch_ratio_p5"),
+            ("srv CPU %", "server_cpu_pct"), ("other CPU %", "other_cpu_pct")]  # fmt: skip
+    for title, _ in cols:
+        t.add_column(title, justify="right")
+    for r in rows:
+        t.add_row(*["-" if r.get(k) is None else str(r.get(k)) for _, k in cols])
+    out_console().print(t)
+    within = all((r.get("tick_p99_ms_vs_off_pct") or 0.0) <= 10.0 for r in rows[1:])
+    return {"scenario": "persist", "players": n, "runs": rows, "p99_within_10pct": within}
+
+
 async def idle(
     clients: int, per_proc: int, opts: BenchOptions, settings_over: dict[str, Any]
 ) -> dict[str, Any]:
@@ -774,6 +860,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--players", type=_sizes, default=list(DEFAULT_SIZES),
                    help="N, or a comma list (default 100,250,500,1000)")  # fmt: skip
+    pe = sub.add_parser(
+        "persist", parents=[common],
+        help="city at N players with persistence off / SQLite / PostgreSQL, side by side",
+    )  # fmt: skip
+    pe.add_argument("--players", type=int, default=200, help="N (200)")
+    pe.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                    help="admin URL used to create a throwaway database; '' to skip PostgreSQL")  # fmt: skip
     i = sub.add_parser(
         "idle", parents=[common], help="hold many idle connections; memory per connection"
     )
@@ -802,6 +895,10 @@ async def _amain(args: argparse.Namespace) -> dict[str, Any]:
             opts.duration = args.duration or 30.0
             opts.ramp = args.ramp or 200.0
             return await city(args.players, opts)
+        if args.scenario == "persist":
+            opts.duration = args.duration or 30.0
+            opts.ramp = args.ramp or 200.0
+            return await persist(args.players, args.postgres or None, opts)
         opts.duration = args.duration or 20.0
         opts.ramp = args.ramp or 1000.0
         over: dict[str, Any] = {"npc_count": args.npcs, "spawn_area_size": args.spawn_area}

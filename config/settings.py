@@ -125,6 +125,10 @@ class Config(BaseSettings):
     )
 
     # --- persistence (seed) ---
+    persistence: Literal["on", "off"] = Field(
+        "on",
+        description="off keeps players in memory only (nothing survives a restart): for benchmarks.",
+    )
     database_url: str | None = Field(None, description="postgresql://...; unset = embedded SQLite.")
     database_read_url: str | None = Field(
         None, description="Optional read replica; reads go there."

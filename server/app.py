@@ -35,6 +35,10 @@ def default_persistence(
     config: Config, registry: CollectorRegistry | None = None
 ) -> GamePersistence:
     """The configured persistence: PostgreSQL or embedded SQLite, Redis or in-process cache."""
+    if config.persistence == "off":
+        from server.persistence.memory import MemoryPersistence
+
+        return MemoryPersistence()
     from server.persistence.service import open_persistence
 
     return open_persistence(config, registry)
@@ -171,22 +175,27 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     return server
 
 
-def settle_runtime() -> None:
+def settle_runtime(server: Server | None = None) -> None:
     """Process-wide settings for a latency-bound server, applied once everything is loaded.
 
     - `gc.freeze()`: the ~50,000 objects of startup (modules, numpy, the world) are never
       garbage, yet every full collection would walk them again; frozen, a full collection
       with 1,000 players connected drops from ~20 ms to ~6 ms (measured).
+    - automatic collection off, the tick loop collecting right after a tick instead.
     - a 1 ms GIL switch interval: the storage, journal and logging threads can otherwise keep
       the loop waiting up to the default 5 ms before the tick gets the interpreter back."""
     gc.collect()
     gc.freeze()
     sys.setswitchinterval(0.001)
+    if server is not None:
+        # The collector then runs between ticks (TickLoop.collect_garbage), never inside one.
+        gc.disable()
+        server.tick.gc_after_tick = True
 
 
 async def serve(config: Config) -> None:
     server = await start_server(config)
-    settle_runtime()
+    settle_runtime(server)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

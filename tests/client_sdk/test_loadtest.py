@@ -166,7 +166,8 @@ def test_window_stats_from_two_scrapes() -> None:
     assert a.clients == 5 and b.count == 300
     # window: 100 ticks; 50 <= 1 ms, 90 <= 2 ms, 99 <= 8 ms, 1 past the last bucket
     assert bench.tick_percentile(a, b, 50) == 1.0  # the 50th tick is the last <= 1 ms
-    assert bench.tick_percentile(a, b, 60) == 2.0
+    # Interpolated within the bucket: the 60th is the 10th of the 40 ticks in (1, 2] ms.
+    assert bench.tick_percentile(a, b, 60) == pytest.approx(1.25)
     assert bench.tick_percentile(a, b, 99) == 8.0
     assert bench.tick_percentile(a, b, 100) == math.inf
     assert bench.tick_max_bucket(a, b) == math.inf

@@ -52,12 +52,32 @@ class TickLoop:
         st = self.state
         world = st.world
         server_time = time.time()
-        world.step()
+        t0 = time.perf_counter()
+        log_ = world.step()
+        t1 = time.perf_counter()
         outbox: list[tuple[Send, bytes]] = []
         slots = st.viewers.due(world.tick % self.tpp)
         if slots.size:
             self.assembler.outbox = outbox
             stats = self.assembler.run(slots, server_time)
+            t2 = time.perf_counter()
+            if t2 - t0 > self.interval:
+                # Say where a long tick went, so an overrun can be explained from the log.
+                log.warning(
+                    "slow tick %d: %.1f ms (world %.1f ms, %d crossings, %d new paths; views %.1f ms: "
+                    "%d clients, %d frames, %d full, %d coalesced, %d groups)",
+                    world.tick,
+                    1000 * (t2 - t0),
+                    1000 * (t1 - t0),
+                    log_.cross_ids.size,
+                    log_.path_ids.size,
+                    1000 * (t2 - t1),
+                    slots.size,
+                    stats.frames,
+                    stats.full,
+                    stats.skipped,
+                    stats.groups,
+                )
             m = st.metrics
             if stats.frames:
                 m.frames_sent.inc(stats.frames)

@@ -120,6 +120,7 @@ class PatchStats:
     full: int = 0
     skipped: int = 0  # not writable: coalesced
     empty: int = 0  # nothing to say: not sent
+    groups: int = 0  # (window, tiers) groups assembled
 
 
 class ViewAssembler:
@@ -186,6 +187,7 @@ class ViewAssembler:
         buffers: dict[int, MoveBuffer] = {}
         crossings: dict[int, Crossings] = {}
         single = len(uniq) == 1
+        stats.groups = len(uniq)
         for gi, key in enumerate(uniq.tolist()):
             since, d, w = key // 65536 // 4, key // 65536 % 4, key % 65536
             g = slots if single else slots[inverse == gi]

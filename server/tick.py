@@ -44,6 +44,9 @@ class TickLoop:
         self.gc_after_tick = False  # set by `server.app.settle_runtime` for real servers
         self.last_full_gc = time.monotonic()
         self.running = False
+        self._stopped: asyncio.Future[None] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
         self.overruns = 0
         self.last_duration = 0.0
 
@@ -106,40 +109,53 @@ class TickLoop:
             self.state.metrics.flush_seconds.observe(spent)
 
     async def run(self) -> None:
+        """Tick until `stop()`. Each tick is a timer callback (`call_at`), not a coroutine
+        woken by `sleep`: a woken coroutine only gets scheduled, and runs after the next poll
+        of every socket (a burst of 1,000 inputs is ~5 ms); a timer callback runs first."""
+        loop = asyncio.get_running_loop()
+        self.running = True
+        self._stopped = loop.create_future()
+        self._deadline = loop.time()
+        self._handle = loop.call_at(self._deadline, self._on_timer)
+        try:
+            await self._stopped
+        finally:
+            self.running = False
+            if self._handle is not None:
+                self._handle.cancel()
+
+    def _on_timer(self) -> None:
+        if not self.running:
+            return
         loop = asyncio.get_running_loop()
         m = self.state.metrics
         interval = self.interval
-        self.running = True
-        deadline = loop.time()
-        while self.running:
-            delay = deadline - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            m.tick_lag_seconds.observe(max(0.0, loop.time() - deadline))
-            start = time.perf_counter()
-            outbox: list[tuple[Send, bytes]] = []
-            try:
-                outbox = self.tick_once()
-            except Exception:
-                log.exception("tick %d failed", self.state.world.tick)
-            took = time.perf_counter() - start
-            if outbox:
-                self.flush(outbox)
-            self.last_duration = took
-            m.tick_seconds.observe(took)
-            m.ticks.inc()
-            if took > interval:
-                self.overruns += 1
-                m.tick_overruns.inc()
-            deadline += interval
-            if self.gc_after_tick:
-                self.collect_garbage()
-            behind = loop.time() - deadline
-            if behind > interval:
-                missed = int(behind / interval)
-                self.overruns += missed
-                m.tick_overruns.inc(missed)
-                deadline += missed * interval
+        m.tick_lag_seconds.observe(max(0.0, loop.time() - self._deadline))
+        start = time.perf_counter()
+        outbox: list[tuple[Send, bytes]] = []
+        try:
+            outbox = self.tick_once()
+        except Exception:
+            log.exception("tick %d failed", self.state.world.tick)
+        took = time.perf_counter() - start
+        if outbox:
+            self.flush(outbox)
+        self.last_duration = took
+        m.tick_seconds.observe(took)
+        m.ticks.inc()
+        if took > interval:
+            self.overruns += 1
+            m.tick_overruns.inc()
+        self._deadline += interval
+        if self.gc_after_tick:
+            self.collect_garbage()
+        behind = loop.time() - self._deadline
+        if behind > interval:
+            missed = int(behind / interval)
+            self.overruns += missed
+            m.tick_overruns.inc(missed)
+            self._deadline += missed * interval
+        self._handle = loop.call_at(self._deadline, self._on_timer)
 
     def collect_garbage(self) -> None:
         """Run the garbage collector here, just after a tick, instead of wherever an
@@ -154,3 +170,7 @@ class TickLoop:
 
     def stop(self) -> None:
         self.running = False
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)

@@ -98,6 +98,11 @@ class Metrics:
         self.closes = Counter(
             "ganggpt_closes_total", "Connections closed by the server.", ["code"], registry=r
         )
+        self.frames_in_flight = Gauge(
+            "ganggpt_frames_in_flight_max",
+            "Most STATE frames any client has not yet acknowledged.",
+            registry=r,
+        )
         self.connections_refused = Counter(
             "ganggpt_connections_refused_total", "Handshakes refused.", ["reason"], registry=r
         )

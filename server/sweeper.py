@@ -55,6 +55,12 @@ class Sweeper:
         if wall - self.last_snapshot_at >= st.config.snapshot_interval:
             self.snapshot(wall)
         m = st.metrics
+        # INPUT frames carry the seq of the newest STATE frame the client has; the gap to
+        # what was sent is how far behind the most lagging reader is.
+        seq = st.viewers.seq
+        m.frames_in_flight.set(
+            max((int(seq[c.slot]) - c.ack for c in st.players.values() if c.slot >= 0), default=0)
+        )
         if st.inputs:
             m.inputs.inc(st.inputs)
             st.inputs = 0

@@ -73,7 +73,6 @@ class Crossings:
     to_cell: I32  # cell now (-1: gone)
     path_ids: I64  # NPCs whose path changed within the window
     path_cells: I32
-    complete: bool  # False when the window reaches past the kept history
 
     @classmethod
     def collapse(cls, world: World, since: int) -> Crossings:
@@ -81,7 +80,6 @@ class Crossings:
         first: dict[int, int] = {}
         last: dict[int, int] = {}
         paths: list[I64] = []
-        oldest = world.logs[0].tick if world.logs else world.tick + 1
         for log in world.logs:
             if log.tick <= since:
                 continue
@@ -97,4 +95,4 @@ class Crossings:
         fr = np.fromiter(first.values(), dtype=np.int32, count=len(first))
         to = np.fromiter((last[e] for e in first), dtype=np.int32, count=len(first))
         pids = np.unique(np.concatenate(paths)) if paths else np.zeros(0, dtype=np.int64)
-        return cls(ids, fr, to, pids, world.cell[pids], complete=since + 1 >= oldest)
+        return cls(ids, fr, to, pids, world.cell[pids])

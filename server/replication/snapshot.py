@@ -10,7 +10,7 @@ from protocol.state import encode_section
 from server.world.world import World
 
 
-def full_snapshot(world: World, view_cell: int) -> tuple[bytes, set[int]]:
-    """(ENTER section bytes, ids listed) for a viewer whose view is centred on `view_cell`."""
+def full_snapshot(world: World, view_cell: int) -> bytes:
+    """ENTER section listing every entity a viewer centred on `view_cell` can see."""
     ids = world.entities_in(world.grid.view_cells(view_cell))
-    return encode_section([world.enter_record(e) for e in ids]), set(ids)
+    return encode_section([world.enter_record(e) for e in ids])

@@ -204,7 +204,7 @@ class ViewAssembler:
         world = self.world
         V = self.viewers
         cell = int(world.cell[V.nid[s]])
-        enters, _ = full_snapshot(world, cell)
+        enters = full_snapshot(world, cell)
         seq = int(V.seq[s]) + 1
         frame = b"".join(
             (

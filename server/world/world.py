@@ -45,7 +45,6 @@ class NetIds:
         self.next = first
         self.free: collections.deque[tuple[int, int]] = collections.deque()
         self.quarantine = quarantine_ticks
-        self.reserved: dict[int, str] = {}  # net id -> player id holding it for resume
 
     def allocate(self, tick: int) -> int:
         if self.free and self.free[0][1] <= tick:

@@ -16,7 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_seed_defaults() -> None:
     c = load_config()
-    assert (c.server_port, c.max_players, c.tickrate, c.server_name) == (22005, 128, 60, "GangGPT Server")
+    assert (c.server_port, c.max_players, c.tickrate, c.server_name) == (
+        22005,
+        128,
+        60,
+        "GangGPT Server",
+    )
     assert c.send_rate == 30 and c.ticks_per_patch == 2
     assert c.database_url is None and c.redis_url is None and c.ai_backend == "offline"
 
@@ -33,7 +38,9 @@ def test_seed_defaults() -> None:
         ("AOI_CELL_SIZE", "-1", "AOI_CELL_SIZE"),
     ],
 )
-def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: str, value: str, needle: str) -> None:
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, needle: str
+) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError) as e:
         load_config()
@@ -44,7 +51,10 @@ def test_cli_fails_at_start_with_the_name(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "server", "run"],
         env={"PATH": "/usr/bin:/bin", "TICKRATE": "abc", "HOME": str(tmp_path)},
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 2
     assert "TICKRATE" in r.stderr and "integer" in r.stderr
@@ -52,7 +62,9 @@ def test_cli_fails_at_start_with_the_name(tmp_path: Path) -> None:
 
 def test_env_example_documents_every_variable_and_is_current() -> None:
     text = (ROOT / "config" / ".env.example").read_text()
-    assert text == render(), "config/.env.example is stale: run `python -m config.example > config/.env.example`"
+    assert text == render(), (
+        "config/.env.example is stale: run `python -m config.example > config/.env.example`"
+    )
     for name in Config.model_fields:
         assert f"{name.upper()}=" in text, name
 

@@ -47,8 +47,6 @@ class TickLoop:
         self._stopped: asyncio.Future[None] | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._deadline = 0.0
-        self.overruns = 0
-        self.last_duration = 0.0
 
     def tick_once(self) -> list[tuple[Send, bytes]]:
         """Simulate one tick and assemble the frames due; returns them for `flush`."""
@@ -140,11 +138,9 @@ class TickLoop:
         took = time.perf_counter() - start
         if outbox:
             self.flush(outbox)
-        self.last_duration = took
         m.tick_seconds.observe(took)
         m.ticks.inc()
         if took > interval:
-            self.overruns += 1
             m.tick_overruns.inc()
         self._deadline += interval
         if self.gc_after_tick:
@@ -152,7 +148,6 @@ class TickLoop:
         behind = loop.time() - self._deadline
         if behind > interval:
             missed = int(behind / interval)
-            self.overruns += missed
             m.tick_overruns.inc(missed)
             self._deadline += missed * interval
         self._handle = loop.call_at(self._deadline, self._on_timer)

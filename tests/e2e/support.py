@@ -100,6 +100,12 @@ async def health(port: int) -> tuple[int, dict[str, Any]]:
 Sample = tuple[str, dict[str, str], float]
 
 
+async def is_healthy(port: int) -> bool:
+    """/health answers 200 with status "healthy" (every check ok)."""
+    status, h = await health(port)
+    return status == 200 and h["status"] == "healthy"
+
+
 def parse_metrics(text: str) -> list[Sample]:
     """Prometheus text format -> (name, labels, value) samples."""
     out: list[Sample] = []

@@ -24,7 +24,17 @@ import pytest
 from config import load_config
 from server.app import start_server
 from server.persistence.service import PersistenceService
-from tests.e2e.support import Player, Sample, distance, eventually, health, metric, scrape, via
+from tests.e2e.support import (
+    Player,
+    Sample,
+    distance,
+    eventually,
+    health,
+    is_healthy,
+    metric,
+    scrape,
+    via,
+)
 from tests.persistence.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
@@ -133,11 +143,9 @@ async def test_database_cut_under_a_running_server_loses_nothing_and_never_stall
         cut_for = loop.time() - cut_at
         proxy.restore()
 
-        async def healthy() -> bool:
-            status, h = await health(srv.port)
-            return status == 200 and h["status"] == "healthy"
-
-        recovered = await eventually(healthy, 30, "/health healthy after the database returned")
+        recovered = await eventually(
+            lambda: is_healthy(srv.port), 30, "/health healthy after the database returned"
+        )
         s = await scrape(srv.port)
         assert metric(s, "ganggpt_persist_db_up") == 1 and metric(
             s, "ganggpt_persist_replayed_total"

@@ -26,7 +26,7 @@ import redis
 from config import load_config
 from server.app import Server, start_server
 from server.cache.keys import CacheKeys
-from tests.e2e.support import Player, distance, eventually, health, metric, scrape, via
+from tests.e2e.support import Player, distance, eventually, health, is_healthy, metric, scrape, via
 from tests.persistence.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
@@ -143,11 +143,9 @@ async def test_redis_cut_under_a_running_server_degrades_and_recovers(
         cut_for = loop.time() - cut_at
         proxy.restore()
 
-        async def healthy() -> bool:
-            status, h = await health(srv.port)
-            return status == 200 and h["status"] == "healthy"
-
-        recovered = await eventually(healthy, 20, "/health healthy after Redis returned")
+        recovered = await eventually(
+            lambda: is_healthy(srv.port), 20, "/health healthy after Redis returned"
+        )
         assert metric(await scrape(srv.port), "ganggpt_cache_redis_up") == 1
         print(
             f"\nredis cut {cut_for:.1f} s: degraded on /health after {detected:.2f} s;"

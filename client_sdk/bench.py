@@ -130,6 +130,21 @@ class ServerProc:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
             await self.proc.wait()
+        self.show_warnings()
+
+    def show_warnings(self, most: int = 12) -> None:
+        """Echo the server's warnings (slow or late ticks, long collections) to stderr: an
+        overrun in the table is then explained by the line that says where the time went."""
+        with contextlib.suppress(OSError):
+            lines = [
+                x
+                for x in self.log_path.read_text(errors="replace").splitlines()
+                if " WARNING " in x or '"level":"WARNING"' in x
+            ]
+            if lines:
+                err.print(f"[yellow]server logged {len(lines)} warning(s):[/yellow]")
+                for x in lines[:most]:
+                    err.print(f"  {x}", markup=False, highlight=False)
 
 
 async def start_server(

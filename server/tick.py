@@ -47,6 +47,8 @@ class TickLoop:
         self._stopped: asyncio.Future[None] | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._deadline = 0.0
+        self._flush_end = 0.0  # perf_counter when the last flush batch ended
+        self._flush_left = 0  # frames still waiting in the current flush
 
     def tick_once(self) -> list[tuple[Send, bytes]]:
         """Simulate one tick and assemble the frames due; returns them for `flush`."""
@@ -100,7 +102,9 @@ class TickLoop:
         for i in range(start, end):
             send, frame = outbox[i]
             send(frame)
-        spent += time.perf_counter() - t0
+        self._flush_end = time.perf_counter()
+        spent += self._flush_end - t0
+        self._flush_left = len(outbox) - end
         if end < len(outbox):
             asyncio.get_running_loop().call_soon(self.flush, outbox, end, spent)
         else:
@@ -128,7 +132,18 @@ class TickLoop:
         loop = asyncio.get_running_loop()
         m = self.state.metrics
         interval = self.interval
-        m.tick_lag_seconds.observe(max(0.0, loop.time() - self._deadline))
+        lag = loop.time() - self._deadline
+        m.tick_lag_seconds.observe(max(0.0, lag))
+        if lag > interval:
+            # A late start is an overrun the tick's own duration cannot explain: log it, and
+            # what the collector and the flush were doing, so the cause can be found.
+            log.warning(
+                "late tick %d: started %.1f ms late (last flush %.1f ms ago, %d frames queued)",
+                self.state.world.tick,
+                1000 * lag,
+                1000 * (time.perf_counter() - self._flush_end),
+                self._flush_left,
+            )
         start = time.perf_counter()
         outbox: list[tuple[Send, bytes]] = []
         try:
@@ -158,8 +173,12 @@ class TickLoop:
         when they fill up, the whole heap every FULL_GC_SECONDS."""
         gen0, gen1, _ = gc.get_count()
         if time.monotonic() - self.last_full_gc > FULL_GC_SECONDS:
-            gc.collect(2)
+            t0 = time.perf_counter()
+            found = gc.collect(2)
             self.last_full_gc = time.monotonic()
+            took = time.perf_counter() - t0
+            if took > self.interval / 4:
+                log.warning("full GC took %.1f ms (%d unreachable)", 1000 * took, found)
         elif gen0 > GEN0_AT:
             gc.collect(1 if gen1 >= GEN1_EVERY else 0)
 

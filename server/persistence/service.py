@@ -96,21 +96,27 @@ def make_storage(config: Config) -> Storage:
     return SqliteStorage(config.sqlite_path, timeout_ms=config.database_timeout)
 
 
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(PlayerRecord))
+PROFILE_BATCH = 128  # profiles refreshed per loop turn after a snapshot flush
+
+
 def _record_dict(r: PlayerRecord) -> dict[str, Any]:
-    return dataclasses.asdict(r)
+    # Not dataclasses.asdict: its deep copy made 1,000 profiles cost ~15 ms of loop time.
+    return {f: getattr(r, f) for f in _RECORD_FIELDS}
 
 
 def _with_snapshot(r: PlayerRecord, s: PlayerSnapshot, money: bool) -> PlayerRecord:
-    return dataclasses.replace(
-        r,
-        x=s.x,
-        y=s.y,
-        z=s.z,
-        heading=s.heading,
-        health=s.health,
-        armor=s.armor,
-        money=s.money if money else r.money,
-        has_position=True,
+    return PlayerRecord(
+        r.player_id,
+        r.name,
+        s.x,
+        s.y,
+        s.z,
+        s.heading,
+        s.health,
+        s.armor,
+        s.money if money else r.money,
+        True,
     )
 
 
@@ -322,18 +328,26 @@ class PersistenceService:
 
     def _flushed(self, snaps: Sequence[PlayerSnapshot]) -> None:
         """Snapshots are in the database: refresh the profiles other instances read."""
-        items: dict[str, Any] = {}
-        for s in snaps:
-            known = self._known.get(s.player_id)
-            if known is None:
-                continue
-            money_ok = s.taken_at > self._money_at.get(s.player_id, 0.0)
-            rec = _with_snapshot(known, s, money_ok)
-            self._known[s.player_id] = rec
-            items[self.keys.player_profile(s.player_id)] = _record_dict(rec)
-        if items:
-            with contextlib.suppress(RuntimeError):
-                self._spawn(self.cache.set_many(items))
+        with contextlib.suppress(RuntimeError):
+            self._spawn(self._refresh_profiles(snaps))
+
+    async def _refresh_profiles(self, snaps: Sequence[PlayerSnapshot]) -> None:
+        # In batches with a yield between: a flush of 1,000 players must not hold the loop
+        # (and so delay a tick) for the whole refresh.
+        for i in range(0, len(snaps), PROFILE_BATCH):
+            if i:
+                await asyncio.sleep(0)
+            items: dict[str, Any] = {}
+            for s in snaps[i : i + PROFILE_BATCH]:
+                known = self._known.get(s.player_id)
+                if known is None:
+                    continue
+                money_ok = s.taken_at > self._money_at.get(s.player_id, 0.0)
+                rec = _with_snapshot(known, s, money_ok)
+                self._known[s.player_id] = rec
+                items[self.keys.player_profile(s.player_id)] = _record_dict(rec)
+            if items:
+                await self.cache.set_many(items)
 
     async def _read(self, coro: Any, fallback: Any = None) -> Any:
         if self.writer.outage:

@@ -514,7 +514,7 @@ async def city_run(n: int, opts: BenchOptions) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{port}/ws"
         lp = await start_loadtest(
             [url, "--bots", str(n), "--duration", str(opts.duration), "--warmup",
-             str(opts.warmup), "--ramp", str(opts.ramp), "--area", "2000"],
+             str(opts.warmup), "--ramp", str(opts.ramp), "--area", "2000", "--linger", "1"],
             opts.client_cpu, label,
         )  # fmt: skip
         pump = asyncio.create_task(lp.pump_stderr(opts.verbose))

@@ -412,6 +412,7 @@ class Options:
     bots: int = 100
     duration: float = 30.0
     warmup: float = 1.0
+    linger: float = 0.0
     ramp: float = 200.0
     connect_timeout: float = 15.0
     input_rate: float = 20.0
@@ -798,6 +799,9 @@ async def run_loadtest(opts: Options) -> dict[str, Any]:
         await until_interrupted(asyncio.sleep(opts.duration))
         lt.close_window()
         _marker(opts, "window-close")
+        # Keep walking a moment, so a harness's closing scrape of the server sees the steady
+        # state and not the start of 1,000 bots leaving at once.
+        await until_interrupted(asyncio.sleep(opts.linger))
         lt.phase = "leaving"
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -883,6 +887,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds measured after every bot joined and --warmup passed (default 30)",
     )
     p.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring (1)")
+    p.add_argument(
+        "--linger", type=float, default=0.0, help="seconds the bots keep going after the window (0)"
+    )
     p.add_argument("--ramp", type=float, default=200.0, help="new connections per second (200)")
     p.add_argument(
         "--connect-timeout", type=float, default=15.0, help="seconds for one bot to be welcomed"
@@ -976,6 +983,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bots=args.bots,
         duration=args.duration,
         warmup=max(0.0, args.warmup),
+        linger=max(0.0, args.linger),
         ramp=args.ramp,
         connect_timeout=args.connect_timeout,
         input_rate=args.input_rate,

@@ -71,6 +71,35 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
     assert "ganggpt-loadtest results" in out
 
 
+@pytest.mark.timeout(60)
+async def test_linger_keeps_bots_in_the_world_after_the_window() -> None:
+    """The bench scrapes the server when the window closes: with --linger the bots are all
+    still playing at that moment, and leave only afterwards."""
+    cfg = load_config(
+        server_host="127.0.0.1", server_port=0, npc_count=0, max_players=20,
+        log_level="warning", sqlite_path="",
+    )  # fmt: skip
+    srv = await start_server(cfg, MemoryPersistence())
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "client_sdk.loadtest", srv.url, "--bots", "5",
+            "--duration", "1", "--warmup", "0", "--linger", "1.5", "--progress", "plain",
+            "--markers", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        async with asyncio.timeout(40):
+            async for line in proc.stderr:
+                if line.startswith(b"@@window-close"):
+                    break
+            assert srv.state.player_count == 5  # still there once the window closed
+            await proc.communicate()
+        assert proc.returncode == 0
+        assert srv.state.player_count == 0  # and gone once the tool exits
+    finally:
+        await srv.close(drain=False)
+
+
 async def test_fast_receive_path_answers_pings_and_sees_closes() -> None:
     """In-process run against the fake server: it pings every 0.2 s and drops a client that
     does not answer within 1 s, streams 30 Hz frames, and kicks one bot mid-run."""

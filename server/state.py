@@ -7,6 +7,8 @@ run in one process (the tests do) without seeing each other.
 
 from __future__ import annotations
 
+import collections
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -40,6 +42,11 @@ class ServerState:
     started_at: float = field(default_factory=time.time)
     last_tick_at: float = 0.0
     inputs: int = 0  # since the sweeper last copied it to metrics
+    # When the next tick is due (loop clock). Input that arrives after this moment is held
+    # (`Connection.held`) and handled right after the tick, so a burst of messages (1,000
+    # players leaving at once) never makes a tick wait for more than one of them.
+    tick_due: float = math.inf
+    held: collections.deque[Connection] = field(default_factory=collections.deque)
 
     @classmethod
     def create(cls, config: Config, persistence: GamePersistence) -> ServerState:

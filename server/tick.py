@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import time
 
 from server.replication.view import Send, ViewAssembler
@@ -25,6 +26,7 @@ FLUSH_BATCH = 64  # ~0.8 ms of writes: a due tick never waits behind more than o
 GEN0_AT = 5000  # allocations (net) before a young collection
 GEN1_EVERY = 10  # young collections per middle-generation collection
 FULL_GC_SECONDS = 30.0
+HELD_BATCH_SECONDS = 0.002  # held input handled per loop turn after a tick
 
 
 class TickLoop:
@@ -55,6 +57,7 @@ class TickLoop:
         st = self.state
         world = st.world
         server_time = time.time()
+        cpu0 = time.thread_time()
         t0 = time.perf_counter()
         log_ = world.step()
         t1 = time.perf_counter()
@@ -65,12 +68,16 @@ class TickLoop:
             stats = self.assembler.run(slots, server_time)
             t2 = time.perf_counter()
             if t2 - t0 > self.interval:
-                # Say where a long tick went, so an overrun can be explained from the log.
+                # Say where a long tick went, so an overrun can be explained from the log. CPU
+                # time far below wall time means the thread was not running: descheduled by
+                # the OS, or waiting for the GIL held by another thread.
                 log.warning(
-                    "slow tick %d: %.1f ms (world %.1f ms, %d crossings, %d new paths; views %.1f ms: "
-                    "%d clients, %d frames, %d full, %d coalesced, %d groups)",
+                    "slow tick %d: %.1f ms, %.1f ms on CPU (world %.1f ms, %d crossings, "
+                    "%d new paths; views %.1f ms: %d clients, %d frames, %d full, %d coalesced, "
+                    "%d groups)",
                     world.tick,
                     1000 * (t2 - t0),
+                    1000 * (time.thread_time() - cpu0),
                     1000 * (t1 - t0),
                     log_.cross_ids.size,
                     log_.path_ids.size,
@@ -165,7 +172,23 @@ class TickLoop:
             missed = int(behind / interval)
             m.tick_overruns.inc(missed)
             self._deadline += missed * interval
+        self.state.tick_due = self._deadline
         self._handle = loop.call_at(self._deadline, self._on_timer)
+        if self.state.held:
+            loop.call_soon(self.release_held)
+
+    def release_held(self) -> None:
+        """Handle input held while a tick was due, HELD_BATCH_SECONDS at a time (flush batches
+        and newly read input interleave), and never past the next tick's start."""
+        st = self.state
+        q = st.held
+        stop = time.perf_counter() + HELD_BATCH_SECONDS
+        while q and time.monotonic() < st.tick_due:
+            q.popleft().release_held()
+            if time.perf_counter() > stop:
+                if q and time.monotonic() < st.tick_due:
+                    asyncio.get_running_loop().call_soon(self.release_held)
+                return
 
     def collect_garbage(self) -> None:
         """Run the garbage collector here, just after a tick, instead of wherever an
@@ -184,6 +207,11 @@ class TickLoop:
 
     def stop(self) -> None:
         self.running = False
+        # No tick will come: nothing may be held any more, and what was held is handled now.
+        st = self.state
+        st.tick_due = math.inf
+        while st.held:
+            st.held.popleft().release_held()
         if self._handle is not None:
             self._handle.cancel()
         if self._stopped is not None and not self._stopped.done():

@@ -173,6 +173,10 @@ class Connection(asyncio.Protocol):
     def finish_lost(self) -> None:
         """The player leaves the world (kept for a resume) and the connection is forgotten.
         Runs once per connection, but is safe to call again."""
+        # The parser's exception (EOFError on a dropped socket) holds, through its traceback,
+        # the parser's frame, which holds the protocol, which holds the exception: a cycle
+        # that the collector would have to find, and never finds once frozen (TickLoop).
+        self.ws.parser_exc = None
         self.leave_world()
         self.phase = Phase.CLOSED
         self.state.connections.discard(self)
@@ -527,7 +531,14 @@ class Connection(asyncio.Protocol):
             return
         self.phase = Phase.JOINING
         st.joining += 1
-        self.join_task = asyncio.get_running_loop().create_task(self._join(hello))
+        task = asyncio.get_running_loop().create_task(self._join(hello))
+        task.add_done_callback(self._joined)
+        self.join_task = task
+
+    def _joined(self, task: asyncio.Task[None]) -> None:
+        # A finished task keeps its coroutine: five objects per player for the collector.
+        if self.join_task is task:
+            self.join_task = None
 
     async def _join(self, hello: control.Hello) -> None:
         st = self.state

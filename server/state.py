@@ -42,6 +42,7 @@ class ServerState:
     started_at: float = field(default_factory=time.time)
     last_tick_at: float = 0.0
     inputs: int = 0  # since the sweeper last copied it to metrics
+    joined_since_gc: int = 0  # players who joined since the last full collection (TickLoop)
     # When the next tick is due (loop clock). Input that arrives after this moment is held
     # (`Connection.held`) and handled right after the tick, so a burst of messages (1,000
     # players leaving at once) never makes a tick wait for more than one of them.

@@ -26,6 +26,10 @@ FLUSH_BATCH = 64  # ~0.8 ms of writes: a due tick never waits behind more than o
 GEN0_AT = 5000  # allocations (net) before a young collection
 GEN1_EVERY = 10  # young collections per middle-generation collection
 FULL_GC_SECONDS = 30.0
+# A full collection costs ~16 us per player who joined since the last one (their objects are
+# not frozen yet): after this many joins it runs early, so a join wave of 10,000 players is
+# frozen in ~8 ms steps instead of one 100 ms pause.
+FULL_GC_JOINS = 500
 HELD_BATCH_SECONDS = 0.002  # held input handled per loop turn after a tick
 
 
@@ -193,7 +197,7 @@ class TickLoop:
     def collect_garbage(self) -> None:
         """Run the garbage collector here, just after a tick, instead of wherever an
         allocation happens to trip it (often inside the next tick). Young generations go
-        when they fill up, the old one every FULL_GC_SECONDS.
+        when they fill up, the old one every FULL_GC_SECONDS or FULL_GC_JOINS joins.
 
         What survives a full collection is frozen (`gc.freeze`): the collector never walks
         it again, though it is still freed the normal way, by reference count, when a player
@@ -204,11 +208,16 @@ class TickLoop:
         tests/server/test_no_cycles.py). There is no gauge of the frozen heap: counting it
         (`gc.get_freeze_count`) walks it, ~30 ms at 10,000 connections."""
         gen0, gen1, _ = gc.get_count()
-        if time.monotonic() - self.last_full_gc > FULL_GC_SECONDS:
+        st = self.state
+        if (
+            time.monotonic() - self.last_full_gc > FULL_GC_SECONDS
+            or st.joined_since_gc >= FULL_GC_JOINS
+        ):
             t0 = time.perf_counter()
             found = gc.collect(2)
             gc.freeze()
             self.last_full_gc = time.monotonic()
+            st.joined_since_gc = 0
             took = time.perf_counter() - t0
             if took > self.interval / 4:
                 log.warning("full GC took %.1f ms (%d unreachable)", 1000 * took, found)

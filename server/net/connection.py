@@ -597,6 +597,7 @@ class Connection(asyncio.Protocol):
         st.players[pid] = self
         self.phase = Phase.PLAYING
         self.resume_token = secrets.token_urlsafe(18)
+        st.joined_since_gc += 1
         st.metrics.clients.set(st.player_count)
         self.send(
             control.Welcome(

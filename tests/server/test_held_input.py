@@ -77,3 +77,26 @@ async def test_a_connection_lost_while_a_tick_is_due_leaves_the_world_after_it(
     srv.tick.release_held()
     assert pid not in st.players and pid in st.reserved  # left, kept for a resume
     assert not st.connections
+
+
+async def test_a_server_always_behind_still_handles_held_messages_after_each_tick(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(npc_count=0, spawn_area_size=10.0)
+    st = srv.state
+    a = await open_client(srv.url, "speaker")
+    b = await open_client(srv.url, "listener")
+    clients += [a, b]
+    await b.drain(0.2)
+    srv.tick.stop()
+    st.tick_due = 0.0  # and it stays due: the next tick is always late
+    await a.ws.send(orjson.dumps({"op": "chat", "text": "still here"}).decode())
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 5
+    while not st.held and loop.time() < end:
+        await asyncio.sleep(0.01)
+    srv.tick.release_held()  # between ticks: nothing, the tick comes first
+    assert st.held
+    srv.tick.release_held(after_tick=True)  # right after a tick: one batch whatever the time
+    assert not st.held
+    assert (await b.text("chat"))["text"] == "still here"

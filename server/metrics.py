@@ -68,6 +68,11 @@ class Metrics:
             buckets=TICK_BUCKETS,
             registry=r,
         )
+        self.held = Counter(
+            "ganggpt_held_reads_total",
+            "Socket reads (or losses) put off until just after a due tick.",
+            registry=r,
+        )
         self.tick_overruns = Counter(
             "ganggpt_tick_overruns_total",
             "Ticks that took longer than the tick interval.",

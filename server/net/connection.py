@@ -167,6 +167,7 @@ class Connection(asyncio.Protocol):
         st = self.state
         if time.monotonic() >= st.tick_due:
             st.held.append(self)  # 1,000 sockets dropping at once must not delay the tick
+            st.metrics.held.inc()
             return
         self.finish_lost()
 
@@ -210,6 +211,7 @@ class Connection(asyncio.Protocol):
         if time.monotonic() >= st.tick_due:
             self.held = bytearray(data)
             st.held.append(self)
+            st.metrics.held.inc()
             return
         self.receive(data)
 

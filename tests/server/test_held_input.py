@@ -33,6 +33,7 @@ async def test_messages_held_while_a_tick_is_due_run_after_it_in_order(
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)  # both messages are in (one read or two)
     assert len(st.held) == 1 and a.mirror.player_id in st.players  # held, not handled
+    assert (st.metrics.registry.get_sample_value("ganggpt_held_reads_total") or 0) >= 1
 
     st.tick_due = math.inf  # the tick has run
     srv.tick.release_held()

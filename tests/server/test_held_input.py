@@ -11,7 +11,16 @@ import math
 import orjson
 
 from protocol.catalogue import CloseCode
+from server.state import ServerState
 from tests.server.conftest import Client, ServerFactory, open_client
+
+
+async def _until_held(st: ServerState, timeout: float = 5.0) -> None:
+    """Wait (bounded) until the server has held something back."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not st.held and loop.time() < end:
+        await asyncio.sleep(0.01)
 
 
 async def test_messages_held_while_a_tick_is_due_run_after_it_in_order(
@@ -27,10 +36,7 @@ async def test_messages_held_while_a_tick_is_due_run_after_it_in_order(
     st.tick_due = 0.0  # a tick is overdue: everything read now must wait for it
     await a.ws.send(orjson.dumps({"op": "chat", "text": "last words"}).decode())
     await a.ws.send(orjson.dumps({"op": "leave"}).decode())
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 5
-    while not st.held and loop.time() < end:
-        await asyncio.sleep(0.01)
+    await _until_held(st)
     await asyncio.sleep(0.1)  # both messages are in (one read or two)
     assert len(st.held) == 1 and a.mirror.player_id in st.players  # held, not handled
     assert (st.metrics.registry.get_sample_value("ganggpt_held_reads_total") or 0) >= 1
@@ -68,10 +74,7 @@ async def test_a_connection_lost_while_a_tick_is_due_leaves_the_world_after_it(
     srv.tick.stop()
     st.tick_due = 0.0
     a.ws.transport.abort()  # the TCP connection drops without a close handshake
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 5
-    while not st.held and loop.time() < end:
-        await asyncio.sleep(0.01)
+    await _until_held(st)
     assert st.held and pid in st.players  # the loss waits for the tick
 
     st.tick_due = math.inf
@@ -92,10 +95,7 @@ async def test_a_server_always_behind_still_handles_held_messages_after_each_tic
     srv.tick.stop()
     st.tick_due = 0.0  # and it stays due: the next tick is always late
     await a.ws.send(orjson.dumps({"op": "chat", "text": "still here"}).decode())
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 5
-    while not st.held and loop.time() < end:
-        await asyncio.sleep(0.01)
+    await _until_held(st)
     srv.tick.release_held()  # between ticks: nothing, the tick comes first
     assert st.held
     srv.tick.release_held(after_tick=True)  # right after a tick: one batch whatever the time

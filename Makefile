@@ -31,10 +31,10 @@ test: $(STAMP) services
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m client_sdk.bench city $(if $(N),--players $(N),)
+	$(PY) -m client_sdk.tools.bench city $(if $(N),--players $(N),)
 
 bench-idle: $(STAMP)
-	$(PY) -m client_sdk.bench idle
+	$(PY) -m client_sdk.tools.bench idle
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -7,8 +7,8 @@
         ev = await client.wait_for(lambda ev: isinstance(ev, EntityEntered))
 
 The protocol bookkeeping (mirror of visible entities, event types) is the sans-I/O
-`protocol.mirror`; this package adds the asyncio connection and the load tools
-(`ganggpt-loadtest`, `python -m client_sdk.bench`).
+`protocol.mirror`; this package adds the asyncio connection. The load tools
+(`ganggpt-loadtest`, the benchmarks) are in `client_sdk.tools`, with their own extra.
 """
 
 from __future__ import annotations

@@ -13,8 +13,13 @@ import math
 import os
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.secrets import mask_settings, mask_value, secret_values
+
+# Net ids are 16-bit: 0 is never used, NPCs take 1..NPC_COUNT, players the ids after them.
+NET_ID_LIMIT = 65535
 
 
 class ConfigError(Exception):
@@ -189,9 +194,37 @@ class Config(BaseSettings):
         "", description="Comma-separated origins allowed for browser clients."
     )
 
+    @field_validator("sqlite_path", "journal_path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        # Relative to the directory the server was started in, which nobody sees later:
+        # resolved once here, the path logged at start and shown by `ganggpt config` is real.
+        if v in ("", ":memory:"):
+            return v
+        return os.path.abspath(os.path.expanduser(v))
+
+    @field_validator("database_url", "database_read_url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("must be a postgresql:// URL (unset for embedded SQLite)")
+        return v or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL (unset for in-process)")
+        return v or None
+
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
         problems: list[str] = []
+        if 1 + self.npc_count + self.max_players > NET_ID_LIMIT:
+            problems.append(
+                f"MAX_PLAYERS + NPC_COUNT: must be at most {NET_ID_LIMIT - 1} together"
+                f" (net ids are 16-bit; got {self.max_players} + {self.npc_count})"
+            )
         if self.world_max_x <= self.world_min_x:
             problems.append("WORLD_MAX_X: must be greater than WORLD_MIN_X")
         if self.world_max_y <= self.world_min_y:
@@ -221,18 +254,11 @@ class Config(BaseSettings):
 
     def public_dict(self) -> dict[str, Any]:
         """The configuration with secrets masked, for logs and the admin console."""
-        secret = {
-            "redis_password",
-            "azure_openai_key",
-            "openai_api_key",
-            "jwt_secret",
-            "encryption_key",
-        }
-        out = self.model_dump()
-        for key in secret:
-            if out.get(key):
-                out[key] = "***"
-        return out
+        return mask_settings(self.model_dump())
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every raw secret this config holds, for `config.secrets.redact` on any output."""
+        return secret_values(self.model_dump())
 
 
 def _describe(err: ValidationError) -> str:
@@ -242,6 +268,8 @@ def _describe(err: ValidationError) -> str:
         name = loc.upper() if loc else ""
         msg = e["msg"].removeprefix("Value error, ")
         got = e.get("input")
+        if loc:
+            got = mask_value(loc, got)
         shown = f" (got {got!r})" if loc and not isinstance(got, dict) else ""
         lines.append(f"{name}: {msg}{shown}" if name else msg)
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry
 
 from config import Config
+from config.checks import startup_facts
 from protocol import control
 from protocol.catalogue import CloseCode
 from server.metrics import Metrics
@@ -29,6 +30,11 @@ from server.sweeper import Sweeper
 from server.tick import TickLoop
 
 log = logging.getLogger("ganggpt")
+
+
+class StartError(Exception):
+    """The server could not start (port taken, address not available...): one line for the
+    operator, no traceback."""
 
 
 def default_persistence(
@@ -63,9 +69,21 @@ class Server:
 
     @property
     def url(self) -> str:
+        """A URL a client on this machine can connect to (loopback when bound to all
+        interfaces); what is really bound is `bound`."""
         host = self.state.config.server_host
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"ws://{host}:{self.port}/ws"
+        host = "[::1]" if host == "::" else host
+        return f"ws://{_host_port(host, self.port)}/ws"
+
+    @property
+    def bound(self) -> list[str]:
+        """host:port of every listening socket, as the kernel reports it."""
+        out = []
+        for sock in self.tcp.sockets:
+            name = sock.getsockname()
+            out.append(_host_port(str(name[0]), int(name[1])))
+        return out
 
     async def drain(self) -> None:
         """Tell every client to come back (with a resume token), then close them with 1012."""
@@ -123,6 +141,10 @@ class Server:
         self.closed.set()
 
 
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
 def watch_gc(metrics: Metrics) -> Callable[[], None]:
     """Time every garbage-collector pause into `ganggpt_gc_pause_seconds`; returns an undo.
 
@@ -143,30 +165,52 @@ def watch_gc(metrics: Metrics) -> Callable[[], None]:
 
 
 async def start_server(config: Config, persistence: GamePersistence | None = None) -> Server:
-    """Start listening and ticking; returns once the port is bound."""
+    """Bind, start persistence, then accept and tick; returns once clients can connect.
+
+    The port is bound before persistence starts (and accepting waits until it has): a port
+    already in use then fails at once with `StartError`, before any storage thread exists
+    that could keep the process from exiting. Anything that fails later closes what was
+    opened."""
     metrics = Metrics()
     if persistence is None:
         persistence = default_persistence(config, metrics.registry)
-    await persistence.start()
     state = ServerState.create(config, persistence)
     state.metrics = metrics
     loop = asyncio.get_running_loop()
-    tcp = await loop.create_server(
-        lambda: Connection(state),
-        config.server_host,
-        config.server_port,
-        backlog=4096,
-        reuse_address=True,
-    )
+    try:
+        tcp = await loop.create_server(
+            lambda: Connection(state),
+            config.server_host,
+            config.server_port,
+            backlog=4096,
+            reuse_address=True,
+            start_serving=False,
+        )
+    except OSError as err:
+        where = _host_port(config.server_host or "*", config.server_port)
+        raise StartError(
+            f"cannot listen on {where}: {err.strerror or err}"
+            " (SERVER_HOST / SERVER_PORT; is another server running?)"
+        ) from None
+    try:
+        await persistence.start()
+        await tcp.start_serving()
+    except BaseException:
+        tcp.close()
+        with contextlib.suppress(Exception):
+            await persistence.close()
+        raise
     tick = TickLoop(state)
     sweeper = Sweeper(state)
     server = Server(state, tcp, tick, sweeper)
     server.tasks = [loop.create_task(tick.run()), loop.create_task(sweeper.run())]
     server.unwatch_gc = watch_gc(metrics)
+    for fact in startup_facts(config):
+        log.info("%s", fact)
     log.info(
         "%s listening on %s (tick %d Hz, patches %d Hz, %d NPCs, max %d players)",
         config.server_name,
-        server.url,
+        ", ".join(f"ws://{b}/ws" for b in server.bound),
         config.tickrate,
         config.send_rate,
         config.npc_count,

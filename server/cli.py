@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from config import ConfigError, load_config
+from config.secrets import redact
+
+
+def package_version() -> str:
+    try:
+        return version("ganggpt-server")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -20,16 +30,48 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from server.app import run
+    from config.checks import startup_warnings
+    from server.app import StartError, run
     from server.logs import setup_logging, stop_logging
 
     cfg = _config(args)
-    setup_logging(cfg.log_level, cfg.log_format)
+    setup_logging(cfg.log_level, cfg.log_format, cfg.secrets())
+    log = logging.getLogger("ganggpt.config")
+    for warning in startup_warnings(cfg):
+        log.warning("%s", warning)
     try:
         run(cfg)
+    except StartError as e:
+        stop_logging()  # what was logged comes first, then the reason, alone on its line
+        sys.stderr.write(f"ganggpt: {redact(str(e), cfg.secrets())}\n")
+        return 1
     finally:
         stop_logging()
     return 0
+
+
+def _cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when this machine's server answers /health with 200: for container health
+    checks, which then follow SERVER_PORT instead of hard-coding it."""
+    import urllib.error
+    import urllib.request
+
+    cfg = _config(args)
+    host = cfg.server_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    url = f"http://{host}:{cfg.server_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as r:
+            ok = r.status == 200
+    except urllib.error.HTTPError as e:
+        ok = False
+        sys.stderr.write(f"ganggpt healthcheck: {url} answered {e.code}\n")
+    except OSError as e:
+        sys.stderr.write(f"ganggpt healthcheck: {url}: {e}\n")
+        return 1
+    return 0 if ok else 1
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -46,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="GangGPT Server: realtime game state for AI-driven GTA V roleplay. "
         "Settings come from environment variables and .env (see config/.env.example).",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve WebSocket clients, /health and /metrics on SERVER_PORT")
     run.add_argument("--host", dest="server_host", help="listen address (SERVER_HOST)")
@@ -62,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         "config", help="print the effective configuration (secrets masked) and exit"
     )
     cfg.set_defaults(func=_cmd_config)
+    hc = sub.add_parser(
+        "healthcheck",
+        help="exit 0 if the server on SERVER_PORT of this machine answers /health with 200"
+        " (for container health checks)",
+    )
+    hc.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
+    hc.set_defaults(func=_cmd_healthcheck)
     _add_data_commands(sub)
     return p
 
@@ -73,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc: int = args.func(args)
         return rc
     except ConfigError as e:
-        sys.stderr.write(f"ganggpt: {e}\n")
+        sys.stderr.write(f"ganggpt: {e}\n")  # secrets already masked by config
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,7 +1,8 @@
 """Logging that never blocks the tick: records go through a bounded queue to a thread.
 
 A full queue drops records (and counts them) rather than waiting: losing a log line is
-better than a late tick.
+better than a late tick. Every line, tracebacks included, has the configuration's secrets
+removed before it is written (a driver's error can quote a URL with its password).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from typing import Any
 
 import orjson
+
+from config.secrets import redact
 
 _listener: logging.handlers.QueueListener | None = None
 dropped = 0
@@ -42,17 +45,33 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(body).decode()
 
 
-def setup_logging(level: str = "info", fmt: str = "text") -> None:
+class RedactingFormatter(logging.Formatter):
+    """Another formatter's output with every secret replaced by ***.
+
+    Runs on the listener thread, so the replacing costs the tick nothing."""
+
+    def __init__(self, inner: logging.Formatter, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record), self.secrets)
+
+
+def setup_logging(level: str = "info", fmt: str = "text", secrets: tuple[str, ...] = ()) -> None:
+    """Route every log record through a bounded queue to stderr; `secrets` (from
+    `Config.secrets()`) never appear in what is written."""
     global _listener
     if _listener is not None:
         _listener.stop()
     stream = logging.StreamHandler(sys.stderr)
+    inner: logging.Formatter
     if fmt == "json":
-        stream.setFormatter(JsonFormatter())
+        inner = JsonFormatter()
     else:
-        stream.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        )
+        inner = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    stream.setFormatter(RedactingFormatter(inner, secrets) if secrets else inner)
     q: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10000)
     root = logging.getLogger()
     for h in list(root.handlers):

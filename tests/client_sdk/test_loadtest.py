@@ -11,7 +11,7 @@ import sys
 import orjson
 import pytest
 
-from client_sdk import bench, loadtest
+from client_sdk.tools import bench, loadtest
 from config import load_config
 from server.app import start_server
 from server.persistence.memory import MemoryPersistence
@@ -50,7 +50,7 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
     srv = await start_server(cfg, MemoryPersistence())
     try:
         code, out, err = await run_cli(
-            "-m", "client_sdk.loadtest", srv.url, "--bots", "20", "--duration", "3",
+            "-m", "client_sdk.tools.loadtest", srv.url, "--bots", "20", "--duration", "3",
             "--warmup", "0.5", "--ramp", "100", "--talk-share", "0.1", "--talk-every", "1",
             "--progress", "plain", "--markers", "--area", "300",
         )  # fmt: skip
@@ -82,7 +82,7 @@ async def test_linger_keeps_bots_in_the_world_after_the_window() -> None:
     srv = await start_server(cfg, MemoryPersistence())
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "client_sdk.loadtest", srv.url, "--bots", "5",
+            sys.executable, "-m", "client_sdk.tools.loadtest", srv.url, "--bots", "5",
             "--duration", "1", "--warmup", "0", "--linger", "1.5", "--progress", "plain",
             "--markers", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL,
@@ -126,10 +126,10 @@ async def test_fast_receive_path_answers_pings_and_sees_closes() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["client_sdk.loadtest", "--help"],
-        ["client_sdk.bench", "--help"],
-        ["client_sdk.bench", "city", "--help"],
-        ["client_sdk.bench", "idle", "--help"],
+        ["client_sdk.tools.loadtest", "--help"],
+        ["client_sdk.tools.bench", "--help"],
+        ["client_sdk.tools.bench", "city", "--help"],
+        ["client_sdk.tools.bench", "idle", "--help"],
     ],
 )
 async def test_help(args: list[str]) -> None:
@@ -238,7 +238,7 @@ def test_proc_usage_of_this_process() -> None:
 async def test_bench_city_end_to_end_tiny() -> None:
     """The whole harness: server subprocess, loadtest subprocess, scrapes, JSON shape."""
     code, out, err = await run_cli(
-        "-m", "client_sdk.bench", "city", "--players", "5", "--duration", "2",
+        "-m", "client_sdk.tools.bench", "city", "--players", "5", "--duration", "2",
         "--warmup", "0.5", "-q", timeout=170,
     )  # fmt: skip
     assert code == 0, err[-2000:]

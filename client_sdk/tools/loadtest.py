@@ -2,7 +2,9 @@
 
 Each bot random-walks at --speed m/s inside the spawn square, sends its INPUT --input-rate
 times a second (acknowledging the last STATE frame), and counts what it receives. At the end:
-a table and ONE JSON line, last on stdout, for scripts (client_sdk.bench reads it).
+a table and ONE JSON line, last on stdout, for scripts (client_sdk.tools.bench reads it).
+The exit status is 1 when any bot failed to join (refused, full, timed out): a load test
+that ran with fewer bots than asked measured something else.
 
 Why it looks the way it does -- it must drive 1,000 bots from one process on one core and not
 be the bottleneck it measures:
@@ -42,9 +44,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+
+from client_sdk.tools import TOOLS_MSG, tool_version
+
+try:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+except ImportError as missing:  # the SDK a game client installs does not carry the tools' deps
+    raise SystemExit(f"ganggpt-loadtest {TOOLS_MSG}") from missing
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.frames import Frame, Opcode
@@ -820,7 +828,7 @@ async def run_loadtest(opts: Options) -> dict[str, Any]:
 
 def _marker(opts: Options, what: str) -> None:
     """A machine-readable line on stderr, so a harness can scrape the server at the same
-    moments the window opens and closes (client_sdk.bench does)."""
+    moments the window opens and closes (client_sdk.tools.bench does)."""
     if opts.markers:
         print(f"@@{what} {time.time():.3f}", file=sys.stderr, flush=True)
 
@@ -876,8 +884,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ganggpt-loadtest",
         description="Spawn N bot players against a GangGPT server and measure what they get: "
         "patch rate and ratio, bandwidth, update latency, errors, disconnects. Live progress "
-        "goes to stderr; a summary table and one JSON line (last) go to stdout.",
+        "goes to stderr; a summary table and one JSON line (last) go to stdout. "
+        "Exits 1 when any bot failed to join.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {tool_version()}")
     p.add_argument("url", nargs="?", help=f"server WebSocket URL (default {DEFAULT_URL})")
     p.add_argument("-n", "--bots", type=int, default=100, help="number of bots (default 100)")
     p.add_argument(
@@ -1010,7 +1020,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.print(_summary_table(res))
     sys.stdout.flush()
     os.write(sys.stdout.fileno(), orjson.dumps(res) + b"\n")
-    return 0 if res["connected"] > 0 else 1
+    missing = res["bots"] - res["connected"]
+    if missing:
+        reasons = ", ".join(f"{k} x{v}" for k, v in sorted(res["connect_failure_reasons"].items()))
+        sys.stderr.write(
+            f"ganggpt-loadtest: {missing} of {res['bots']} bots did not join"
+            f"{f' ({reasons})' if reasons else ''}\n"
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -114,6 +114,9 @@ class HandshakeError(ClientError):
 
 # --- the client -----------------------------------------------------------------------------
 
+# How long to keep reconnecting when the server has not said (SPEC default RESUME_WINDOW).
+DEFAULT_RESUME_WINDOW = 60.0
+
 
 class Client:
     """One player's connection. Create it with `connect(...)`.
@@ -131,7 +134,8 @@ class Client:
         token: str | None = None,
         *,
         reconnect: bool = True,
-        max_attempts: int = 10,
+        max_attempts: int | None = None,
+        reconnect_for: float | None = None,
         backoff_base: float = 0.2,
         backoff_max: float = 5.0,
         open_timeout: float = 10.0,
@@ -142,6 +146,10 @@ class Client:
         self.mirror = Mirror(name=name, token=token)
         self.reconnect = reconnect
         self.max_attempts = max_attempts
+        """Reconnect attempts before giving up; None = as many as fit in `reconnect_for`."""
+        self.reconnect_for = reconnect_for
+        """Seconds after a drop to keep trying; None = the server's resume window (its
+        `welcome` or `reconnect` says how long it keeps the player), 60 s if not known yet."""
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.open_timeout = open_timeout
@@ -166,6 +174,7 @@ class Client:
         self._move_timer: asyncio.TimerHandle | None = None
         self._next_input_at = 0.0
         self._resume_after: float | None = None
+        self._resume_window: float | None = None  # from a `reconnect` notice
 
     # --- read-only state --------------------------------------------------------------------
 
@@ -505,19 +514,36 @@ class Client:
         except ConnectionClosed:
             pass
 
+    def _retry_window(self) -> float:
+        if self.reconnect_for is not None:
+            return self.reconnect_for
+        if self._resume_window is not None:
+            return self._resume_window
+        welcome = self.mirror.welcome
+        return welcome.resume_window if welcome is not None else DEFAULT_RESUME_WINDOW
+
     async def _reconnect(self, code: int | None, reason: str) -> ClientConnection | None:
-        """Backoff with full jitter, bounded by `max_attempts`; a `reconnect` message's
-        `after_ms` sets the first wait (the server spreads its clients that way)."""
+        """Capped exponential backoff with jitter, for as long as the server keeps the player
+        (its resume window; `reconnect_for`), or `max_attempts` tries if that is set. A
+        `reconnect` message's `after_ms` sets the first wait (the server spreads its clients
+        that way). Giving up earlier would drop a player the server still holds."""
+        loop = asyncio.get_running_loop()
+        window = self._retry_window()
+        self._resume_window = None
+        deadline = loop.time() + window
         delay = self._resume_after
         self._resume_after = None
         if delay is None and code == CloseCode.SERVICE_RESTART:
             delay = random.uniform(1.0, 2.0)  # a drain without a `reconnect` notice (SPEC 13)
         last: BaseException | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while self.max_attempts is None or attempt < self.max_attempts:
+            attempt += 1
             if delay is None:
-                cap = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+                cap = min(self.backoff_max, self.backoff_base * 2.0 ** min(attempt - 1, 30))
                 delay = random.uniform(0.5 * cap, cap)
-            await asyncio.sleep(delay)
+            # The last try lands at the end of the window rather than after it.
+            await asyncio.sleep(max(0.0, min(delay, deadline - loop.time())))
             delay = None
             if self._closing:
                 self._finish(code, reason, None)
@@ -536,6 +562,8 @@ class Client:
             ) as e:
                 last = e
                 log.debug("client_sdk: reconnect attempt %d failed: %r", attempt, e)
+                if loop.time() >= deadline:
+                    break
                 continue
             except InvalidURI as e:
                 self._finish(None, str(e), ClientClosedError(f"bad URL: {e}"))
@@ -548,7 +576,10 @@ class Client:
             self._dispatch([Reconnected(attempt, welcome.resumed, welcome)])
             return ws
         err = ReconnectFailedError(
-            f"gave up after {self.max_attempts} reconnect attempts (last: {last!r})", code, reason
+            f"gave up after {attempt} reconnect attempts in {window - (deadline - loop.time()):.1f} s"
+            f" (retrying for up to {window:g} s; last: {last!r})",
+            code,
+            reason,
         )
         self._finish(code, reason, err)
         return None
@@ -563,6 +594,7 @@ class Client:
                     fut.set_result(ev.rtt)
             elif isinstance(ev, ReconnectRequested):
                 self._resume_after = max(0.0, ev.after_ms / 1000.0)
+                self._resume_window = ev.resume_window
             for q in self._queues:
                 if q.qsize() >= self.event_queue_size:
                     q.get_nowait()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 import redis.asyncio as aioredis
 
+from config.secrets import mask_url
 from server.persistence.metrics import PersistenceMetrics
 
 log = logging.getLogger("ganggpt.cache")
@@ -26,10 +27,7 @@ T = TypeVar("T")
 
 def _mask(url: str) -> str:
     """The URL without its password, for health output and logs."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return mask_url(url)
 
 
 class RedisCache:

@@ -17,6 +17,7 @@ import orjson
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from config.secrets import redact_obj
 from server.state import ServerState
 
 
@@ -96,6 +97,8 @@ def health(state: ServerState) -> tuple[int, dict[str, Any]]:
         "uptime_s": round(now - state.started_at, 1),
         "checks": checks,
     }
+    # A driver's error text can quote a URL with its password: nothing leaves unredacted.
+    body = redact_obj(body, state.config.secrets())
     return (503 if overall == "unhealthy" else 200), body
 
 

@@ -88,6 +88,7 @@ class FakeServer:
         self.hellos: list[Hello] = []
         self.inputs: list[tuple[int, int, int]] = []  # (net_id, seq, ack)
         self.after_ms = 50
+        self.resume_window = 60.0  # announced in welcome and reconnect
         self._ids = itertools.count(1)
         self.stream_rate = 0.0
         self.stream_task: asyncio.Task[None] | None = None
@@ -133,7 +134,10 @@ class FakeServer:
         for p in self.connected():
             assert p.ws is not None
             msg = Reconnect(
-                resume_token=p.token, after_ms=self.after_ms, resume_window=60.0, reason="drain"
+                resume_token=p.token,
+                after_ms=self.after_ms,
+                resume_window=self.resume_window,
+                reason="drain",
             )
             with contextlib.suppress(ConnectionClosed):
                 await p.ws.send(encode(msg), text=True)
@@ -201,7 +205,7 @@ class FakeServer:
             aoi_radius=300.0,
             aoi_cell_size=50.0,
             resume_token=p.token,
-            resume_window=60.0,
+            resume_window=self.resume_window,
             max_message_size=4096,
             input_rate_limit=60,
             resumed=resumed,

@@ -214,6 +214,46 @@ async def test_reconnect_gives_up_after_bounded_attempts() -> None:
     assert "3 reconnect attempts" in str(c.error)
 
 
+async def test_reconnect_outlasts_an_outage_longer_than_the_old_attempt_limit() -> None:
+    """The server is down for about 25 backoff caps; the client keeps trying for the whole
+    resume window the server announced (4 s here) and resumes its player. (It used to give up
+    after 10 attempts: 1 s at these backoff settings, 27.9 s at the defaults.)"""
+    srv = FakeServer()
+    srv.resume_window = 4.0
+    await srv.start()
+    c = await connect(srv.url, name="alice", **fast())
+    try:
+        pid = c.player_id
+        back: list[Reconnected] = []
+        c.on(Reconnected, back.append)
+        t0 = asyncio.get_running_loop().time()
+        await srv.close()
+        await asyncio.sleep(2.5)  # the outage itself: the test is about its length
+        assert not c.closed, c.error
+        await srv.start()  # same port, same players
+        await c.wait_until(lambda: bool(back), 5)
+        assert back[0].resumed and c.player_id == pid
+        assert back[0].attempt > 10
+        assert asyncio.get_running_loop().time() - t0 >= 2.5
+    finally:
+        await c.close()
+        await srv.close()
+
+
+async def test_reconnect_gives_up_when_the_resume_window_is_over() -> None:
+    srv = FakeServer()
+    srv.resume_window = 1.5
+    await srv.start()
+    c = await connect(srv.url, name="alice", **fast())
+    t0 = asyncio.get_running_loop().time()
+    await srv.close()
+    err = await c.wait_closed(10)
+    took = asyncio.get_running_loop().time() - t0
+    assert isinstance(err, ReconnectFailedError), err
+    assert "up to 1.5 s" in str(err)
+    assert 1.4 <= took < 8.0
+
+
 async def test_no_reconnect_option_ends_on_drop(fake: FakeServer) -> None:
     c = await connect(fake.url, name="alice", reconnect=False)
     fake.drop(fake.by_name("alice"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
 import sys
 
 import orjson
@@ -98,6 +99,28 @@ async def test_linger_keeps_bots_in_the_world_after_the_window() -> None:
         assert srv.state.player_count == 0  # and gone once the tool exits
     finally:
         await srv.close(drain=False)
+
+
+@pytest.mark.timeout(60)
+async def test_bots_that_cannot_join_make_the_run_fail() -> None:
+    """More bots than MAX_PLAYERS: the run completes with the ones that joined, and exits 1
+    naming how many were refused and why (it used to exit 0)."""
+    cfg = load_config(
+        server_host="127.0.0.1", server_port=0, npc_count=0, max_players=3,
+        log_level="warning", sqlite_path="",
+    )  # fmt: skip
+    srv = await start_server(cfg, MemoryPersistence())
+    try:
+        code, out, err = await run_cli(
+            "-m", "client_sdk.tools.loadtest", srv.url, "--bots", "5", "--duration", "1",
+            "--warmup", "0", "--ramp", "100", "--progress", "none",
+        )  # fmt: skip
+    finally:
+        await srv.close(drain=False)
+    assert code == 1, err
+    res = orjson.loads(out.strip().splitlines()[-1])
+    assert res["connected"] == 3 and res["connect_failure_reasons"] == {"SERVER_FULL": 2}
+    assert "2 of 5 bots did not join (SERVER_FULL x2)" in err
 
 
 async def test_fast_receive_path_answers_pings_and_sees_closes() -> None:
@@ -253,3 +276,27 @@ async def test_bench_city_end_to_end_tiny() -> None:
         assert key in run, key
     assert run["players"] == 5 and run["npcs"] == 50 and run["connected"] == 5
     assert run["tick_p50_ms"] is not None and run["rss_mb"] > 10
+
+
+def test_the_sdk_carries_no_tool_dependency() -> None:
+    """A game client installs the SDK: it imports without `rich`, which only the tools (the
+    `tools` extra) need; without the extra a tool says what to install."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("rich") for d in project["dependencies"])
+    assert any(d.startswith("rich") for d in project["optional-dependencies"]["tools"])
+    assert project["scripts"]["ganggpt-loadtest"] == "client_sdk.tools.loadtest:main"
+    no_rich = "import sys; sys.modules['rich'] = None; "
+    r = subprocess.run(
+        [sys.executable, "-c", no_rich + "import client_sdk, client_sdk.client; print('ok')"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    for tool in ("client_sdk.tools.loadtest", "client_sdk.tools.bench"):
+        r = subprocess.run(
+            [sys.executable, "-c", f"{no_rich}import {tool}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert r.returncode != 0 and "ganggpt-server[tools]" in r.stderr, r.stderr

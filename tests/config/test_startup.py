@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -299,3 +300,33 @@ def test_every_command_has_version(module: str) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert re.search(r"\d+\.\d+\.\d+", r.stdout), r.stdout
+
+
+class _LeakyPersistence(MemoryPersistence):
+    """Health as a database driver might report it: its error quotes the URL it was given."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "database": {"status": "degraded", "last_error": f"cannot reach {self.url}"},
+            "redis": {"status": "ok", "backend": "in-process"},
+        }
+
+
+async def test_health_redacts_whatever_a_check_reports() -> None:
+    url = f"postgresql://admin:{DB_PW}@db.example:5432/game"
+    cfg = load_config(
+        server_host="127.0.0.1", server_port=0, npc_count=5, sqlite_path="", database_url=url
+    )
+    srv = await start_server(cfg, _LeakyPersistence(url))
+    try:
+        status, body = await http_get(srv.port, "/health")
+    finally:
+        await srv.close(drain=False)
+    assert status == 200
+    text = body.decode()
+    assert "cannot reach postgresql://admin:***@db.example:5432/game" in text, text
+    assert DB_PW not in text

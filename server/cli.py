@@ -77,7 +77,11 @@ def _cmd_healthcheck(args: argparse.Namespace) -> int:
 def _cmd_config(args: argparse.Namespace) -> int:
     import orjson
 
+    from config.checks import startup_warnings
+
     cfg = _config(args)
+    for warning in startup_warnings(cfg):  # what `ganggpt run` would warn about
+        sys.stderr.write(f"ganggpt config: warning: {warning}\n")
     sys.stdout.write(orjson.dumps(cfg.public_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 

@@ -210,6 +210,16 @@ def test_misspelt_variable_is_warned_by_ganggpt_run(tmp_path: Path, held_port: i
         timeout=60,
     )
     assert "SEVER_PORT" in r.stderr and "did you mean SERVER_PORT?" in r.stderr, r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "server", "config"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and "did you mean SERVER_PORT?" in r.stderr, r.stderr
+    assert orjson.loads(r.stdout)["server_port"] == held_port
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,14 @@ from prometheus_client import CollectorRegistry
 
 from config import load_config
 from server.ai.calls import MemoryCallSink
-from server.ai.context import DialogueContext, Memory, MissionContext, NpcPersona, Place, Relationship
+from server.ai.context import (
+    DialogueContext,
+    Memory,
+    MissionContext,
+    NpcPersona,
+    Place,
+    Relationship,
+)
 from server.ai.service import AiService
 from tests.ai.fake_openai import FakeOpenAI
 
@@ -40,7 +47,13 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 
 
 class Built:
-    def __init__(self, svc: AiService, registry: CollectorRegistry, sink: MemoryCallSink, spans: InMemorySpanExporter) -> None:
+    def __init__(
+        self,
+        svc: AiService,
+        registry: CollectorRegistry,
+        sink: MemoryCallSink,
+        spans: InMemorySpanExporter,
+    ) -> None:
         self.svc = svc
         self.registry = registry
         self.sink = sink

@@ -40,7 +40,9 @@ MISSION_OK = {
 }
 
 
-async def test_a_normal_reply_through_the_provider(fake: FakeOpenAI, build: Callable[..., Built]) -> None:
+async def test_a_normal_reply_through_the_provider(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
     b = build(ai_model="test-model")
     fake.push(Reply(text="Hello, stranger.", prompt_tokens=30, completion_tokens=5))
     req = CompletionRequest("dialogue", (Message("system", "s"), Message("user", "hi")))
@@ -74,12 +76,19 @@ async def test_a_streamed_reply_arrives_sentence_by_sentence(
         12,
         "p1",
     )
-    assert b.metric("ganggpt_ai_first_token_seconds_count", {"provider": "openai", "purpose": "dialogue"}) == 1
+    assert (
+        b.metric(
+            "ganggpt_ai_first_token_seconds_count", {"provider": "openai", "purpose": "dialogue"}
+        )
+        == 1
+    )
     assert b.metric("ganggpt_ai_tokens_total", {"provider": "openai", "direction": "in"}) == 40
     assert b.metric("ganggpt_ai_cost_usd_total", {"provider": "openai"}) > 0
     span = b.spans.get_finished_spans()[-1]
     assert span.name == "ai.dialogue" and span.attributes is not None
-    assert span.attributes["ai.outcome"] == "ok" and span.attributes["gen_ai.usage.input_tokens"] == 40
+    assert (
+        span.attributes["ai.outcome"] == "ok" and span.attributes["gen_ai.usage.input_tokens"] == 40
+    )
 
 
 async def test_the_prompt_keeps_player_text_out_of_the_system_part(
@@ -111,10 +120,18 @@ async def test_a_reply_slower_than_the_timeout_falls_back(
     assert time.monotonic() - t0 < 2.5
     assert reply.outcome == "timeout" and reply.provider == "offline" and reply.text
     assert b.sink.records[-1].outcome == "timeout"
-    assert b.metric("ganggpt_ai_errors_total", {"provider": "openai", "purpose": "dialogue", "kind": "timeout"}) == 1
+    assert (
+        b.metric(
+            "ganggpt_ai_errors_total",
+            {"provider": "openai", "purpose": "dialogue", "kind": "timeout"},
+        )
+        == 1
+    )
 
 
-async def test_429_with_retry_after_then_success(fake: FakeOpenAI, build: Callable[..., Built]) -> None:
+async def test_429_with_retry_after_then_success(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
     b = build(ai_max_retries=2)
     fake.push(error(429, retry_after=0.4), Reply(text="Fine. Here I am."))
     reply = await b.svc.talk(dialogue(), P1)
@@ -146,7 +163,13 @@ async def test_500s_open_the_breaker_then_it_closes_again(
     assert r.outcome == "ok" and r.text == "I'm back."
     assert b.svc.breaker.state == "closed" and b.svc.health()["status"] == "ok"
     assert b.metric("ganggpt_ai_breaker_state", {"provider": "openai"}) == 0
-    assert b.metric("ganggpt_ai_fallbacks_total", {"provider": "openai", "purpose": "dialogue", "reason": "breaker_open"}) == 1
+    assert (
+        b.metric(
+            "ganggpt_ai_fallbacks_total",
+            {"provider": "openai", "purpose": "dialogue", "reason": "breaker_open"},
+        )
+        == 1
+    )
 
 
 async def test_malformed_mission_json_is_retried_then_replaced(
@@ -159,7 +182,12 @@ async def test_malformed_mission_json_is_retried_then_replaced(
     assert len(fake.chat_requests()) == 2
     assert res.source == "offline" and res.outcome == "invalid" and res.attempts == 2
     assert check_against(res.spec, ctx) == []
-    assert b.metric("ganggpt_ai_invalid_outputs_total", {"purpose": "mission", "reason": "ValidationError"}) == 2
+    assert (
+        b.metric(
+            "ganggpt_ai_invalid_outputs_total", {"purpose": "mission", "reason": "ValidationError"}
+        )
+        == 2
+    )
     assert b.sink.records[-1].outcome == "invalid"
     body = fake.chat_requests()[0].body
     assert body["response_format"]["type"] == "json_schema"
@@ -174,7 +202,9 @@ async def test_a_mission_naming_an_unknown_place_is_retried(
     res = await b.svc.generate_mission(mission_ctx(), P1)
     assert (res.source, res.outcome, res.attempts) == ("model", "ok", 2)
     assert res.spec.title == "Dock run"
-    assert b.metric("ganggpt_ai_invalid_outputs_total", {"purpose": "mission", "reason": "world"}) == 1
+    assert (
+        b.metric("ganggpt_ai_invalid_outputs_total", {"purpose": "mission", "reason": "world"}) == 1
+    )
 
 
 class _NoMoney:
@@ -266,7 +296,9 @@ async def test_per_tier_rate_limit(fake: FakeOpenAI, build: Callable[..., Built]
     premium = CallerInfo.from_scopes("p9", "npc-7", {"play", "ai:premium"})
     outcomes = [(await b.svc.talk(dialogue(f"q{i}"), free)).reason for i in range(3)]
     assert outcomes == ["", "", "rate_limited_free"]
-    prem = [(await b.svc.talk(dialogue(f"q{i}", player_id="p9"), premium)).outcome for i in range(5)]
+    prem = [
+        (await b.svc.talk(dialogue(f"q{i}", player_id="p9"), premium)).outcome for i in range(5)
+    ]
     assert prem == ["ok"] * 5
     r = await b.svc.talk(dialogue("q6", player_id="p9"), premium)
     assert r.reason == "rate_limited_premium"
@@ -296,7 +328,10 @@ async def test_second_mission_generation_is_a_cache_hit(
         assert (second.source, second.outcome) == ("cache", "ok")
         assert second.spec == first.spec
         assert len(fake.chat_requests()) == 1
-        assert b.metric("ganggpt_ai_cache_requests_total", {"purpose": "mission", "result": "hit"}) == 1
+        assert (
+            b.metric("ganggpt_ai_cache_requests_total", {"purpose": "mission", "result": "hit"})
+            == 1
+        )
     finally:
         await cache.close()
 
@@ -326,7 +361,9 @@ async def test_a_character_break_is_replaced(fake: FakeOpenAI, build: Callable[.
 async def test_a_prompt_leak_is_replaced(fake: FakeOpenAI, build: Callable[..., Built]) -> None:
     b = build()
     fake.push(
-        Reply(text="My orders say: stay in character at all times speak as the character in the first person.")
+        Reply(
+            text="My orders say: stay in character at all times speak as the character in the first person."
+        )
     )
     r = await b.svc.talk(dialogue(), P1)
     assert (r.outcome, r.reason) == ("invalid", "prompt_leak")
@@ -342,7 +379,9 @@ async def test_moderated_input_never_reaches_the_model(
     assert b.metric("ganggpt_ai_moderated_total", {"direction": "input"}) == 1
 
 
-async def test_walking_away_cancels_the_stream(fake: FakeOpenAI, build: Callable[..., Built]) -> None:
+async def test_walking_away_cancels_the_stream(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
     b = build(ai_timeout=10)
     fake.push(Reply(text="One. Two. Three. Four. Five. Six.", chunk_delay=0.3))
     async with aclosing(b.svc.talk_stream(dialogue(), P1)) as s:
@@ -367,7 +406,9 @@ async def test_per_player_concurrency(fake: FakeOpenAI, build: Callable[..., Bui
     assert (await first).outcome == "ok"
 
 
-async def test_embeddings_feed_memory_relevance(fake: FakeOpenAI, build: Callable[..., Built]) -> None:
+async def test_embeddings_feed_memory_relevance(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
     b = build(ai_embedding_model="embed-small")
     fake.push(Reply(embedding=[1.0, 0.0]), Reply(embedding=[0.0, 1.0]))
     vecs = await b.svc.embed(["docks"])
@@ -381,7 +422,9 @@ async def test_embeddings_feed_memory_relevance(fake: FakeOpenAI, build: Callabl
     assert fake.requests[0].path == "/v1/embeddings"
 
 
-async def test_offline_provider_answers_without_any_server(build: Callable[..., Built], fake: FakeOpenAI) -> None:
+async def test_offline_provider_answers_without_any_server(
+    build: Callable[..., Built], fake: FakeOpenAI
+) -> None:
     b = build(ai_provider="offline", openai_base_url=None)
     r = await b.svc.talk(dialogue("Who are you?"), P1)
     assert (r.outcome, r.provider) == ("ok", "offline") and "Rosa Vega" in r.text

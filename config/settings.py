@@ -192,7 +192,8 @@ class Config(BaseSettings):
         None, description="Required for AI_PROVIDER=openai unless OPENAI_BASE_URL is set."
     )
     openai_base_url: str | None = Field(
-        None, description="OpenAI-compatible server (Ollama, vLLM, llama.cpp), e.g. http://127.0.0.1:11434/v1."
+        None,
+        description="OpenAI-compatible server (Ollama, vLLM, llama.cpp), e.g. http://127.0.0.1:11434/v1.",
     )
     azure_openai_endpoint: str | None = Field(
         None, description="https://<resource>.openai.azure.com; required for AI_PROVIDER=azure."

@@ -438,6 +438,17 @@ class AiService:
             self._failed(call, err)
         accepted: tuple[ProposedAction, ...] = ()
         rejected: tuple[RejectedAction, ...] = ()
+        if call.outcome == "ok" and (final is None or final.final is None):
+            self._failed(call, InvalidOutput("no_final"))
+        elif (
+            call.outcome == "ok"
+            and not shown
+            and final
+            and final.final
+            and not final.final.tool_calls
+        ):
+            # Nothing to say and nothing to do: a silent NPC looks like a bug to the player.
+            self._failed(call, InvalidOutput("empty"))
         if call.outcome == "ok" and final is not None and final.final is not None:
             text = " ".join(shown)
             accepted, rejected = await self._check_actions(final.final.tool_calls, caller)

@@ -18,11 +18,12 @@ Tier = Literal["free", "premium"]
 Role = Literal["system", "user", "assistant"]
 
 # What happened to one AI call, as recorded and counted:
-#   ok       the model answered and its answer was used;
+#   ok       the model answered and its answer was used (with AI_PROVIDER=offline: the
+#            offline provider answered, as configured);
 #   timeout  the model did not answer in AI_TIMEOUT, offline answered instead;
 #   error    the model failed (HTTP error, connection, bad response), offline answered instead;
 #   fallback the model was not asked (circuit open, spend cap, rate limit, busy, moderated
-#            input, or AI_PROVIDER=offline), offline answered;
+#            input), offline answered;
 #   invalid  the model answered but the answer was rejected (character break, prompt leak,
 #            moderation, malformed mission) and replaced.
 Outcome = Literal["ok", "timeout", "error", "fallback", "invalid"]

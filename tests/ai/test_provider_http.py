@@ -433,3 +433,14 @@ async def test_offline_provider_answers_without_any_server(
     assert fake.requests == []
     assert b.svc.health()["details"]["answering"] == "offline"
     assert PERSONA.name in r.text
+
+
+async def test_an_empty_reply_is_replaced_but_a_silent_action_is_fine(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    b = build()
+    fake.push(Reply(text=""), Reply(text=None, tool_calls=[("flee", {"reason": "cops"})]))
+    empty = await b.svc.talk(dialogue(), P1)
+    assert (empty.outcome, empty.reason) == ("invalid", "empty") and empty.text
+    flee = await b.svc.talk(dialogue("boo"), P1)
+    assert flee.outcome == "ok" and flee.text == "" and [a.name for a in flee.actions] == ["flee"]

@@ -13,7 +13,7 @@ import math
 import os
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.secrets import mask_settings, mask_value, secret_values
@@ -178,14 +178,87 @@ class Config(BaseSettings):
     cache_l1_ttl: float = Field(30.0, gt=0, description="Seconds an L1 cache entry lives.")
 
     # --- AI (seed; used by the AI gameplay features) ---
-    ai_backend: Literal["offline", "openai", "azure", "local"] = Field(
-        "offline", description="Language model behind NPC dialogue; offline needs no key."
+    ai_provider: Literal["offline", "openai", "azure"] = Field(
+        "offline",
+        validation_alias=AliasChoices("ai_provider", "ai_backend"),
+        description="Language model behind NPCs and missions: offline needs no key; openai also"
+        " serves any OpenAI-compatible server via OPENAI_BASE_URL. AI_BACKEND is a deprecated alias"
+        " (its old value local = openai).",
     )
-    azure_openai_endpoint: str | None = None
-    azure_openai_key: str | None = None
-    azure_openai_deployment: str | None = None
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
+    ai_model: str = Field(
+        "gpt-4o-mini", min_length=1, description="Model name for AI_PROVIDER=openai."
+    )
+    ai_embedding_model: str = Field(
+        "",
+        description="Embedding model (openai) or deployment (azure) for memory relevance;"
+        " empty = lexical relevance only.",
+    )
+    openai_api_key: str | None = Field(
+        None, description="Required for AI_PROVIDER=openai unless OPENAI_BASE_URL is set."
+    )
+    openai_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server (Ollama, vLLM, llama.cpp), e.g. http://127.0.0.1:11434/v1.",
+    )
+    azure_openai_endpoint: str | None = Field(
+        None, description="https://<resource>.openai.azure.com; required for AI_PROVIDER=azure."
+    )
+    azure_openai_key: str | None = Field(None, description="Required for AI_PROVIDER=azure.")
+    azure_openai_deployment: str | None = Field(
+        None, description="Chat deployment name; required for AI_PROVIDER=azure."
+    )
+    azure_openai_api_version: str = Field("2024-10-21", min_length=1)
+    ai_timeout: float = Field(
+        15.0, gt=0, le=300, description="Seconds one AI call may take, retries included."
+    )
+    ai_max_retries: int = Field(
+        2, ge=0, le=10, description="Retries on 408/429/5xx/timeouts (Retry-After honoured)."
+    )
+    ai_max_output_tokens: int = Field(300, ge=16, le=8192)
+    ai_breaker_threshold: int = Field(
+        5, ge=1, description="Failed calls in a row that open the circuit (offline answers)."
+    )
+    ai_breaker_reset: float = Field(
+        30.0, gt=0, description="Seconds the circuit stays open before one call is tried again."
+    )
+    ai_max_concurrency: int = Field(
+        32, ge=1, le=10000, description="AI calls in flight at once, whole server."
+    )
+    ai_player_concurrency: int = Field(1, ge=1, le=16, description="AI calls in flight per player.")
+    ai_queue_timeout: float = Field(
+        2.0, ge=0, description="Seconds a call may wait for a slot before offline answers."
+    )
+    ai_rate_free: float = Field(
+        10.0, gt=0, description="AI calls per minute per player on the free tier."
+    )
+    ai_rate_premium: float = Field(
+        60.0, gt=0, description="AI calls per minute per player with ai:premium."
+    )
+    ai_player_tokens_per_hour: int = Field(
+        20000, ge=0, description="Tokens one player may spend per hour; 0 = no cap."
+    )
+    ai_server_tokens_per_day: int = Field(
+        2000000, ge=0, description="Tokens the server may spend per day; 0 = no cap."
+    )
+    ai_cost_input_per_1k: float = Field(
+        0.00015, ge=0, description="USD per 1,000 prompt tokens, for the cost metric."
+    )
+    ai_cost_output_per_1k: float = Field(0.0006, ge=0)
+    ai_cache_ttl: float = Field(
+        3600.0, gt=0, description="Seconds a cacheable AI answer (missions) is reused."
+    )
+    ai_memory_token_budget: int = Field(
+        600, ge=0, description="Prompt tokens given to an NPC's memories."
+    )
+    ai_moderation: Literal["none", "blocklist"] = Field(
+        "blocklist", description="Screen player text and replies (blocklist: AI_MODERATION_WORDS)."
+    )
+    ai_moderation_words: str = Field(
+        "", description="Comma-separated extra words the blocklist moderation rejects."
+    )
+    otel_exporter: Literal["none", "console"] = Field(
+        "none", description="Where OpenTelemetry spans of AI calls go."
+    )
 
     # --- security (seed; used by accounts) ---
     jwt_secret: str | None = Field(None, description="HMAC secret for player tokens (accounts).")
@@ -217,6 +290,12 @@ class Config(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL (unset for in-process)")
         return v or None
 
+    @field_validator("ai_provider", mode="before")
+    @classmethod
+    def _old_backend_name(cls, value: Any) -> Any:
+        # AI_BACKEND=local meant an OpenAI-compatible server at OPENAI_BASE_URL.
+        return "openai" if isinstance(value, str) and value.lower() == "local" else value
+
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
         problems: list[str] = []
@@ -225,6 +304,7 @@ class Config(BaseSettings):
                 f"MAX_PLAYERS + NPC_COUNT: must be at most {NET_ID_LIMIT - 1} together"
                 f" (net ids are 16-bit; got {self.max_players} + {self.npc_count})"
             )
+        problems.extend(self._ai_problems())
         if self.world_max_x <= self.world_min_x:
             problems.append("WORLD_MAX_X: must be greater than WORLD_MIN_X")
         if self.world_max_y <= self.world_min_y:
@@ -247,6 +327,27 @@ class Config(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _ai_problems(self) -> list[str]:
+        """A provider that is selected but cannot work is named now, not at the first talk."""
+        if self.ai_provider == "openai" and not (self.openai_api_key or self.openai_base_url):
+            return [
+                "OPENAI_API_KEY: required when AI_PROVIDER=openai"
+                " (or set OPENAI_BASE_URL for a local OpenAI-compatible server)"
+            ]
+        if self.ai_provider == "azure":
+            need = {
+                "AZURE_OPENAI_ENDPOINT": self.azure_openai_endpoint,
+                "AZURE_OPENAI_KEY": self.azure_openai_key,
+                "AZURE_OPENAI_DEPLOYMENT": self.azure_openai_deployment,
+            }
+            return [f"{k}: required when AI_PROVIDER=azure" for k, v in need.items() if not v]
+        return []
+
+    @property
+    def ai_backend(self) -> str:
+        """Deprecated name of `ai_provider` (the /health check still reads it)."""
+        return self.ai_provider
 
     @property
     def ticks_per_patch(self) -> int:

@@ -1,0 +1,176 @@
+"""Model providers behind one small interface, and the choice of one from the config.
+
+- `OpenAIProvider` speaks the Chat Completions API through the official `openai` SDK: OpenAI
+  itself, any OpenAI-compatible server (Ollama, vLLM, llama.cpp) through OPENAI_BASE_URL, and
+  Azure OpenAI through `AsyncAzureOpenAI` (deployment names go where model names go; the SDK
+  builds `/openai/deployments/<deployment>/...?api-version=...`).
+- `OfflineProvider` (server/ai/offline.py) composes answers from templates.
+
+Retries: the SDK's own (`max_retries` = AI_MAX_RETRIES). Why not tenacity: the SDK already
+retries exactly the right failures (connection errors, timeouts, 408, 409, 429, 5xx) with
+exponential backoff and jitter, honours `Retry-After`/`retry-after-ms` (up to two minutes) and
+`x-should-retry`, and retries only before a stream has started, where a retry cannot repeat
+text already shown. A second layer would multiply attempts. The service puts one overall
+deadline (AI_TIMEOUT) around all attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, Protocol
+
+import openai
+from openai import AsyncAzureOpenAI, AsyncOpenAI
+from pydantic import ValidationError
+
+from config.settings import Config
+from server.ai.breaker import InvalidOutput
+from server.ai.offline import OfflineProvider
+from server.ai.types import Chunk, Completion, CompletionRequest, ToolCall, Usage
+
+
+class Provider(Protocol):
+    name: str
+    model: str
+
+    async def complete(self, req: CompletionRequest) -> Completion:
+        """The whole answer; `req.response_format` set = parsed into that model or
+        `InvalidOutput` raised."""
+
+    def stream(self, req: CompletionRequest) -> AsyncGenerator[Chunk, None]:
+        """Text deltas as generated, then one final chunk with usage and tool calls."""
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]] | None:
+        """One vector per text, or None when this provider has no embeddings."""
+
+    async def close(self) -> None: ...
+
+
+def _messages(req: CompletionRequest) -> list[Any]:
+    return [{"role": m.role, "content": m.content} for m in req.messages]
+
+
+def _usage(u: Any) -> Usage:
+    if u is None:
+        return Usage()
+    return Usage(int(u.prompt_tokens or 0), int(u.completion_tokens or 0))
+
+
+def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
+    out = []
+    for c in message.tool_calls or ():
+        fn = getattr(c, "function", None)
+        if fn is not None:
+            out.append(ToolCall(c.id or "", fn.name or "", fn.arguments or ""))
+    return tuple(out)
+
+
+class OpenAIProvider:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        name: str,
+        model: str,
+        embedding_model: str = "",
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.model = model
+        self.embedding_model = embedding_model
+
+    def _args(self, req: CompletionRequest) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "model": self.model,
+            "messages": _messages(req),
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+        }
+        if req.tools:
+            args["tools"] = list(req.tools)
+        return args
+
+    async def complete(self, req: CompletionRequest) -> Completion:
+        if req.response_format is not None:
+            try:
+                parsed = await self.client.chat.completions.parse(
+                    response_format=req.response_format, **self._args(req)
+                )
+            except (ValidationError, openai.LengthFinishReasonError) as err:
+                raise InvalidOutput(type(err).__name__) from err
+            msg = parsed.choices[0].message
+            if msg.parsed is None:
+                raise InvalidOutput("refusal" if msg.refusal else "empty")
+            return Completion(
+                msg.content or "",
+                self.name,
+                self.model,
+                _usage(parsed.usage),
+                parsed=msg.parsed,
+            )
+        res = await self.client.chat.completions.create(**self._args(req))
+        if not res.choices:
+            raise InvalidOutput("no choices")
+        msg = res.choices[0].message
+        return Completion(
+            msg.content or "", self.name, self.model, _usage(res.usage), _tool_calls(msg)
+        )
+
+    async def stream(self, req: CompletionRequest) -> AsyncGenerator[Chunk, None]:
+        async with self.client.chat.completions.stream(
+            stream_options={"include_usage": True}, **self._args(req)
+        ) as s:
+            async for ev in s:
+                if ev.type == "content.delta" and ev.delta:
+                    yield Chunk(delta=ev.delta)
+            final = await s.get_final_completion()
+        msg = final.choices[0].message if final.choices else None
+        yield Chunk(
+            final=Completion(
+                (msg.content or "") if msg else "",
+                self.name,
+                self.model,
+                _usage(final.usage),
+                _tool_calls(msg) if msg else (),
+            )
+        )
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]] | None:
+        if not self.embedding_model or not texts:
+            return None
+        res = await self.client.embeddings.create(model=self.embedding_model, input=list(texts))
+        return [list(d.embedding) for d in sorted(res.data, key=lambda d: d.index)]
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def build_provider(config: Config) -> OpenAIProvider | OfflineProvider:
+    """The provider AI_PROVIDER selects (config validation already checked its variables)."""
+    if config.ai_provider == "openai":
+        client = AsyncOpenAI(
+            # A local OpenAI-compatible server needs no key, but the SDK insists on one.
+            api_key=config.openai_api_key or "unused",
+            base_url=config.openai_base_url,
+            max_retries=config.ai_max_retries,
+            timeout=config.ai_timeout,
+        )
+        return OpenAIProvider(
+            client, name="openai", model=config.ai_model, embedding_model=config.ai_embedding_model
+        )
+    if config.ai_provider == "azure":
+        assert config.azure_openai_endpoint and config.azure_openai_deployment
+        azure = AsyncAzureOpenAI(
+            azure_endpoint=config.azure_openai_endpoint,
+            api_key=config.azure_openai_key,
+            api_version=config.azure_openai_api_version,
+            max_retries=config.ai_max_retries,
+            timeout=config.ai_timeout,
+        )
+        return OpenAIProvider(
+            azure,
+            name="azure",
+            model=config.azure_openai_deployment,
+            embedding_model=config.ai_embedding_model,
+        )
+    return OfflineProvider()

@@ -5,7 +5,7 @@ UsernameCaseMapped (no spaces, case folded), display names RFC 8266 Nickname (NF
 collapsed and trimmed, case kept). Both refuse control, format and other default-ignorable
 characters: zero-width spaces and joiners, bidi overrides, line and paragraph separators.
 
-Look-alikes: two names clash when their *skeletons* are equal. The skeleton is Unicode TR39's
+Look-alikes: two names clash when they share a *skeleton*. The skeleton is Unicode TR39's
 (`NFD`, each character replaced by its prototype from Unicode's `confusables.txt`, `NFD`), taken
 over the name and again over its case folding, then with combining marks, spaces and punctuation dropped; it is
 repeated until it stops changing. So `Bob`, `BOB`, `B0b`, `ВОВ` (Cyrillic), `Bób` and `B.o.b`
@@ -136,15 +136,13 @@ def _tr39(text: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
-def skeleton(name: str) -> str:
-    """The look-alike key of a name: equal skeletons = names a person could mistake.
-
-    TR39 runs before case folding too, because some prototypes are case-specific (`I` -> `l`,
-    Cyrillic `В` -> `B`); folding first would hide those.
-    """
+def _fold(name: str, *, fold_first: bool) -> str:
     current = unicodedata.normalize("NFKC", name)
     for _ in range(4):
-        folded = _tr39(_tr39(current).casefold())
+        if fold_first:
+            folded = _tr39(current.casefold())
+        else:
+            folded = _tr39(_tr39(current).casefold())
         nxt = "".join(
             ch for ch in folded if unicodedata.category(ch)[0] not in "MPZ" and not ch.isspace()
         ).casefold()
@@ -154,6 +152,24 @@ def skeleton(name: str) -> str:
     return current
 
 
+def skeleton(name: str) -> str:
+    """The look-alike key of a name: equal skeletons = names a person could mistake.
+
+    TR39 runs before case folding, because some prototypes are case-specific (`I` -> `l`,
+    Cyrillic `В` -> `B`) and folding first would hide them.
+    """
+    return _fold(name, fold_first=False)
+
+
+def skeletons(name: str) -> frozenset[str]:
+    """Every key a name is known by: the skeleton, and the skeleton of its case folding.
+
+    One key is not enough: `BILL` reads as `b-l-l-l` before folding and `bill` after, and it
+    must clash with `Bill` (same name, other case) and with `BiII` (same shapes).
+    """
+    return frozenset((_fold(name, fold_first=False), _fold(name, fold_first=True)))
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     owner: str
@@ -161,52 +177,58 @@ class Claim:
 
 
 class NameRegistry:
-    """Display names of live players, keyed by skeleton: one holder per look-alike class.
+    """Display names of live players, keyed by skeletons: one holder per look-alike class.
 
     `owner` is the account id (the token's `sub`); an owner holds at most one name, so claiming
     a new one releases the old. Thread-safe because joins may be handled off the event loop.
     """
 
     def __init__(self) -> None:
-        self._by_skeleton: dict[str, Claim] = {}
-        self._by_owner: dict[str, str] = {}
+        self._by_key: dict[str, Claim] = {}
+        self._by_owner: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     def claim(self, raw: str, owner: str) -> str:
         """Normalise `raw` and hold it for `owner`; returns the display name. Raises NameRefused."""
         name = normalize_display_name(raw)
-        key = skeleton(name)
+        keys = skeletons(name)
         with self._lock:
-            held = self._by_skeleton.get(key)
-            if held is not None and held.owner != owner:
-                raise NameTaken(name)
-            old = self._by_owner.get(owner)
-            if old is not None and old != key:
-                del self._by_skeleton[old]
-            self._by_skeleton[key] = Claim(owner, name)
-            self._by_owner[owner] = key
+            for key in keys:
+                held = self._by_key.get(key)
+                if held is not None and held.owner != owner:
+                    raise NameTaken(name)
+            self._drop(owner)
+            claim = Claim(owner, name)
+            for key in keys:
+                self._by_key[key] = claim
+            self._by_owner[owner] = keys
         return name
+
+    def _drop(self, owner: str) -> None:
+        for key in self._by_owner.pop(owner, frozenset()):
+            self._by_key.pop(key, None)
 
     def release(self, owner: str) -> None:
         with self._lock:
-            key = self._by_owner.pop(owner, None)
-            if key is not None:
-                self._by_skeleton.pop(key, None)
+            self._drop(owner)
 
     def holder(self, raw: str) -> str | None:
-        """Owner of the name `raw` looks like, if any (no normalisation errors: None)."""
+        """Owner of a name `raw` looks like, if any (a name that cannot be normalised: None)."""
         try:
-            key = skeleton(normalize_display_name(raw))
+            keys = skeletons(normalize_display_name(raw))
         except NameRefused:
             return None
         with self._lock:
-            held = self._by_skeleton.get(key)
-        return held.owner if held else None
+            for key in keys:
+                held = self._by_key.get(key)
+                if held is not None:
+                    return held.owner
+        return None
 
     def name_of(self, owner: str) -> str | None:
         with self._lock:
-            key = self._by_owner.get(owner)
-            return self._by_skeleton[key].name if key is not None else None
+            keys = self._by_owner.get(owner)
+            return self._by_key[next(iter(keys))].name if keys else None
 
     def __len__(self) -> int:
         with self._lock:

@@ -17,7 +17,9 @@ from server.auth.tokens import Reason, Rejected
 from tests.auth.conftest import Clock
 
 
-def make(clock: Clock, policy: object = None, ttl: float = 3600, max_age: float = 86400) -> Sessions:
+def make(
+    clock: Clock, policy: object = None, ttl: float = 3600, max_age: float = 86400
+) -> Sessions:
     return Sessions(
         MemoryRefreshTokenStore(),
         refresh_ttl=ttl,

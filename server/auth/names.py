@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from precis_i18n import get_profile
+from precis_i18n.profile import Profile
 
 USERNAME_MIN = 3
 USERNAME_MAX = 32
@@ -50,9 +51,9 @@ class NameTaken(NameRefused):
         super().__init__("name_taken", f"{name!r} looks like the name of another player")
 
 
-def _precis(profile: object, raw: str, what: str) -> str:
+def _precis(profile: Profile, raw: str, what: str) -> str:
     try:
-        return profile.enforce(raw)  # type: ignore[attr-defined, no-any-return]
+        return profile.enforce(raw)
     except UnicodeEncodeError as err:
         bad = raw[err.start] if err.start < len(raw) else ""
         code = f"U+{ord(bad):04X}" if bad else "?"
@@ -139,10 +140,7 @@ def _tr39(text: str) -> str:
 def _fold(name: str, *, fold_first: bool) -> str:
     current = unicodedata.normalize("NFKC", name)
     for _ in range(4):
-        if fold_first:
-            folded = _tr39(current.casefold())
-        else:
-            folded = _tr39(_tr39(current).casefold())
+        folded = _tr39((current if fold_first else _tr39(current)).casefold())
         nxt = "".join(
             ch for ch in folded if unicodedata.category(ch)[0] not in "MPZ" and not ch.isspace()
         ).casefold()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
@@ -54,7 +55,7 @@ def normalize_password(password: str) -> bytes:
     if len(password) > MAX_PASSWORD_BYTES * 4:
         raise PasswordRefused("too_long", f"password must be at most {MAX_PASSWORD_BYTES} bytes")
     try:
-        return str(_OPAQUE.enforce(password)).encode("utf-8")
+        return _OPAQUE.enforce(password).encode("utf-8")
     except UnicodeEncodeError as err:
         if err.reason.endswith("empty"):
             raise PasswordRefused("too_short", "password is empty") from None
@@ -110,7 +111,7 @@ class PasswordHasher:
         self._metrics = metrics
         self._dummy: bytes | None = None
 
-    async def _run(self, op: str, fn: object, *args: bytes) -> object:
+    async def _run(self, op: str, fn: Callable[[bytes, bytes], object], *args: bytes) -> object:
         if self._waiting >= self._max_waiting:
             if self._metrics:
                 self._metrics.hasher_busy.inc()
@@ -121,7 +122,7 @@ class PasswordHasher:
         start = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, fn, *args)  # type: ignore[arg-type]
+            return await loop.run_in_executor(self._pool, fn, *args)
         finally:
             self._waiting -= 1
             if self._metrics:

@@ -111,7 +111,9 @@ class PasswordHasher:
         self._metrics = metrics
         self._dummy: bytes | None = None
 
-    async def _run(self, op: str, fn: Callable[[bytes, bytes], object], *args: bytes) -> object:
+    async def _run(
+        self, op: str, fn: Callable[[bytes, bytes], object], a: bytes, b: bytes
+    ) -> object:
         if self._waiting >= self._max_waiting:
             if self._metrics:
                 self._metrics.hasher_busy.inc()
@@ -122,7 +124,7 @@ class PasswordHasher:
         start = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, fn, *args)
+            return await loop.run_in_executor(self._pool, fn, a, b)
         finally:
             self._waiting -= 1
             if self._metrics:

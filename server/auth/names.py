@@ -138,9 +138,11 @@ def _tr39(text: str) -> str:
 
 
 def _fold(name: str, *, fold_first: bool) -> str:
-    current = unicodedata.normalize("NFKC", name)
-    for _ in range(4):
-        folded = _tr39((current if fold_first else _tr39(current)).casefold())
+    current = name
+    for _ in range(8):
+        # NFKC each round: a prototype may be a compatibility character (`%` -> `º/₀`).
+        text = unicodedata.normalize("NFKC", current)
+        folded = _tr39((text if fold_first else _tr39(text)).casefold())
         nxt = "".join(
             ch for ch in folded if unicodedata.category(ch)[0] not in "MPZ" and not ch.isspace()
         ).casefold()

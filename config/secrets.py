@@ -19,7 +19,14 @@ MASK = "***"
 
 # Settings whose whole value is a secret.
 SECRET_FIELDS = frozenset(
-    {"redis_password", "azure_openai_key", "openai_api_key", "jwt_secret", "encryption_key"}
+    {
+        "redis_password",
+        "azure_openai_key",
+        "openai_api_key",
+        "jwt_secret",
+        "encryption_key",
+        "encryption_keys_old",
+    }
 )
 # Settings holding a URL that may carry credentials.
 URL_FIELDS = frozenset(

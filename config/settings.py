@@ -9,8 +9,11 @@ surfacing later as odd behaviour mid-game.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
+import re
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
@@ -296,6 +299,99 @@ class Config(BaseSettings):
         # AI_BACKEND=local meant an OpenAI-compatible server at OPENAI_BASE_URL.
         return "openai" if isinstance(value, str) and value.lower() == "local" else value
 
+    # --- accounts and tokens (auth) ---
+    env: Literal["development", "production"] = Field(
+        "development",
+        description="production refuses weak secrets and guest play; development allows both.",
+    )
+    allow_guests: bool | None = Field(
+        None,
+        description="Guest play without an account; unset = on in development, off in production"
+        " (setting it true in production is refused).",
+    )
+    bcrypt_rounds: int = Field(
+        11,
+        ge=10,
+        le=16,
+        description="bcrypt cost; each step doubles login CPU (11 = about 0.13 s per login on 2 cores).",
+    )
+    bcrypt_concurrency: int = Field(
+        1, ge=1, le=64, description="Password hashes computed at once, in worker threads."
+    )
+    bcrypt_queue: int = Field(
+        64, ge=1, description="Logins waiting for a hashing thread before new ones get busy errors."
+    )
+    access_token_ttl: int = Field(
+        60, ge=10, le=3600, description="Seconds an access token (the JWT in hello) stays valid."
+    )
+    refresh_token_ttl: int = Field(
+        3600, ge=60, description="Seconds an unused refresh token stays valid; each use rotates it."
+    )
+    session_max_age: int = Field(
+        30 * 86400,
+        ge=60,
+        description="Seconds a login session lasts at most, however often it is refreshed.",
+    )
+    single_session: bool = Field(
+        False, description="true: a new login ends the account's other sessions."
+    )
+    max_sessions_per_account: int = Field(
+        10, ge=1, le=1000, description="Live sessions per account; the oldest ends past this."
+    )
+    login_failures_per_account: int = Field(
+        5, ge=1, description="Failed logins per account within LOGIN_WINDOW before it is throttled."
+    )
+    login_failures_per_ip: int = Field(
+        20,
+        ge=1,
+        description="Failed logins per address within LOGIN_WINDOW before it is throttled.",
+    )
+    login_window: float = Field(
+        300.0, gt=0, description="Seconds of the sliding window that login failures are counted in."
+    )
+    registrations_per_ip: int = Field(
+        10, ge=1, description="Accounts one address may register within an hour."
+    )
+    encryption_keys_old: str = Field(
+        "",
+        description="Comma-separated former ENCRYPTION_KEYs, still read (never written) during"
+        " key rotation.",
+    )
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Config:
+        # Messages name the variable and the rule, never the value: these are secrets.
+        problems: list[str] = []
+        production = self.env == "production"
+        if production:
+            problems += [f"JWT_SECRET: {p}" for p in jwt_secret_problems(self.jwt_secret)]
+            if self.allow_guests:
+                problems.append("ALLOW_GUESTS: guest play is not allowed when ENV=production")
+        keys = [("ENCRYPTION_KEY", self.encryption_key or "")]
+        keys += [
+            (f"ENCRYPTION_KEYS_OLD (entry {i})", v)
+            for i, v in enumerate(split_keys(self.encryption_keys_old), 1)
+        ]
+        for name, value in keys:
+            if value:
+                try:
+                    decode_key(value)
+                except ValueError as err:
+                    problems.append(f"{name}: {err}")
+        if self.encryption_keys_old.strip() and not self.encryption_key:
+            problems.append(
+                "ENCRYPTION_KEYS_OLD: needs ENCRYPTION_KEY (the key new data is written with)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def guests_allowed(self) -> bool:
+        if self.allow_guests is None:
+            return self.env != "production"
+        return self.allow_guests
+
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
         problems: list[str] = []
@@ -382,3 +478,66 @@ def load_config(**overrides: Any) -> Config:
         return Config(**overrides)
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+
+
+# --- accounts and tokens (auth): checks shared with server/auth ---
+
+# Values copied from sample configs (the seed's own included) that must never sign real tokens.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "your_jwt_secret",
+        "your-jwt-secret",
+        "jwt_secret",
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "password",
+        "default",
+        "example",
+        "test",
+        "development",
+        "dev",
+    }
+)
+MIN_JWT_SECRET_BYTES = 32
+
+
+def jwt_secret_problems(secret: str | None) -> list[str]:
+    """Why `secret` may not sign production tokens (empty list = fine). Never quotes it."""
+    if not secret:
+        return [
+            "must be set when ENV=production (32 or more random bytes, e.g. `openssl rand -hex 32`)"
+        ]
+    lowered = secret.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS or any(
+        word in lowered for word in ("your_", "your-", "changeme", "change_me", "change-me")
+    ):
+        return ["is a placeholder from an example config; generate one with `openssl rand -hex 32`"]
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        return [f"must be at least {MIN_JWT_SECRET_BYTES} bytes (got {len(secret.encode())})"]
+    if len(set(secret)) < 8:
+        return ["has too few distinct characters to be random; use `openssl rand -hex 32`"]
+    return []
+
+
+def split_keys(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def decode_key(text: str) -> bytes:
+    """A 32-byte key written as 64 hex digits or as base64 (standard or URL-safe)."""
+    value = text.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return bytes.fromhex(value)
+    try:
+        raw = base64.b64decode(
+            value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4), validate=True
+        )
+    except (binascii.Error, ValueError):
+        raise ValueError("must be 32 bytes written as 64 hex digits or base64") from None
+    if len(raw) != 32:
+        raise ValueError(
+            f"must decode to 32 bytes (got {len(raw)}); e.g. `openssl rand -base64 32`"
+        )
+    return raw

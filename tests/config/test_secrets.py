@@ -32,9 +32,9 @@ def test_every_secret_is_redacted_raw_and_decoded() -> None:
         database_url="postgresql://u:p%40ss%3Aword@h/db",
         redis_url="redis://:redispw@r:6379/0",
         openai_api_key="sk-abcdef",
-        encryption_key="enc-123456",
+        encryption_key="000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
     )
-    text = "p%40ss%3Aword p@ss:word redispw sk-abcdef enc-123456 user u host h"
+    text = "p%40ss%3Aword p@ss:word redispw sk-abcdef 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f user u host h"
     out = redact(text, cfg.secrets())
     assert out == "*** *** *** *** *** user u host h"
     assert redact_obj({"a": [text], "n": 1}, cfg.secrets()) == {"a": [out], "n": 1}

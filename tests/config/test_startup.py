@@ -32,7 +32,7 @@ DB_PW = "PlantedDbPw1x"
 REDIS_PW = "PlantedRedisPw2x"
 PLANTED = {
     "JWT_SECRET": "PlantedJwt3x",
-    "ENCRYPTION_KEY": "PlantedEnc4x",
+    "ENCRYPTION_KEY": "UGxhbnRlZEVuYzR4UGxhbnRlZEVuYzR4UGxhbnRlZCE=",
     "OPENAI_API_KEY": "PlantedOpenai5x",
     "AZURE_OPENAI_KEY": "PlantedAzure6x",
     "REDIS_PASSWORD": REDIS_PW,

@@ -150,6 +150,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     await persistence.start()
     state = ServerState.create(config, persistence)
     state.metrics = metrics
+    state.world.commands.register_metrics(metrics.registry)
     loop = asyncio.get_running_loop()
     tcp = await loop.create_server(
         lambda: Connection(state),

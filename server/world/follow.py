@@ -77,11 +77,9 @@ class Followers:
         kind = world.kind[tg]
         is_npc = kind == EntityKind.NPC
         nslot = np.clip(tg - npcs.first_id, 0, max(npcs.n - 1, 0))
-        gone = (
-            ~((kind == EntityKind.PLAYER) | is_npc)
-            | (world.cell[tg] < 0)
-            | (tg == slots + npcs.first_id)
-        )
+        # A player who joined this tick has no cell yet, but is there: ask the player set.
+        is_player = (kind == EntityKind.PLAYER) & np.isin(tg, world.players.ids)
+        gone = ~(is_player | is_npc) | (tg == slots + npcs.first_id)
         tx = np.where(is_npc, npcs.x[nslot] if npcs.n else 0.0, world.players.x[tg])
         ty = np.where(is_npc, npcs.y[nslot] if npcs.n else 0.0, world.players.y[tg])
         if gone.any():

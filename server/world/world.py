@@ -253,8 +253,8 @@ class World:
         return None if i is None else self.identities.get(i)
 
     def entity_xy(self, nid: int) -> tuple[float, float] | None:
-        """Current position of a live, placed entity (player or NPC), or None."""
-        if not 0 <= nid < CAPACITY or self.cell[nid] < 0:
+        """Current position of a live entity (player or NPC), or None."""
+        if not 0 <= nid < CAPACITY:
             return None
         k = self.kind[nid]
         if k == EntityKind.PLAYER and nid in self.players.names:

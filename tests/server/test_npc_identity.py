@@ -210,3 +210,10 @@ def test_who_describes_only_what_the_viewer_sees() -> None:
     ]
     for e in reply.entities:
         assert SLUG.match(str(e.get("role", "x"))) and SLUG.match(str(e.get("faction", "x")))
+
+
+def test_the_example_npc_file_loads() -> None:
+    cast = load_npc_file(str(ROOT / "config" / "npcs.example.yaml"))
+    assert [n.key for n in cast] == ["pin:tony", "pin:tenpenny", "pin:sweet-johnson"]
+    w = make_world(npc_file=str(ROOT / "config" / "npcs.example.yaml"))
+    assert w.identity(w.npcs.n) is not None

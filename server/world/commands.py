@@ -170,8 +170,9 @@ def problem(cmd: object) -> str | None:
 
 
 class CommandQueue:
-    """Bounded FIFO of commands waiting for the tick. `deque.append` and `popleft` are atomic,
-    so another thread may submit too (the tick loop thread applies)."""
+    """Bounded FIFO of commands waiting for the tick. Submit through `World.submit` /
+    `World.spawn` on the event loop's thread (from another thread, hand the call to the loop
+    with `call_soon_threadsafe`): a spawn reserves an NPC slot, which is not thread-safe."""
 
     def __init__(self, limit: int, per_tick: int) -> None:
         self.limit = limit

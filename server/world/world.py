@@ -267,6 +267,11 @@ class World:
     def apply_command(self, cmd: Command, slot: int = -1) -> str | None:
         """Apply one command now (the tick calls this); returns why it was not applied."""
         if isinstance(cmd, SpawnNpc):
+            if slot < 0:  # queued without `World.spawn` reserving a slot
+                reserved = self._reserve_slot()
+                if reserved is None:
+                    return "capacity"
+                slot = reserved
             self._spawn(cmd, slot)
             return None
         if isinstance(cmd, Teleport):

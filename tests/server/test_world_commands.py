@@ -353,3 +353,12 @@ def test_reaims_keep_extrapolation_exact(
                 w.npcs.x[0],
                 w.npcs.y[0],
             )
+
+
+def test_a_spawn_queued_without_a_reserved_slot_still_works() -> None:
+    w = make_world(npc_spawn_capacity=1)
+    assert w.commands.put(SpawnNpc(x=0.0, y=0.0))
+    assert w.commands.put(SpawnNpc(x=1.0, y=0.0))
+    w.step()
+    assert w.kind[21] == EntityKind.NPC  # slot 20, after the 20 generated NPCs
+    assert w.commands.rejected["capacity"] == 1

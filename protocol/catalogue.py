@@ -23,6 +23,7 @@ class ClientOp(StrEnum):
     CHAT = "chat"
     TALK = "talk"
     LEAVE = "leave"
+    WHO = "who"  # who are these entities (names, roles)
 
 
 class ServerOp(StrEnum):
@@ -35,6 +36,7 @@ class ServerOp(StrEnum):
     CORRECT = "correct"
     CHAT = "chat"
     NPC_SAY = "npc_say"
+    WHO = "who"  # answer to a client's `who`
 
 
 class FrameType(IntEnum):

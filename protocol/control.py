@@ -27,6 +27,7 @@ NAME_MAX = 32  # Unicode code points (not UTF-16 units, not bytes)
 TEXT_MAX = 256  # code points
 TOKEN_MAX = 4096  # code points
 RESUME_MAX = 256  # code points
+WHO_MAX = 64  # ids per `who` request
 
 
 # --- client -> server -------------------------------------------------------------------
@@ -73,7 +74,15 @@ class Leave:
     OP: ClassVar[str] = ClientOp.LEAVE
 
 
-ClientMessage = Hello | Ping | Chat | Talk | Leave
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Ask who some entities in view are (names, roles, factions), by net id."""
+
+    OP: ClassVar[str] = ClientOp.WHO
+    ids: list[int]
+
+
+ClientMessage = Hello | Ping | Chat | Talk | Leave | Who
 
 
 # --- server -> client -------------------------------------------------------------------
@@ -166,10 +175,20 @@ class NpcSay:
     text: str
 
 
-ServerMessage = Welcome | Pong | Error | Reconnect | Correct | ChatMessage | NpcSay
+@dataclass(frozen=True, slots=True)
+class WhoReply:
+    """Answer to `who`: one object per requested entity the client can see, e.g.
+    `{"id":1,"kind":"npc","name":"Carl Diaz","role":"cop","faction":"lspd"}` or
+    `{"id":700,"kind":"player","name":"Ana"}`. Ids not in view are left out."""
+
+    OP: ClassVar[str] = ServerOp.WHO
+    entities: list[dict[str, Any]]
+
+
+ServerMessage = Welcome | Pong | Error | Reconnect | Correct | ChatMessage | NpcSay | WhoReply
 
 _SERVER_TYPES: dict[str, type[Any]] = {
-    c.OP: c for c in (Welcome, Pong, Error, Reconnect, Correct, ChatMessage, NpcSay)
+    c.OP: c for c in (Welcome, Pong, Error, Reconnect, Correct, ChatMessage, NpcSay, WhoReply)
 }
 # Constructor field names per op. `__dataclass_fields__` would also list the `OP` ClassVar,
 # so a server field named "OP" would reach the constructor instead of being ignored.
@@ -266,6 +285,15 @@ def decode_client(data: str | bytes) -> ClientMessage:
             ) from None
     if op == ClientOp.LEAVE:
         return Leave()
+    if op == ClientOp.WHO:
+        ids = obj.get("ids")
+        if (
+            not isinstance(ids, list)
+            or not 1 <= len(ids) <= WHO_MAX
+            or not all(type(i) is int and 0 <= i <= 65535 for i in ids)
+        ):
+            raise _bad(f"'ids' must be a list of 1 to {WHO_MAX} integers from 0 to 65535")
+        return Who(ids=ids)
     raise ProtocolError(f"unknown op {op!r}", error=ErrorCode.UNKNOWN_OP)
 
 
@@ -337,6 +365,8 @@ __all__ = [
     "ServerMessage",
     "Talk",
     "Welcome",
+    "Who",
+    "WhoReply",
     "decode_client",
     "decode_first",
     "decode_server",

@@ -176,6 +176,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
         persistence = default_persistence(config, metrics.registry)
     state = ServerState.create(config, persistence)
     state.metrics = metrics
+    state.world.commands.register_metrics(metrics.registry)
     loop = asyncio.get_running_loop()
     try:
         tcp = await loop.create_server(

@@ -18,6 +18,7 @@ import logging
 import math
 import time
 
+from protocol import control
 from server.replication.view import Send, ViewAssembler
 from server.state import ServerState
 
@@ -64,6 +65,8 @@ class TickLoop:
         cpu0 = time.thread_time()
         t0 = time.perf_counter()
         log_ = world.step()
+        if log_.teleports:
+            self.teleported(log_.teleports)
         t1 = time.perf_counter()
         outbox: list[tuple[Send, bytes]] = []
         slots = st.viewers.due(world.tick % self.tpp)
@@ -104,6 +107,24 @@ class TickLoop:
                 m.frames_empty.inc(stats.empty)
         st.last_tick_at = server_time
         return outbox
+
+    def teleported(self, nids: list[int]) -> None:
+        """Tell players moved by a Teleport command where they are now (`correct`, ref 0),
+        and judge their next inputs from there. Rare, so a scan of the players is fine."""
+        st = self.state
+        p = st.world.players
+        wanted = set(nids)
+        for conn in st.players.values():
+            nid = conn.nid
+            if nid in wanted:
+                x, y, z, h = (
+                    float(p.x[nid]),
+                    float(p.y[nid]),
+                    float(p.z[nid]),
+                    float(p.heading[nid]),
+                )
+                conn.last_pos = (x, y, z)
+                conn.send(control.Correct(x=x, y=y, z=z, heading=h, ref=0))
 
     def flush(self, outbox: list[tuple[Send, bytes]], start: int = 0, spent: float = 0.0) -> None:
         """Write assembled frames, FLUSH_BATCH at a time, yielding to the loop in between so

@@ -153,9 +153,21 @@ def input_from_json(d: Json) -> InputFrame:
     return InputFrame(d["seq"], d["ack"], d["x"], d["y"], d["z"], d["heading"])
 
 
-CLIENT_TYPES: dict[str, type[Any]] = {m.OP: m for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave)}
+CLIENT_TYPES: dict[str, type[Any]] = {
+    m.OP: m for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Who)
+}
 SERVER_TYPES: dict[str, type[Any]] = {
-    m.OP: m for m in (c.Welcome, c.Pong, c.Error, c.Reconnect, c.Correct, c.ChatMessage, c.NpcSay)
+    m.OP: m
+    for m in (
+        c.Welcome,
+        c.Pong,
+        c.Error,
+        c.Reconnect,
+        c.Correct,
+        c.ChatMessage,
+        c.NpcSay,
+        c.WhoReply,
+    )
 }
 
 
@@ -917,6 +929,43 @@ def control_cases() -> list[Json]:
         ),
         _ctl_ok("leave", "Quit for good.", cl, session, _enc(c.Leave())),
         _ctl_ok(
+            "who",
+            "Ask who NPC 1000 and player 1002 are.",
+            cl,
+            session,
+            _enc(c.Who(ids=[1000, 1002])),
+        ),
+        _ctl_ok(
+            "who_max",
+            "64 ids, the most one request may name; repeats are allowed.",
+            cl,
+            session,
+            _enc(c.Who(ids=[i % 8 for i in range(64)])),
+        ),
+        _ctl_bad("who_empty", "At least one id.", cl, session, '{"op":"who","ids":[]}'),
+        _ctl_bad(
+            "who_too_many",
+            "More than 64 ids.",
+            cl,
+            session,
+            '{"op":"who","ids":[' + ",".join(["1"] * 65) + "]}",
+        ),
+        _ctl_bad(
+            "who_id_out_of_range",
+            "Ids are u16 net ids.",
+            cl,
+            session,
+            '{"op":"who","ids":[1,65536]}',
+        ),
+        _ctl_bad(
+            "who_id_not_integer",
+            "Ids are integers (not floats, strings or booleans).",
+            cl,
+            session,
+            '{"op":"who","ids":[1.0,true]}',
+        ),
+        _ctl_bad("who_not_a_list", "ids is a list.", cl, session, '{"op":"who","ids":7}'),
+        _ctl_ok(
             "second_hello",
             "A well-formed hello after the welcome decodes; the server answers "
             "error ALREADY_WELCOMED and keeps the connection.",
@@ -1028,6 +1077,26 @@ def control_cases() -> list[Json]:
             sv,
             session,
             _enc(c.NpcSay(npc=1000, to=1, text="Two blocks north, on Vinewood.")),
+        ),
+        _ctl_ok(
+            "who_reply",
+            "Answer to a who for ids 1000, 1002 and 4242: 4242 is not in view, so it is left out.",
+            sv,
+            session,
+            _enc(
+                c.WhoReply(
+                    entities=[
+                        {
+                            "id": 1000,
+                            "kind": "npc",
+                            "name": "Carl Diaz",
+                            "role": "cop",
+                            "faction": "lspd",
+                        },
+                        {"id": 1002, "kind": "player", "name": "Bob"},
+                    ]
+                )
+            ),
         ),
         _ctl_bad(
             "server_unknown_op",
@@ -1214,7 +1283,8 @@ def path_cases() -> list[Json]:
         ),
         _path_case(
             "speed_zero",
-            "Speed 0: the NPC stands at its start forever (no arrival).",
+            "Speed 0: the NPC stands at its start forever (no arrival), facing its waypoint "
+            "(heading 270, east): how the server shows an NPC stopped facing someone.",
             _path(10.0, 10.0, 0.0, 90.0, 10.0, 0.0, 100),
             [100000.0],
         ),

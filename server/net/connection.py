@@ -45,6 +45,7 @@ from server.net.http import route
 from server.npc_talk import offline_reply
 from server.persistence.api import PlayerSnapshot, ResumeSession
 from server.state import ServerState
+from server.world.who import who_reply
 
 log = logging.getLogger("ganggpt.net")
 _ws_log = logging.getLogger("ganggpt.websocket")
@@ -506,6 +507,8 @@ class Connection(asyncio.Protocol):
                 self.fail(ProtocolError(f"no NPC {npc} in view", error=ErrorCode.UNKNOWN_ENTITY))
                 return
             self.send(control.NpcSay(npc=npc, to=self.nid, text=offline_reply(npc, msg.text)))
+        elif isinstance(msg, control.Who):
+            self.send(who_reply(st.world, self.nid, msg.ids))
         elif isinstance(msg, control.Leave):
             self.close(CloseCode.NORMAL, "bye", keep_for_resume=False)
         elif isinstance(msg, control.Hello):

@@ -42,6 +42,7 @@ client_messages: st.SearchStrategy[c.ClientMessage] = st.one_of(
     st.builds(c.Chat, text=texts),
     st.builds(c.Talk, npc=st.integers(0, 0xFFFF), text=texts),
     st.just(c.Leave()),
+    st.builds(c.Who, ids=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=c.WHO_MAX)),
 )
 
 world_dicts = st.builds(
@@ -89,6 +90,16 @@ server_messages: st.SearchStrategy[c.ServerMessage] = st.one_of(
     st.builds(c.Correct, x=finite, y=finite, z=finite, heading=finite, ref=i64),
     st.builds(c.ChatMessage, from_id=st.integers(0, 0xFFFF), name=names, text=texts),
     st.builds(c.NpcSay, npc=st.integers(0, 0xFFFF), to=st.integers(0, 0xFFFF), text=texts),
+    st.builds(
+        c.WhoReply,
+        entities=st.lists(
+            st.fixed_dictionaries(
+                {"id": st.integers(0, 0xFFFF), "kind": st.just("npc"), "name": names},
+                optional={"role": any_text, "faction": any_text},
+            ),
+            max_size=5,
+        ),
+    ),
 )
 
 
@@ -151,6 +162,7 @@ def test_ops_cover_the_catalogue() -> None:
         ClientOp.CHAT: c.Chat(text="a"),
         ClientOp.TALK: c.Talk(npc=1, text="a"),
         ClientOp.LEAVE: c.Leave(),
+        ClientOp.WHO: c.Who(ids=[1]),
     }
     assert set(sample) == set(ClientOp)
     for op, msg in sample.items():
@@ -163,6 +175,7 @@ def test_ops_cover_the_catalogue() -> None:
         c.Correct.OP,
         c.ChatMessage.OP,
         c.NpcSay.OP,
+        c.WhoReply.OP,
     }
     assert server_ops == set(ServerOp)
 
@@ -240,6 +253,16 @@ def test_unknown_op(data: str) -> None:
         {"op": "talk", "npc": 65536, "text": "hi"},
         {"op": "talk", "npc": 1},
         {"op": "talk", "npc": 1, "text": ""},
+        {"op": "who"},
+        {"op": "who", "ids": []},
+        {"op": "who", "ids": 5},
+        {"op": "who", "ids": [1] * (c.WHO_MAX + 1)},
+        {"op": "who", "ids": [-1]},
+        {"op": "who", "ids": [65536]},
+        {"op": "who", "ids": [1.0]},
+        {"op": "who", "ids": [True]},
+        {"op": "who", "ids": ["1"]},
+        {"op": "who", "ids": [[1]]},
     ],
 )
 def test_bad_field(obj: dict[str, Any]) -> None:

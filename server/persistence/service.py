@@ -42,6 +42,8 @@ from server.persistence.journal import Journal
 from server.persistence.metrics import PersistenceMetrics
 from server.persistence.models import (
     Account,
+    AiCall,
+    AuditEntry,
     Companion,
     FactionRelationship,
     FactionState,
@@ -53,6 +55,7 @@ from server.persistence.models import (
 )
 from server.persistence.ops import (
     AddNpcMemory,
+    AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
@@ -60,11 +63,18 @@ from server.persistence.ops import (
     CreateFaction,
     CreateMission,
     CreatePlayer,
+    RecordAiCall,
     SaveCompanion,
     SetFaction,
     SetRelationship,
 )
 from server.persistence.pg_storage import PostgresStorage
+from server.persistence.repos import (
+    Repositories,
+    build_repositories,
+    check_ai_call,
+    check_emotional_weight,
+)
 from server.persistence.sessions import SessionStore
 from server.persistence.sqlite_storage import SqliteStorage
 from server.persistence.storage import PersistenceError, Storage
@@ -177,6 +187,7 @@ class PersistenceService:
             weakref.WeakValueDictionary()
         )
         self._migrated = False
+        self.repos: Repositories = build_repositories(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self.started = False
@@ -505,6 +516,7 @@ class PersistenceService:
         expires_at: float | None = None,
     ) -> str | None:
         """Queue a memory (not critical: never waits). Returns its id, None if the queue is full."""
+        check_emotional_weight(emotional_weight)
         mid = str(uuid.uuid4())
         ok = self.writer.submit(
             AddNpcMemory(
@@ -524,7 +536,60 @@ class PersistenceService:
             self._spawn(self.cache.delete(self.keys.npc_memory(npc_id)))
         return mid
 
+    def record_ai_call(self, call: AiCall) -> bool:
+        """Queue one AI call row (never waits, never raises); False when it was dropped."""
+        why = check_ai_call(call)
+        if why is not None:
+            self.metrics.ai_calls_dropped.labels("invalid").inc()
+            log.warning("AI call row dropped: %s", why)
+            return False
+        ok = self.writer.submit(
+            RecordAiCall(
+                call.call_id,
+                call.provider[:50],
+                call.model[:100],
+                call.purpose[:50],
+                call.prompt_hash[:128],
+                int(call.tokens_in),
+                int(call.tokens_out),
+                int(call.latency_ms),
+                call.outcome,
+                call.player_id,
+                None if call.npc_id is None else call.npc_id[:100],
+                call.created_at,
+            )
+        )
+        if not ok:
+            self.metrics.ai_calls_dropped.labels("queue_full").inc()
+        return ok
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Durable when it returns (database, or the journal during an outage)."""
+        await self.writer.commit(
+            AppendAudit(
+                entry.entry_id,
+                entry.actor[:100],
+                entry.action[:100],
+                None if entry.target is None else entry.target[:255],
+                entry.details,
+                entry.result[:255],
+                entry.created_at,
+            )
+        )
+
     # --- reads ---
+    async def ai_calls(
+        self, limit: int = 100, *, player_id: str | None = None, npc_id: str | None = None
+    ) -> list[AiCall]:
+        result: list[AiCall] = await self._read(
+            self.storage.ai_calls(limit, player_id=player_id, npc_id=npc_id)
+        )
+        return result
+
+    async def audit_log(self, limit: int = 100, *, actor: str | None = None) -> list[AuditEntry]:
+        result: list[AuditEntry] = await self._read(self.storage.audit_log(limit, actor=actor))
+        return result
+
     async def membership(self, player_id: str) -> Membership | None:
         result: Membership | None = await self._read(self.storage.membership(player_id))
         return result

@@ -157,6 +157,26 @@ class Config(BaseSettings):
         2, ge=0, le=24, description="Monthly npc_memories partitions created ahead (PostgreSQL)."
     )
 
+    # --- persistence: start, health, ownership (issue 12) ---
+    database_start_timeout: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds the server keeps trying to reach the database at start before it"
+        " exits with an error; after a good start an outage means 'degraded', not an exit.",
+    )
+    database_write_probe_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds without any write after which a tiny write checks that the"
+        " database still takes writes (/health reports it down when it does not).",
+    )
+    database_write_stuck_after: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds one database write may take before /health reports the"
+        " database as down (a stuck transaction or lock).",
+    )
+
     # --- cache (seed) ---
     redis_url: str | None = Field(
         None, description="redis:// or rediss://; unset = in-process cache."

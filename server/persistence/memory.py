@@ -280,5 +280,3 @@ def _run_now(coro: Any) -> None:
         return
     coro.close()
     raise RuntimeError("memory storage suspended")  # pragma: no cover - it never awaits
-
-

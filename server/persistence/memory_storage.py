@@ -122,9 +122,7 @@ class MemoryStorage:
     async def maintain(self, now: float) -> None:
         self._sessions = {k: s for k, s in self._sessions.items() if s.expires_at >= now}
         self._memories = {
-            k: m
-            for k, m in self._memories.items()
-            if m.expires_at is None or m.expires_at >= now
+            k: m for k, m in self._memories.items() if m.expires_at is None or m.expires_at >= now
         }
 
     async def info(self) -> StorageInfo:
@@ -261,9 +259,7 @@ class MemoryStorage:
         if a is None or a.status != "active":
             raise LookupError(f"no active assignment of mission {op.mission_id} to {op.player_id}")
         if op.reward:
-            self._money(
-                op.event_id, op.player_id, op.reward, f"mission:{op.mission_id}", op.at
-            )
+            self._money(op.event_id, op.player_id, op.reward, f"mission:{op.mission_id}", op.at)
         self._assignments[key] = replace(
             a, status="completed", completed_at=op.at, reward_paid=op.reward
         )

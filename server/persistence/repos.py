@@ -51,8 +51,9 @@ class PlayerRepository(Protocol):
 
 
 class AccountRepository(Protocol):
-    async def create(self, player_id: str, password_hash: str, email: str | None = None) -> None:
-        ...
+    async def create(
+        self, player_id: str, password_hash: str, email: str | None = None
+    ) -> None: ...
 
     async def get(self, player_id: str) -> Account | None: ...
 
@@ -212,8 +213,9 @@ class DomainStore(Protocol):
         self, limit: int = 100, *, player_id: str | None = None, npc_id: str | None = None
     ) -> list[AiCall]: ...
     async def append_audit(self, entry: AuditEntry) -> None: ...
-    async def audit_log(self, limit: int = 100, *, actor: str | None = None) -> list[AuditEntry]:
-        ...
+    async def audit_log(
+        self, limit: int = 100, *, actor: str | None = None
+    ) -> list[AuditEntry]: ...
 
 
 def check_ai_call(call: AiCall) -> str | None:

@@ -171,6 +171,8 @@ class PersistenceService:
             retry_max=config.persist_retry_max,
             on_flushed=self._flushed,
             prepare=self._prepare,
+            probe_every=config.database_write_probe_interval,
+            stuck_after=config.database_write_stuck_after,
         )
         self.sessions = SessionStore(self.storage, self.writer, self.redis, self.keys)
         self.metrics.bind(
@@ -661,6 +663,8 @@ class PersistenceService:
         w = self.writer.state()
         if w["journal_error"] and w["mode"] == "outage":
             status = "down"  # neither the database nor the journal takes writes
+        elif w["refusing"]:
+            status = "down"  # reachable, but writes are refused or stuck: nothing is saved
         elif w["mode"] == "outage":
             status = "degraded"
         else:

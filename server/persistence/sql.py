@@ -33,13 +33,13 @@ from server.persistence.models import (
 )
 from server.persistence.ops import (
     AddNpcMemory,
+    AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
     CreateAccount,
     CreateFaction,
     CreateMission,
-    AppendAudit,
     CreatePlayer,
     Op,
     RecordAiCall,

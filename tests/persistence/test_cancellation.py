@@ -35,7 +35,7 @@ class Injector:
     def __init__(self) -> None:
         self.calls = 0
         self.cancel_at: int | None = None
-        self.target: asyncio.Task[Any] | None = None
+        self.target: asyncio.Future[Any] | None = None
         self.fired = False
 
     def hit(self) -> None:
@@ -105,7 +105,7 @@ async def _call_cancelled_everywhere(
     assert n > 0, f"{what} made no driver call"
     for k in range(0, n + 1):
         inj.fired = False
-        task = asyncio.get_running_loop().create_task(make())
+        task: asyncio.Future[Any] = asyncio.ensure_future(make())
         inj.target = task
         if k == 0:
             task.cancel()
@@ -134,9 +134,7 @@ async def test_cancel_every_storage_call_at_every_await_point(
 
         async def take_session() -> None:
             tok = f"t{next(tokens)}"
-            await svc.save_session(
-                ResumeSession(tok, host.player_id, "host", time.time() + 60, {})
-            )
+            await svc.save_session(ResumeSession(tok, host.player_id, "host", time.time() + 60, {}))
             await svc.take_session(tok)
 
         await svc.create_faction("grove", "Grove Street")

@@ -140,9 +140,10 @@ class Config(BaseSettings):
     )
     snapshot_interval: float = Field(1.0, gt=0)
     persist_queue_size: int = Field(10000, ge=1)
-    journal_path: str = Field(
-        "data/journal",
-        description="Append-only journal for writes made while the database is down.",
+    journal_path: str | None = Field(
+        None,
+        description="Append-only journal for writes made while the database is down; one per"
+        " database. Unset: SQLITE_PATH + '.journal', or data/journal-<id> for PostgreSQL.",
     )
     persist_spill_after: float = Field(
         5.0,

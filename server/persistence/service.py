@@ -39,6 +39,15 @@ from server.cache.redis_cache import RedisCache
 from server.cache.tiered import TieredCache
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
 from server.persistence.journal import Journal
+from server.persistence.owner import (
+    Owner,
+    PostgresOwner,
+    StartupError,
+    database_label,
+    database_location,
+    default_journal_path,
+    make_owner,
+)
 from server.persistence.metrics import PersistenceMetrics
 from server.persistence.models import (
     Account,
@@ -143,7 +152,8 @@ class PersistenceService:
         self.config = config
         self.metrics = PersistenceMetrics(registry)
         self.storage = storage if storage is not None else make_storage(config)
-        self.journal = Journal(config.journal_path)
+        self.journal = Journal(default_journal_path(config))
+        self.owner: Owner | None = make_owner(config, exclusive=False) if storage is None else None
         self.keys = CacheKeys(config.redis_prefix)
         self.redis: RedisCache | None = None
         if config.redis_url:
@@ -196,27 +206,74 @@ class PersistenceService:
 
     # --- lifecycle ---
     async def start(self) -> None:
-        """Open, migrate, replay a journal left by a crash, then serve.
+        """Take the database, open and migrate it, replay a journal left by a crash, serve.
 
-        A database that is unreachable at start does not stop the server: it starts in outage
-        mode (health "degraded") and catches up when the database answers.
+        The database must be reachable at start: it is retried for DATABASE_START_TIMEOUT
+        seconds, then StartupError (one line naming the variable). A server that never reached
+        its database would otherwise accept players and journal forever while its health check
+        said healthy. Outages after a good start are handled (journal, health "degraded").
         """
-        await self.journal.open()
-        if self.journal.records:
-            log.warning("journal holds %d records from a previous run", self.journal.records)
         try:
-            await self.storage.open()
-            await self._prepare()
+            if isinstance(self.owner, PostgresOwner):
+                await self._reach(self.owner.acquire)
+            elif self.owner is not None:
+                await self.owner.acquire()
+            await self._reach(self._open_and_prepare)
+            db_id = await self.storage.database_id()
+            await self.journal.open(db_id, database_location(self.config))
             if self.journal.records:
+                log.warning("journal holds %d records from a previous run", self.journal.records)
                 await self.writer.replay_all()
-        except Exception as err:
-            if not self.storage.is_unavailable(err):
-                raise
-            self.writer.mark_unavailable(f"at start: {type(err).__name__}: {err}")
+        except BaseException:
+            await self._stop_quietly()
+            raise
         await self.cache.start()
         self.writer.start()
         self._maintenance = asyncio.create_task(self._maintain_loop(), name="ganggpt-maintenance")
         self.started = True
+
+    async def _open_and_prepare(self) -> None:
+        await self.storage.open()
+        await self._prepare()
+
+    async def _reach(self, step: Any) -> None:
+        """Run `step` until it works, retrying while the database is unreachable, for at most
+        DATABASE_START_TIMEOUT seconds."""
+        timeout = self.config.database_start_timeout
+        deadline = time.monotonic() + timeout
+        delay = 0.25
+        while True:
+            try:
+                await step()
+                return
+            except StartupError:
+                raise
+            except Exception as err:
+                why = f"{type(err).__name__}: {err}".strip()
+                if not self.storage.is_unavailable(err) and not isinstance(err, OSError):
+                    raise StartupError(
+                        f"{database_label(self.config)}: cannot use the database: {why}"
+                    ) from None
+                if time.monotonic() + delay > deadline:
+                    raise StartupError(
+                        f"{database_label(self.config)}: database not reachable after"
+                        f" {timeout:g} s (DATABASE_START_TIMEOUT): {why}"
+                    ) from None
+                log.warning("database not reachable yet, retrying: %s", why)
+                with contextlib.suppress(Exception):
+                    await self.storage.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.persist_retry_max)
+
+    async def _stop_quietly(self) -> None:
+        """Undo a start that failed: nothing may keep the process alive or the lock held."""
+        with contextlib.suppress(Exception):
+            await self.storage.close()
+        with contextlib.suppress(Exception):
+            await self.journal.close()
+        if self.owner is not None:
+            with contextlib.suppress(Exception):
+                await self.owner.release()
 
     async def _prepare(self) -> None:
         if not self._migrated:
@@ -247,6 +304,8 @@ class PersistenceService:
         with contextlib.suppress(Exception):
             await self.storage.close()
         await self.journal.close()
+        if self.owner is not None:
+            await self.owner.release()
         self.started = False
 
     async def abandon(self) -> None:
@@ -263,6 +322,10 @@ class PersistenceService:
         await self.cache.close()
         with contextlib.suppress(Exception):
             await self.storage.close()
+        if isinstance(self.owner, PostgresOwner):
+            self.owner.abandon()
+        elif self.owner is not None:
+            await self.owner.release()  # the kernel would drop a dead process' file lock
         self.started = False
 
     def _spawn(self, coro: Any) -> None:

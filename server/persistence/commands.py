@@ -341,3 +341,19 @@ async def restore(config: Config, src: str, *, force: bool = False) -> dict[str,
 def run_restore(config: Config, src: str, *, force: bool = False) -> dict[str, Any]:
     """Synchronous `restore`; returns what was restored."""
     return asyncio.run(restore(config, src, force=force))
+
+
+# --- copy (between databases, across backends) ---
+async def copy(config: Config, source: str, target: str, *, force: bool = False) -> dict[str, Any]:
+    """Copy the world in `source` into the empty database `target` (see copying.py)."""
+    from server.persistence.copying import CopyError, copy_world
+
+    try:
+        return await copy_world(config, source, target, force=force)
+    except CopyError as err:
+        raise CommandError(str(err)) from None
+
+
+def run_copy(config: Config, source: str, target: str, *, force: bool = False) -> dict[str, Any]:
+    """Synchronous `copy`; returns the rows copied per table."""
+    return asyncio.run(copy(config, source, target, force=force))

@@ -39,15 +39,6 @@ from server.cache.redis_cache import RedisCache
 from server.cache.tiered import TieredCache
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
 from server.persistence.journal import Journal
-from server.persistence.owner import (
-    Owner,
-    PostgresOwner,
-    StartupError,
-    database_label,
-    database_location,
-    default_journal_path,
-    make_owner,
-)
 from server.persistence.metrics import PersistenceMetrics
 from server.persistence.models import (
     Account,
@@ -76,6 +67,15 @@ from server.persistence.ops import (
     SaveCompanion,
     SetFaction,
     SetRelationship,
+)
+from server.persistence.owner import (
+    Owner,
+    PostgresOwner,
+    StartupError,
+    database_label,
+    database_location,
+    default_journal_path,
+    make_owner,
 )
 from server.persistence.pg_storage import PostgresStorage
 from server.persistence.repos import (

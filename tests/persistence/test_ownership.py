@@ -84,7 +84,7 @@ async def test_second_server_on_one_sqlite_file_is_refused(
     first = PersistenceService(cfg, CollectorRegistry())
     await first.start()
     second = PersistenceService(cfg, CollectorRegistry())
-    with pytest.raises(DatabaseInUse, match="SQLITE_PATH .* is in use by another GangGPT server"):
+    with pytest.raises(DatabaseInUse, match=r"SQLITE_PATH .* is in use by another GangGPT server"):
         await second.start()
     await first.close()
     third = PersistenceService(cfg, CollectorRegistry())

@@ -92,11 +92,13 @@ async def test_second_server_on_one_sqlite_file_is_refused(
     await third.close()
 
 
-async def test_servers_share_a_postgresql_database(backend_config: Config) -> None:
-    if not backend_config.database_url:
-        pytest.skip("PostgreSQL only: several instances are how it scales")
-    a = PersistenceService(backend_config, CollectorRegistry())
-    b = PersistenceService(backend_config, CollectorRegistry())
+async def test_servers_share_a_postgresql_database(
+    make_config: Callable[..., Config], pg_url: str
+) -> None:
+    """PostgreSQL serves several instances: the servers' lock is shared."""
+    cfg = make_config(database_url=pg_url)
+    a = PersistenceService(cfg, CollectorRegistry())
+    b = PersistenceService(cfg, CollectorRegistry())
     await a.start()
     await b.start()
     await a.close()

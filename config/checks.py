@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from config.settings import Config
+from config.settings import Config, default_journal_path
 
 # Variables the process reads that are not Config fields.
 OTHER_KNOWN = frozenset({"GANGGPT_ENV_FILE"})
@@ -114,5 +114,5 @@ def startup_facts(config: Config) -> list[str]:
     facts = []
     if not config.database_url:
         facts.append(f"SQLite database at {config.sqlite_path or ':memory:'}")
-    facts.append(f"outage journal at {config.journal_path}")
+    facts.append(f"outage journal at {default_journal_path(config)}")
     return facts

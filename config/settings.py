@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import os
 import re
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -148,9 +151,10 @@ class Config(BaseSettings):
     )
     snapshot_interval: float = Field(1.0, gt=0)
     persist_queue_size: int = Field(10000, ge=1)
-    journal_path: str = Field(
-        "data/journal",
-        description="Append-only journal for writes made while the database is down.",
+    journal_path: str | None = Field(
+        None,
+        description="Append-only journal for writes made while the database is down; one per"
+        " database. Unset: SQLITE_PATH + '.journal', or data/journal-<id> for PostgreSQL.",
     )
     persist_spill_after: float = Field(
         5.0,
@@ -163,6 +167,26 @@ class Config(BaseSettings):
     )
     npc_memory_partitions_ahead: int = Field(
         2, ge=0, le=24, description="Monthly npc_memories partitions created ahead (PostgreSQL)."
+    )
+
+    # --- persistence: start, health, ownership (issue 12) ---
+    database_start_timeout: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds the server keeps trying to reach the database at start before it"
+        " exits with an error; after a good start an outage means 'degraded', not an exit.",
+    )
+    database_write_probe_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds without any write after which a tiny write checks that the"
+        " database still takes writes (/health reports it down when it does not).",
+    )
+    database_write_stuck_after: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds one database write may take before /health reports the"
+        " database as down (a stuck transaction or lock).",
     )
 
     # --- cache (seed) ---
@@ -272,10 +296,10 @@ class Config(BaseSettings):
 
     @field_validator("sqlite_path", "journal_path")
     @classmethod
-    def _absolute(cls, v: str) -> str:
+    def _absolute(cls, v: str | None) -> str | None:
         # Relative to the directory the server was started in, which nobody sees later:
         # resolved once here, the path logged at start and shown by `ganggpt config` is real.
-        if v in ("", ":memory:"):
+        if v is None or v in ("", ":memory:"):
             return v
         return os.path.abspath(os.path.expanduser(v))
 
@@ -567,3 +591,23 @@ def decode_key(text: str) -> bytes:
             f"must decode to 32 bytes (got {len(raw)}); e.g. `openssl rand -base64 32`"
         )
     return raw
+
+
+def database_location(config: Config) -> str:
+    """Where the database is (no credentials): SQLite's absolute path, or PostgreSQL's
+    host:port/database."""
+    if config.database_url:
+        p = urlsplit(config.database_url)
+        return f"postgresql://{p.hostname or ''}:{p.port or 5432}{p.path or '/'}"
+    return str(Path(config.sqlite_path).resolve())
+
+
+def default_journal_path(config: Config) -> str:
+    """JOURNAL_PATH when set; else one journal per database: next to the SQLite file, or
+    data/journal-<hash of host:port/database> for PostgreSQL."""
+    if config.journal_path:
+        return config.journal_path
+    if not config.database_url:
+        return f"{config.sqlite_path}.journal"
+    digest = hashlib.sha256(database_location(config).encode()).hexdigest()[:12]
+    return os.path.abspath(f"data/journal-{digest}")

@@ -141,7 +141,13 @@ if __name__ == "__main__":
 def _data_command(args: argparse.Namespace) -> int:
     import orjson
 
-    from server.persistence.commands import CommandError, run_backup, run_migrate, run_restore
+    from server.persistence.commands import (
+        CommandError,
+        run_backup,
+        run_copy,
+        run_migrate,
+        run_restore,
+    )
 
     cfg = _config(args)
     try:
@@ -150,9 +156,11 @@ def _data_command(args: argparse.Namespace) -> int:
             out: Any = {"applied": applied}
         elif args.command == "backup":
             out = run_backup(cfg, args.dest)
+        elif args.command == "copy":
+            out = run_copy(cfg, args.source, args.target, force=args.force)
         else:
-            out = run_restore(cfg, args.src)
-    except CommandError as e:
+            out = run_restore(cfg, args.src, force=args.force)
+    except (CommandError, ConfigError) as e:
         sys.stderr.write(f"ganggpt {args.command}: {e}\n")
         return 1
     except Exception as e:  # unreachable database, bad URL...: a message, not a traceback
@@ -179,7 +187,34 @@ def _add_data_commands(sub: Any) -> None:
     rs = sub.add_parser(
         "restore",
         help="replace the database and Redis keys with a backup made by `ganggpt backup`;"
-        " stop the server first",
+        " refused while a server holds the database (stop it first)",
     )
     rs.add_argument("src", help="backup directory")
+    rs.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even while a server holds the database (it will keep writing its own"
+        " state over the restored one)",
+    )
     rs.set_defaults(func=_data_command)
+    cp = sub.add_parser(
+        "copy",
+        help="copy a whole world into another, empty database (e.g. SQLite to PostgreSQL);"
+        " both must be free of running servers",
+        description="Copy every table of one GangGPT database into another, empty one,"
+        " converting types between SQLite and PostgreSQL. Example: ganggpt copy --from"
+        " sqlite:///data/ganggpt.db --to postgresql://ganggpt:PASSWORD@db:5432/ganggpt",
+    )
+    cp.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="source: sqlite:///relative/path, sqlite:////absolute/path or postgresql://...",
+    )
+    cp.add_argument("--to", dest="target", required=True, help="target (empty): same forms")
+    cp.add_argument(
+        "--force",
+        action="store_true",
+        help="copy even while a server holds either database, or the source journal is not empty",
+    )
+    cp.set_defaults(func=_data_command)

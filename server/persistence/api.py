@@ -7,7 +7,10 @@ The realtime core only ever calls these methods. `submit_snapshots` must never b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from server.persistence.repos import Repositories
 
 
 @dataclass(slots=True)
@@ -53,6 +56,13 @@ class ResumeSession:
 
 
 class GamePersistence(Protocol):
+    """What the server holds as `ServerState.persistence`. `repos` is how game code reaches
+    stored data by domain (players, accounts, factions, missions, companions, NPC memory, AI
+    calls, the audit log); see server/persistence/repos.py."""
+
+    @property
+    def repos(self) -> Repositories: ...
+
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def load_or_create_player(self, name: str) -> PlayerRecord:

@@ -13,7 +13,8 @@ worth restoring with their expiry), and the local journal when it still holds wr
 database has not got (acknowledged writes must not be missing from a backup). The manifest says
 which backend made it, so a restore into the wrong kind of database stops with a clear message.
 
-Restore replaces the contents of the configured stores: run it with the server stopped.
+Restore replaces the contents of the configured stores: it refuses while a server holds the
+database (see owner.py) unless forced.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ import orjson
 import redis.asyncio as aioredis
 
 from config import Config
+from config.settings import default_journal_path
 from server.cache.keys import CacheKeys
+from server.persistence.journal import journal_records
+from server.persistence.owner import DatabaseInUse, make_owner
 from server.persistence.pg_storage import PostgresStorage
 from server.persistence.service import make_storage
 
@@ -204,8 +208,8 @@ async def backup(config: Config, dest: str) -> dict[str, Any]:
         )
         manifest["files"]["redis"] = "redis.json"
         manifest["redis_keys"] = len(entries)
-    journal = Path(config.journal_path)
-    if journal.exists() and journal.stat().st_size > 0:
+    journal = Path(default_journal_path(config))
+    if journal_records(journal):
         shutil.copyfile(journal, out / "journal.jsonl")
         manifest["files"]["journal"] = "journal.jsonl"
     (out / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
@@ -269,8 +273,12 @@ async def _pg_restore(config: Config, url: str, dump: Path) -> None:
         )
 
 
-async def restore(config: Config, src: str) -> dict[str, Any]:
-    """Replace the configured stores' contents with the backup in `src` (server stopped)."""
+async def restore(config: Config, src: str, *, force: bool = False) -> dict[str, Any]:
+    """Replace the configured stores' contents with the backup in `src`.
+
+    Refuses while a server holds the database (its SQLite file lock, or PostgreSQL's shared
+    advisory lock), unless `force`: a live server would keep writing its own state over the
+    restored one."""
     root = Path(src)
     try:
         manifest: dict[str, Any] = orjson.loads((root / MANIFEST).read_bytes())
@@ -280,16 +288,31 @@ async def restore(config: Config, src: str) -> dict[str, Any]:
         raise CommandError(f"unsupported backup format {manifest.get('format')!r}")
     storage = make_storage(config)
     if manifest["backend"] != storage.backend:
+        hint = (
+            "; to move a SQLite world to PostgreSQL use `ganggpt copy`"
+            if manifest["backend"] == "sqlite"
+            else ""
+        )
         raise CommandError(
             f"backup is of a {manifest['backend']} database but the configuration uses"
-            f" {storage.backend}"
+            f" {storage.backend}{hint}"
         )
     files: dict[str, str] = manifest["files"]
-    if isinstance(storage, PostgresStorage):
-        await _pg_restore(config, storage.url, root / files["database"])
-    else:
-        target = config.sqlite_path
-        await asyncio.to_thread(_sqlite_copy, str(root / files["database"]), target)
+    owner = None if force else make_owner(config, exclusive=True)
+    if owner is not None:
+        try:
+            await owner.acquire()
+        except DatabaseInUse as err:
+            raise CommandError(f"{err} (stop the server first, or use --force)") from None
+    try:
+        if isinstance(storage, PostgresStorage):
+            await _pg_restore(config, storage.url, root / files["database"])
+        else:
+            target = config.sqlite_path
+            await asyncio.to_thread(_sqlite_copy, str(root / files["database"]), target)
+    finally:
+        if owner is not None:
+            await owner.release()
     restored: dict[str, Any] = {"backend": storage.backend, "database": True}
     if "redis" in files:
         if not config.redis_url:
@@ -302,8 +325,8 @@ async def restore(config: Config, src: str) -> dict[str, Any]:
                 for e in entries:
                     e["key"] = new + e["key"][len(old) :]
             restored["redis"] = await _redis_load(config, entries)
-    journal = Path(config.journal_path)
-    if journal.exists() and journal.stat().st_size > 0:
+    journal = Path(default_journal_path(config))
+    if journal_records(journal):
         # Writes journaled against the database being replaced must not replay onto the
         # restored one; keep them aside for inspection.
         aside = journal.with_name(f"{journal.name}.pre-restore-{int(time.time())}")
@@ -316,6 +339,22 @@ async def restore(config: Config, src: str) -> dict[str, Any]:
     return restored
 
 
-def run_restore(config: Config, src: str) -> dict[str, Any]:
+def run_restore(config: Config, src: str, *, force: bool = False) -> dict[str, Any]:
     """Synchronous `restore`; returns what was restored."""
-    return asyncio.run(restore(config, src))
+    return asyncio.run(restore(config, src, force=force))
+
+
+# --- copy (between databases, across backends) ---
+async def copy(config: Config, source: str, target: str, *, force: bool = False) -> dict[str, Any]:
+    """Copy the world in `source` into the empty database `target` (see copying.py)."""
+    from server.persistence.copying import CopyError, copy_world
+
+    try:
+        return await copy_world(config, source, target, force=force)
+    except CopyError as err:
+        raise CommandError(str(err)) from None
+
+
+def run_copy(config: Config, source: str, target: str, *, force: bool = False) -> dict[str, Any]:
+    """Synchronous `copy`; returns the rows copied per table."""
+    return asyncio.run(copy(config, source, target, force=force))

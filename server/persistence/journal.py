@@ -10,6 +10,12 @@ the last one and was never acknowledged (the fsync had not returned), so it is d
 line in the middle (disk corruption) is copied to `<path>.rejected` and skipped rather than
 blocking every record behind it.
 
+The first line is a header naming the database the journal belongs to
+(`{"journal": 1, "database_id": ..., "location": ...}`): the database's random id from its
+`ganggpt_meta` table. A journal is replayed only into that database; opened for another one it
+refuses (JournalMismatch) and the file is left as it is. A journal without a header (written
+before headers existed) is accepted once, with a warning.
+
 All file work runs on one dedicated thread: the event loop never waits for the disk, and the
 single thread keeps appends in order.
 """
@@ -17,6 +23,7 @@ single thread keeps appends in order.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -27,12 +34,36 @@ from typing import Any, BinaryIO, TypeVar
 import orjson
 
 from server.persistence.ops import Op, OpDecodeError, op_from_dict, op_to_dict
+from server.persistence.owner import StartupError
+
+log = logging.getLogger("ganggpt.persistence")
 
 T = TypeVar("T")
 
 
 class JournalCorrupt(ValueError):
     """A journal line that is not a complete, intact record."""
+
+
+class JournalMismatch(StartupError):
+    """The journal holds writes for another database: replaying it here would corrupt it."""
+
+
+HEADER_PREFIX = b'{"journal":'
+
+
+def encode_header(database_id: str, location: str) -> bytes:
+    return orjson.dumps({"journal": 1, "database_id": database_id, "location": location}) + b"\n"
+
+
+def decode_header(line: bytes) -> dict[str, Any] | None:
+    if not line.startswith(HEADER_PREFIX):
+        return None
+    try:
+        d = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return d if isinstance(d, dict) else None
 
 
 def encode_line(seq: int, op: Op) -> bytes:
@@ -70,6 +101,9 @@ class Journal:
         self.size = 0  # bytes in the file
         self.rejected = 0  # lines moved to the .rejected file since start
         self.oldest_at: float | None = None  # wall time of the first append since empty
+        self.database_id: str | None = None  # the database this journal belongs to
+        self.location = ""
+        self._header = b""
         self._fh: BinaryIO | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganggpt-journal")
 
@@ -85,11 +119,15 @@ class Journal:
             _fsync_dir(self.path.parent)
         fh.seek(0)
         complete_end, count, last_seq = 0, 0, 0
+        owner: dict[str, Any] | None = None
         bad: list[bytes] = []
         for line in fh:
             if not line.endswith(b"\n"):
                 break  # torn tail from a crash: its fsync never returned, never acknowledged
             complete_end += len(line)
+            if complete_end == len(line) and (hdr := decode_header(line)) is not None:
+                owner = hdr
+                continue
             try:
                 seq, _ = decode_line(line)
             except JournalCorrupt:
@@ -99,12 +137,35 @@ class Journal:
                 bad.append(line)
                 continue
             last_seq, count = seq, count + 1
+        if count and self.database_id is not None:
+            theirs = None if owner is None else owner.get("database_id")
+            if theirs is None:
+                log.warning(
+                    "journal %s has no database header (written by an older server);"
+                    " replaying its %d records into %s",
+                    self.path,
+                    count,
+                    self.location,
+                )
+            elif theirs != self.database_id:
+                fh.close()
+                raise JournalMismatch(
+                    f"JOURNAL_PATH {self.path.resolve()} holds {count} writes for another"
+                    f" database ({owner.get('location') if owner else '?'}, id {theirs}), not"
+                    f" {self.location} (id {self.database_id}); it was not replayed and is"
+                    " left as it is: point JOURNAL_PATH elsewhere, or start the server of"
+                    " that database to replay it"
+                )
         if bad:
             self._reject_sync(bad)
         if fh.seek(0, os.SEEK_END) != complete_end:
             fh.truncate(complete_end)
             os.fsync(fh.fileno())
         self._fh = fh
+        if self.database_id is not None:
+            self._header = encode_header(self.database_id, self.location)
+            if not count:  # empty (or only a header): make it this database's journal
+                self._clear_sync()
         self.records = count
         self.size = fh.seek(0, os.SEEK_END)
         self.next_seq = last_seq + 1
@@ -127,6 +188,8 @@ class Journal:
                 if not line or not line.endswith(b"\n"):
                     break
                 offset += len(line)
+                if line.startswith(HEADER_PREFIX):
+                    continue
                 try:
                     out.append(decode_line(line))
                 except JournalCorrupt:
@@ -137,8 +200,11 @@ class Journal:
         fh = self._require()
         fh.truncate(0)
         fh.seek(0)
+        if self._header:
+            fh.write(self._header)
+            fh.flush()
         os.fsync(fh.fileno())
-        self.size = 0
+        self.size = len(self._header)
 
     def _reject_sync(self, lines: list[bytes]) -> None:
         with open(self.rejected_path, "ab") as fh:
@@ -158,7 +224,10 @@ class Journal:
         return self._fh
 
     # --- async API ---
-    async def open(self) -> None:
+    async def open(self, database_id: str | None = None, location: str = "") -> None:
+        """Open (and check) the journal of the database `database_id` (None: no check, for
+        tools that only read it)."""
+        self.database_id, self.location = database_id, location
         await self._run(self._open_sync)
 
     async def append(self, ops: Sequence[Op], now: float) -> int:
@@ -191,6 +260,27 @@ class Journal:
     def abandon(self) -> None:
         """Drop the file handle without any further write, as a crashed process would."""
         self._pool.shutdown(wait=False)
+
+
+def journal_records(path: str | Path) -> int:
+    """Complete records in a journal file (header not counted); 0 when there is no file."""
+    try:
+        with open(path, "rb") as fh:
+            return sum(
+                1 for line in fh if line.endswith(b"\n") and not line.startswith(HEADER_PREFIX)
+            )
+    except FileNotFoundError:
+        return 0
+
+
+def journal_owner(path: str | Path) -> str | None:
+    """The database id in a journal's header (None: no file or no header)."""
+    try:
+        with open(path, "rb") as fh:
+            hdr = decode_header(fh.readline())
+    except FileNotFoundError:
+        return None
+    return None if hdr is None else hdr.get("database_id")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -81,6 +81,12 @@ class PersistenceMetrics:
             "Journal records the database refused on replay (kept in <journal>.rejected).",
             registry=r,
         )
+        self.ai_calls_dropped = Counter(
+            "ganggpt_persist_ai_calls_dropped_total",
+            "AI call rows not recorded, by reason (invalid, queue_full).",
+            ["reason"],
+            registry=r,
+        )
         self.cache_requests = Counter(
             "ganggpt_cache_requests_total",
             "Cache lookups by layer (l1, l2) and result (hit, miss, error).",

@@ -7,8 +7,13 @@ are unix seconds (floats) everywhere above the storage layer.
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+AiOutcome = Literal["ok", "timeout", "error", "fallback", "invalid"]
+AI_OUTCOMES: frozenset[str] = frozenset(("ok", "timeout", "error", "fallback", "invalid"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -111,6 +116,41 @@ class LedgerEntry:
     balance_after: int
     reason: str
     created_at: float
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(slots=True, frozen=True)
+class AiCall:
+    """One language-model call as recorded in `ai_calls` (ids and time filled in if left out)."""
+
+    provider: str  # "openai", "azure", "local", "offline"...
+    model: str
+    purpose: str  # "npc_dialogue", "mission", ...
+    prompt_hash: str  # hash of the prompt, never the prompt itself
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    outcome: AiOutcome
+    player_id: str | None = None  # UUID of the player the call served, if any
+    npc_id: str | None = None
+    created_at: float = field(default_factory=time.time)
+    call_id: str = field(default_factory=_new_id)
+
+
+@dataclass(slots=True, frozen=True)
+class AuditEntry:
+    """One admin action as recorded in `admin_audit`."""
+
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    result: str  # "ok", "denied", "error: ..."
+    created_at: float = field(default_factory=time.time)
+    entry_id: str = field(default_factory=_new_id)
 
 
 @dataclass(slots=True)

@@ -148,6 +148,39 @@ class SaveCompanion:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class RecordAiCall:
+    """One call to a language model, for cost and quality accounting; not critical."""
+
+    kind: ClassVar[str] = "ai_call"
+    call_id: str
+    provider: str
+    model: str
+    purpose: str
+    prompt_hash: str
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    outcome: str
+    player_id: str | None
+    npc_id: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AppendAudit:
+    """One admin action; durable before the action is acknowledged."""
+
+    kind: ClassVar[str] = "audit"
+    entry_id: str
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    result: str
+    at: float
+
+
 Op = (
     CreatePlayer
     | SaveSnapshots
@@ -161,6 +194,8 @@ Op = (
     | CompleteMission
     | AddNpcMemory
     | SaveCompanion
+    | RecordAiCall
+    | AppendAudit
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -178,6 +213,8 @@ _TYPES: dict[str, type[Any]] = {
         CompleteMission,
         AddNpcMemory,
         SaveCompanion,
+        RecordAiCall,
+        AppendAudit,
     )
 }
 

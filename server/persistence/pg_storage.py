@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,9 +20,36 @@ import asyncpg
 from server.persistence.migrations import load_migrations, pending
 from server.persistence.models import StorageInfo
 from server.persistence.sql import Conn, SqlStorage
+from server.persistence.txn import finish
+
+log = logging.getLogger("ganggpt.persistence")
 
 _UTC = dt.UTC
 _MIGRATION_LOCK = 0x6A6E6770  # pg_advisory_lock key: one migrator at a time across instances
+
+
+async def _rollback(c: Any, tr: Any) -> None:
+    try:
+        await tr.rollback()
+    except Exception as err:
+        if c.is_closed() or not c.is_in_transaction():
+            return  # BEGIN itself failed, or the connection is gone: nothing is left open
+        # Still inside a transaction we cannot end: never hand this connection out again.
+        log.warning("rollback failed, dropping the connection: %s", err)
+        c.terminate()
+
+
+@asynccontextmanager
+async def _transaction(c: Any) -> AsyncIterator[None]:
+    tr = c.transaction()
+    try:
+        # Inside the try: a cancel delivered just after BEGIN completed must roll it back.
+        await finish(tr.start())
+        yield
+        await finish(tr.commit())
+    except BaseException:
+        await finish(_rollback(c, tr))
+        raise
 
 
 class PostgresStorage(SqlStorage):
@@ -83,8 +111,10 @@ class PostgresStorage(SqlStorage):
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[Conn]:
+        """A transaction whose BEGIN, COMMIT and ROLLBACK run to completion even when the
+        caller is cancelled (txn.py); any exception, cancellation included, rolls back."""
         pool = self._require_pool()
-        async with pool.acquire(timeout=self.timeout) as c, c.transaction():
+        async with pool.acquire(timeout=self.timeout) as c, _transaction(c):
             yield c
 
     @asynccontextmanager
@@ -167,7 +197,7 @@ class PostgresStorage(SqlStorage):
                     "SELECT coalesce(max(version), 0) AS v FROM schema_migrations"
                 )
                 for m in pending(migrations, int(row["v"])):
-                    async with c.transaction():
+                    async with _transaction(c):
                         for stmt in m.statements:
                             await c.execute(stmt)
                         await c.execute(

@@ -33,6 +33,7 @@ from cachetools import LRUCache
 from prometheus_client import CollectorRegistry
 
 from config import Config
+from config.settings import database_location, default_journal_path
 from server.cache.keys import CacheKeys
 from server.cache.l1 import L1Cache
 from server.cache.redis_cache import RedisCache
@@ -42,6 +43,8 @@ from server.persistence.journal import Journal
 from server.persistence.metrics import PersistenceMetrics
 from server.persistence.models import (
     Account,
+    AiCall,
+    AuditEntry,
     Companion,
     FactionRelationship,
     FactionState,
@@ -53,6 +56,7 @@ from server.persistence.models import (
 )
 from server.persistence.ops import (
     AddNpcMemory,
+    AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
@@ -60,11 +64,25 @@ from server.persistence.ops import (
     CreateFaction,
     CreateMission,
     CreatePlayer,
+    RecordAiCall,
     SaveCompanion,
     SetFaction,
     SetRelationship,
 )
+from server.persistence.owner import (
+    Owner,
+    PostgresOwner,
+    StartupError,
+    database_label,
+    make_owner,
+)
 from server.persistence.pg_storage import PostgresStorage
+from server.persistence.repos import (
+    Repositories,
+    build_repositories,
+    check_ai_call,
+    check_emotional_weight,
+)
 from server.persistence.sessions import SessionStore
 from server.persistence.sqlite_storage import SqliteStorage
 from server.persistence.storage import PersistenceError, Storage
@@ -133,7 +151,8 @@ class PersistenceService:
         self.config = config
         self.metrics = PersistenceMetrics(registry)
         self.storage = storage if storage is not None else make_storage(config)
-        self.journal = Journal(config.journal_path)
+        self.journal = Journal(default_journal_path(config))
+        self.owner: Owner | None = make_owner(config, exclusive=False) if storage is None else None
         self.keys = CacheKeys(config.redis_prefix)
         self.redis: RedisCache | None = None
         if config.redis_url:
@@ -161,6 +180,8 @@ class PersistenceService:
             retry_max=config.persist_retry_max,
             on_flushed=self._flushed,
             prepare=self._prepare,
+            probe_every=config.database_write_probe_interval,
+            stuck_after=config.database_write_stuck_after,
         )
         self.sessions = SessionStore(self.storage, self.writer, self.redis, self.keys)
         self.metrics.bind(
@@ -177,33 +198,81 @@ class PersistenceService:
             weakref.WeakValueDictionary()
         )
         self._migrated = False
+        self.repos: Repositories = build_repositories(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self.started = False
 
     # --- lifecycle ---
     async def start(self) -> None:
-        """Open, migrate, replay a journal left by a crash, then serve.
+        """Take the database, open and migrate it, replay a journal left by a crash, serve.
 
-        A database that is unreachable at start does not stop the server: it starts in outage
-        mode (health "degraded") and catches up when the database answers.
+        The database must be reachable at start: it is retried for DATABASE_START_TIMEOUT
+        seconds, then StartupError (one line naming the variable). A server that never reached
+        its database would otherwise accept players and journal forever while its health check
+        said healthy. Outages after a good start are handled (journal, health "degraded").
         """
-        await self.journal.open()
-        if self.journal.records:
-            log.warning("journal holds %d records from a previous run", self.journal.records)
         try:
-            await self.storage.open()
-            await self._prepare()
+            if isinstance(self.owner, PostgresOwner):
+                await self._reach(self.owner.acquire)
+            elif self.owner is not None:
+                await self.owner.acquire()
+            await self._reach(self._open_and_prepare)
+            db_id = await self.storage.database_id()
+            await self.journal.open(db_id, database_location(self.config))
             if self.journal.records:
+                log.warning("journal holds %d records from a previous run", self.journal.records)
                 await self.writer.replay_all()
-        except Exception as err:
-            if not self.storage.is_unavailable(err):
-                raise
-            self.writer.mark_unavailable(f"at start: {type(err).__name__}: {err}")
+        except BaseException:
+            await self._stop_quietly()
+            raise
         await self.cache.start()
         self.writer.start()
         self._maintenance = asyncio.create_task(self._maintain_loop(), name="ganggpt-maintenance")
         self.started = True
+
+    async def _open_and_prepare(self) -> None:
+        await self.storage.open()
+        await self._prepare()
+
+    async def _reach(self, step: Any) -> None:
+        """Run `step` until it works, retrying while the database is unreachable, for at most
+        DATABASE_START_TIMEOUT seconds."""
+        timeout = self.config.database_start_timeout
+        deadline = time.monotonic() + timeout
+        delay = 0.25
+        while True:
+            try:
+                await step()
+                return
+            except StartupError:
+                raise
+            except Exception as err:
+                why = f"{type(err).__name__}: {err}".strip()
+                if not self.storage.is_unavailable(err) and not isinstance(err, OSError):
+                    raise StartupError(
+                        f"{database_label(self.config)}: cannot use the database: {why}"
+                    ) from None
+                if time.monotonic() + delay > deadline:
+                    raise StartupError(
+                        f"{database_label(self.config)}: database not reachable after"
+                        f" {timeout:g} s (DATABASE_START_TIMEOUT): {why}"
+                    ) from None
+                log.warning("database not reachable yet, retrying: %s", why)
+                with contextlib.suppress(Exception):
+                    await self.storage.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.persist_retry_max)
+
+    async def _stop_quietly(self) -> None:
+        """Undo a start that failed: nothing may keep the process alive or the lock held."""
+        with contextlib.suppress(Exception):
+            await self.storage.close()
+        with contextlib.suppress(Exception):
+            await self.journal.close()
+        if self.owner is not None:
+            with contextlib.suppress(Exception):
+                await self.owner.release()
 
     async def _prepare(self) -> None:
         if not self._migrated:
@@ -234,6 +303,8 @@ class PersistenceService:
         with contextlib.suppress(Exception):
             await self.storage.close()
         await self.journal.close()
+        if self.owner is not None:
+            await self.owner.release()
         self.started = False
 
     async def abandon(self) -> None:
@@ -250,6 +321,10 @@ class PersistenceService:
         await self.cache.close()
         with contextlib.suppress(Exception):
             await self.storage.close()
+        if isinstance(self.owner, PostgresOwner):
+            self.owner.abandon()
+        elif self.owner is not None:
+            await self.owner.release()  # the kernel would drop a dead process' file lock
         self.started = False
 
     def _spawn(self, coro: Any) -> None:
@@ -505,6 +580,7 @@ class PersistenceService:
         expires_at: float | None = None,
     ) -> str | None:
         """Queue a memory (not critical: never waits). Returns its id, None if the queue is full."""
+        check_emotional_weight(emotional_weight)
         mid = str(uuid.uuid4())
         ok = self.writer.submit(
             AddNpcMemory(
@@ -524,7 +600,60 @@ class PersistenceService:
             self._spawn(self.cache.delete(self.keys.npc_memory(npc_id)))
         return mid
 
+    def record_ai_call(self, call: AiCall) -> bool:
+        """Queue one AI call row (never waits, never raises); False when it was dropped."""
+        why = check_ai_call(call)
+        if why is not None:
+            self.metrics.ai_calls_dropped.labels("invalid").inc()
+            log.warning("AI call row dropped: %s", why)
+            return False
+        ok = self.writer.submit(
+            RecordAiCall(
+                call.call_id,
+                call.provider[:50],
+                call.model[:100],
+                call.purpose[:50],
+                call.prompt_hash[:128],
+                int(call.tokens_in),
+                int(call.tokens_out),
+                int(call.latency_ms),
+                call.outcome,
+                call.player_id,
+                None if call.npc_id is None else call.npc_id[:100],
+                call.created_at,
+            )
+        )
+        if not ok:
+            self.metrics.ai_calls_dropped.labels("queue_full").inc()
+        return ok
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Durable when it returns (database, or the journal during an outage)."""
+        await self.writer.commit(
+            AppendAudit(
+                entry.entry_id,
+                entry.actor[:100],
+                entry.action[:100],
+                None if entry.target is None else entry.target[:255],
+                entry.details,
+                entry.result[:255],
+                entry.created_at,
+            )
+        )
+
     # --- reads ---
+    async def ai_calls(
+        self, limit: int = 100, *, player_id: str | None = None, npc_id: str | None = None
+    ) -> list[AiCall]:
+        result: list[AiCall] = await self._read(
+            self.storage.ai_calls(limit, player_id=player_id, npc_id=npc_id)
+        )
+        return result
+
+    async def audit_log(self, limit: int = 100, *, actor: str | None = None) -> list[AuditEntry]:
+        result: list[AuditEntry] = await self._read(self.storage.audit_log(limit, actor=actor))
+        return result
+
     async def membership(self, player_id: str) -> Membership | None:
         result: Membership | None = await self._read(self.storage.membership(player_id))
         return result
@@ -596,6 +725,8 @@ class PersistenceService:
         w = self.writer.state()
         if w["journal_error"] and w["mode"] == "outage":
             status = "down"  # neither the database nor the journal takes writes
+        elif w["refusing"]:
+            status = "down"  # reachable, but writes are refused or stuck: nothing is saved
         elif w["mode"] == "outage":
             status = "degraded"
         else:

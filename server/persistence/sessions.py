@@ -70,10 +70,14 @@ class SessionStore:
         if not self.writer.outage:
             try:
                 await self.storage.save_session(s)
-                self._sql_fallback = self.redis is not None
-                return
             except Exception as err:
                 log.warning("session not stored in the database: %s", err)
+                if not self.storage.is_unavailable(err):
+                    self.writer.refused("resume session", err)
+            else:
+                self.writer.accepted()
+                self._sql_fallback = self.redis is not None
+                return
         self._memory[s.token] = s
 
     async def take(self, token: str) -> ResumeSession | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -20,6 +20,8 @@ import orjson
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
 from server.persistence.models import (
     Account,
+    AiCall,
+    AuditEntry,
     Companion,
     FactionRelationship,
     FactionState,
@@ -31,6 +33,7 @@ from server.persistence.models import (
 )
 from server.persistence.ops import (
     AddNpcMemory,
+    AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
@@ -39,6 +42,7 @@ from server.persistence.ops import (
     CreateMission,
     CreatePlayer,
     Op,
+    RecordAiCall,
     SaveCompanion,
     SaveSnapshots,
     SetFaction,
@@ -153,122 +157,160 @@ class SqlStorage:
             await c.executemany(_SNAPSHOT_SQL, rows)
 
     async def _apply_in(self, c: Conn, op: Op) -> None:
-        if isinstance(op, CreatePlayer):
-            await self._create_player(c, op)
-        elif isinstance(op, ChangeMoney):
-            await self._money(c, op.event_id, op.player_id, op.delta, op.reason, op.at)
-        elif isinstance(op, CreateAccount):
-            await c.execute(
-                "INSERT INTO accounts (player_id, password_hash, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $3) ON CONFLICT (player_id) DO UPDATE SET"
-                " password_hash = excluded.password_hash, updated_at = excluded.updated_at",
-                op.player_id,
-                op.password_hash,
-                self.ts(op.at),
-            )
-            if op.email is not None:
-                await c.execute(
-                    "UPDATE players SET email = $2 WHERE id = $1", op.player_id, op.email
-                )
-        elif isinstance(op, CreateFaction):
-            await c.execute(
-                "INSERT INTO factions (name, display_name, created_at) VALUES ($1, $2, $3)"
-                " ON CONFLICT (name) DO NOTHING",
-                op.name,
-                op.display_name,
-                self.ts(op.at),
-            )
-        elif isinstance(op, SetFaction):
-            if op.faction is None:
-                await c.execute("DELETE FROM faction_members WHERE player_id = $1", op.player_id)
-            else:
-                await c.execute(
-                    "INSERT INTO faction_members (player_id, faction, rank, joined_at)"
-                    " VALUES ($1, $2, $3, $4) ON CONFLICT (player_id) DO UPDATE SET"
-                    " rank = excluded.rank, joined_at = CASE WHEN faction_members.faction ="
-                    " excluded.faction THEN faction_members.joined_at ELSE excluded.joined_at END,"
-                    " faction = excluded.faction",
-                    op.player_id,
-                    op.faction,
-                    op.rank,
-                    self.ts(op.at),
-                )
-        elif isinstance(op, SetRelationship):
-            await c.execute(
-                "INSERT INTO faction_relationships (id, faction_a, faction_b, relationship_type,"
-                " strength, last_updated) VALUES ($1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (faction_a, faction_b) DO UPDATE SET"
-                " relationship_type = excluded.relationship_type, strength = excluded.strength,"
-                " last_updated = excluded.last_updated",
-                str(uuid.uuid4()),
-                op.faction_a,
-                op.faction_b,
-                op.relationship_type,
-                op.strength,
-                self.ts(op.at),
-            )
-        elif isinstance(op, CreateMission):
-            await c.execute(
-                "INSERT INTO missions (id, title, description, generated_by, difficulty,"
-                " estimated_duration, reward_pool, faction_impact, created_at, expires_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
-                op.mission_id,
-                op.title,
-                op.description,
-                op.generated_by,
-                op.difficulty,
-                self.iv(op.estimated_duration_s),
-                op.reward_pool,
-                None if op.faction_impact is None else _dumps(op.faction_impact),
-                self.ts(op.at),
-                self._ts_opt(op.expires_at),
-            )
-        elif isinstance(op, AssignMission):
-            await c.execute(
-                "INSERT INTO mission_assignments (mission_id, player_id, status, assigned_at)"
-                " VALUES ($1, $2, 'active', $3) ON CONFLICT (mission_id, player_id) DO NOTHING",
-                op.mission_id,
-                op.player_id,
-                self.ts(op.at),
-            )
-        elif isinstance(op, CompleteMission):
-            await self._complete_mission(c, op)
-        elif isinstance(op, AddNpcMemory):
-            await self._before_npc_memory(c, op.at)
-            await c.execute(
-                "INSERT INTO npc_memories (id, npc_id, player_id, memory_type, content,"
-                " emotional_weight, created_at, expires_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                op.memory_id,
-                op.npc_id,
-                op.player_id,
-                op.memory_type,
-                _dumps(op.content),
-                op.emotional_weight,
-                self.ts(op.at),
-                self._ts_opt(op.expires_at),
-            )
-        elif isinstance(op, SaveCompanion):
-            await c.execute(
-                "INSERT INTO companions (id, player_id, name, companion_type, personality,"
-                " experience_points, loyalty_level, memory_data, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"
-                " name = excluded.name, companion_type = excluded.companion_type,"
-                " personality = excluded.personality,"
-                " experience_points = excluded.experience_points,"
-                " loyalty_level = excluded.loyalty_level, memory_data = excluded.memory_data",
-                op.companion_id,
-                op.player_id,
-                op.name,
-                op.companion_type,
-                _dumps(op.personality),
-                op.experience_points,
-                op.loyalty_level,
-                None if op.memory_data is None else _dumps(op.memory_data),
-                self.ts(op.at),
-            )
-        else:  # SaveSnapshots is handled by apply(); anything else is a programming error
+        write = _WRITES.get(type(op))
+        if write is None:  # SaveSnapshots is handled by apply(); anything else is a bug
             raise TypeError(f"not a write: {op!r}")
+        await write(self, c, op)
+
+    async def _change_money(self, c: Conn, op: ChangeMoney) -> None:
+        await self._money(c, op.event_id, op.player_id, op.delta, op.reason, op.at)
+
+    async def _create_account(self, c: Conn, op: CreateAccount) -> None:
+        await c.execute(
+            "INSERT INTO accounts (player_id, password_hash, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $3) ON CONFLICT (player_id) DO UPDATE SET"
+            " password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+            op.player_id,
+            op.password_hash,
+            self.ts(op.at),
+        )
+        if op.email is not None:
+            await c.execute("UPDATE players SET email = $2 WHERE id = $1", op.player_id, op.email)
+
+    async def _create_faction(self, c: Conn, op: CreateFaction) -> None:
+        await c.execute(
+            "INSERT INTO factions (name, display_name, created_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO NOTHING",
+            op.name,
+            op.display_name,
+            self.ts(op.at),
+        )
+
+    async def _set_faction(self, c: Conn, op: SetFaction) -> None:
+        if op.faction is None:
+            await c.execute("DELETE FROM faction_members WHERE player_id = $1", op.player_id)
+            return
+        await c.execute(
+            "INSERT INTO faction_members (player_id, faction, rank, joined_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (player_id) DO UPDATE SET"
+            " rank = excluded.rank, joined_at = CASE WHEN faction_members.faction ="
+            " excluded.faction THEN faction_members.joined_at ELSE excluded.joined_at END,"
+            " faction = excluded.faction",
+            op.player_id,
+            op.faction,
+            op.rank,
+            self.ts(op.at),
+        )
+
+    async def _set_relationship(self, c: Conn, op: SetRelationship) -> None:
+        await c.execute(
+            "INSERT INTO faction_relationships (id, faction_a, faction_b, relationship_type,"
+            " strength, last_updated) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (faction_a, faction_b) DO UPDATE SET"
+            " relationship_type = excluded.relationship_type, strength = excluded.strength,"
+            " last_updated = excluded.last_updated",
+            str(uuid.uuid4()),
+            op.faction_a,
+            op.faction_b,
+            op.relationship_type,
+            op.strength,
+            self.ts(op.at),
+        )
+
+    async def _create_mission(self, c: Conn, op: CreateMission) -> None:
+        await c.execute(
+            "INSERT INTO missions (id, title, description, generated_by, difficulty,"
+            " estimated_duration, reward_pool, faction_impact, created_at, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+            op.mission_id,
+            op.title,
+            op.description,
+            op.generated_by,
+            op.difficulty,
+            self.iv(op.estimated_duration_s),
+            op.reward_pool,
+            None if op.faction_impact is None else _dumps(op.faction_impact),
+            self.ts(op.at),
+            self._ts_opt(op.expires_at),
+        )
+
+    async def _assign_mission(self, c: Conn, op: AssignMission) -> None:
+        await c.execute(
+            "INSERT INTO mission_assignments (mission_id, player_id, status, assigned_at)"
+            " VALUES ($1, $2, 'active', $3) ON CONFLICT (mission_id, player_id) DO NOTHING",
+            op.mission_id,
+            op.player_id,
+            self.ts(op.at),
+        )
+
+    async def _add_npc_memory(self, c: Conn, op: AddNpcMemory) -> None:
+        await self._before_npc_memory(c, op.at)
+        await c.execute(
+            "INSERT INTO npc_memories (id, npc_id, player_id, memory_type, content,"
+            " emotional_weight, created_at, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            op.memory_id,
+            op.npc_id,
+            op.player_id,
+            op.memory_type,
+            _dumps(op.content),
+            op.emotional_weight,
+            self.ts(op.at),
+            self._ts_opt(op.expires_at),
+        )
+
+    async def _save_companion(self, c: Conn, op: SaveCompanion) -> None:
+        await c.execute(
+            "INSERT INTO companions (id, player_id, name, companion_type, personality,"
+            " experience_points, loyalty_level, memory_data, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"
+            " name = excluded.name, companion_type = excluded.companion_type,"
+            " personality = excluded.personality,"
+            " experience_points = excluded.experience_points,"
+            " loyalty_level = excluded.loyalty_level, memory_data = excluded.memory_data",
+            op.companion_id,
+            op.player_id,
+            op.name,
+            op.companion_type,
+            _dumps(op.personality),
+            op.experience_points,
+            op.loyalty_level,
+            None if op.memory_data is None else _dumps(op.memory_data),
+            self.ts(op.at),
+        )
+
+    async def _record_ai_call(self, c: Conn, op: RecordAiCall) -> None:
+        await c.execute(
+            "INSERT INTO ai_calls (id, provider, model, purpose, prompt_hash, tokens_in,"
+            " tokens_out, latency_ms, outcome, player_id, npc_id, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            " ON CONFLICT (id) DO NOTHING",
+            op.call_id,
+            op.provider,
+            op.model,
+            op.purpose,
+            op.prompt_hash,
+            op.tokens_in,
+            op.tokens_out,
+            op.latency_ms,
+            op.outcome,
+            op.player_id,
+            op.npc_id,
+            self.ts(op.at),
+        )
+
+    async def _append_audit(self, c: Conn, op: AppendAudit) -> None:
+        await c.execute(
+            "INSERT INTO admin_audit (id, actor, action, target, details, result, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            op.entry_id,
+            op.actor,
+            op.action,
+            op.target,
+            _dumps(op.details),
+            op.result,
+            self.ts(op.at),
+        )
 
     async def _create_player(self, c: Conn, op: CreatePlayer) -> None:
         row = await c.fetchrow(
@@ -602,3 +644,102 @@ class SqlStorage:
                 "DELETE FROM npc_memories WHERE expires_at IS NOT NULL AND expires_at < $1",
                 self.ts(now),
             )
+
+    # --- AI calls and the audit log ---
+    async def ai_calls(
+        self, limit: int = 100, *, player_id: str | None = None, npc_id: str | None = None
+    ) -> list[AiCall]:
+        sql = (
+            "SELECT id, provider, model, purpose, prompt_hash, tokens_in, tokens_out,"
+            " latency_ms, outcome, player_id, npc_id, created_at FROM ai_calls WHERE TRUE"
+        )
+        args: list[Any] = [limit]
+        if player_id is not None:
+            args.append(player_id)
+            sql += f" AND player_id = ${len(args)}"
+        if npc_id is not None:
+            args.append(npc_id)
+            sql += f" AND npc_id = ${len(args)}"
+        sql += " ORDER BY created_at DESC, id LIMIT $1"
+        async with self._replica() as c:
+            rows = await c.fetch(sql, *args)
+        return [
+            AiCall(
+                provider=str(r["provider"]),
+                model=str(r["model"]),
+                purpose=str(r["purpose"]),
+                prompt_hash=str(r["prompt_hash"]),
+                tokens_in=int(r["tokens_in"]),
+                tokens_out=int(r["tokens_out"]),
+                latency_ms=int(r["latency_ms"]),
+                outcome=r["outcome"],
+                player_id=None if r["player_id"] is None else self.uid(r["player_id"]),
+                npc_id=r["npc_id"],
+                created_at=self.ts_out(r["created_at"]),
+                call_id=self.uid(r["id"]),
+            )
+            for r in rows
+        ]
+
+    async def audit_log(self, limit: int = 100, *, actor: str | None = None) -> list[AuditEntry]:
+        sql = (
+            "SELECT id, actor, action, target, details, result, created_at FROM admin_audit"
+            " WHERE TRUE"
+        )
+        args: list[Any] = [limit]
+        if actor is not None:
+            args.append(actor)
+            sql += " AND actor = $2"
+        sql += " ORDER BY created_at DESC, id LIMIT $1"
+        async with self._read() as c:
+            rows = await c.fetch(sql, *args)
+        return [
+            AuditEntry(
+                actor=str(r["actor"]),
+                action=str(r["action"]),
+                target=r["target"],
+                details=_loads(r["details"]) or {},
+                result=str(r["result"]),
+                created_at=self.ts_out(r["created_at"]),
+                entry_id=self.uid(r["id"]),
+            )
+            for r in rows
+        ]
+
+    # --- identity and the write probe ---
+    async def database_id(self) -> str:
+        async with self._read() as c:
+            r = await c.fetchrow("SELECT value FROM ganggpt_meta WHERE key = 'database_id'")
+        if r is None:
+            raise LookupError("ganggpt_meta has no database_id: run the migrations")
+        return str(r["value"])
+
+    async def probe_write(self, now: float) -> None:
+        """A tiny real write: what tells health the database still takes writes when the game
+        makes none (a read-only file, a full disk, a stuck lock)."""
+        async with self._tx() as c:
+            await c.execute(
+                "INSERT INTO ganggpt_meta (key, value) VALUES ('write_probe', $1)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                repr(now),
+            )
+
+
+_Write = Callable[[SqlStorage, Conn, Any], Awaitable[None]]
+
+# One entry per kind of write: adding a write is one method and one line here.
+_WRITES: dict[type, _Write] = {
+    CreatePlayer: SqlStorage._create_player,
+    ChangeMoney: SqlStorage._change_money,
+    CreateAccount: SqlStorage._create_account,
+    CreateFaction: SqlStorage._create_faction,
+    SetFaction: SqlStorage._set_faction,
+    SetRelationship: SqlStorage._set_relationship,
+    CreateMission: SqlStorage._create_mission,
+    AssignMission: SqlStorage._assign_mission,
+    CompleteMission: SqlStorage._complete_mission,
+    AddNpcMemory: SqlStorage._add_npc_memory,
+    SaveCompanion: SqlStorage._save_companion,
+    RecordAiCall: SqlStorage._record_ai_call,
+    AppendAudit: SqlStorage._append_audit,
+}

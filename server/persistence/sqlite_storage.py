@@ -10,6 +10,7 @@ which is what "acknowledged means durable" needs.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -22,6 +23,9 @@ import aiosqlite
 from server.persistence.migrations import load_migrations, pending
 from server.persistence.models import StorageInfo
 from server.persistence.sql import Conn, SqlStorage
+from server.persistence.txn import finish
+
+log = logging.getLogger("ganggpt.persistence")
 
 _PARAM = re.compile(r"\$(\d+)")
 
@@ -58,6 +62,37 @@ class _SqliteConn:
         for r in rows:
             return r
         return None
+
+
+async def _rollback(c: _SqliteConn) -> None:
+    try:
+        await c.db.execute("ROLLBACK")
+    except sqlite3.OperationalError as err:
+        if "no transaction" not in str(err):  # SQLite already rolled back (a failed COMMIT)
+            raise
+
+
+async def _begin(c: _SqliteConn) -> None:
+    if c.db.in_transaction:
+        # Never expected (every path below ends its transaction), but one left open would
+        # refuse every later write: end it rather than fail forever.
+        log.error("SQLite connection was left inside a transaction; rolling it back")
+        await _rollback(c)
+    await c.db.execute("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def _transaction(c: _SqliteConn) -> AsyncIterator[None]:
+    """BEGIN ... COMMIT, ROLLBACK on any exception including CancelledError; BEGIN, COMMIT
+    and ROLLBACK run to completion even when the caller is cancelled (see txn.py)."""
+    try:
+        # Inside the try: a cancel delivered just after BEGIN completed must roll it back.
+        await finish(_begin(c))
+        yield
+        await finish(c.db.execute("COMMIT"))
+    except BaseException:
+        await finish(_rollback(c))
+        raise
 
 
 class SqliteStorage(SqlStorage):
@@ -101,13 +136,8 @@ class SqliteStorage(SqlStorage):
     async def _tx(self) -> AsyncIterator[Conn]:
         async with self._lock:
             c = self._require()
-            await c.db.execute("BEGIN IMMEDIATE")
-            try:
+            async with _transaction(c):
                 yield c
-            except BaseException:
-                await c.db.execute("ROLLBACK")
-                raise
-            await c.db.execute("COMMIT")
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Conn]:
@@ -137,8 +167,7 @@ class SqliteStorage(SqlStorage):
             )
             row = await c.fetchrow("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
             for m in pending(migrations, int(row["v"])):
-                await c.db.execute("BEGIN IMMEDIATE")
-                try:
+                async with _transaction(c):
                     for stmt in m.statements:
                         await c.db.execute(stmt)
                     await c.execute(
@@ -146,10 +175,6 @@ class SqliteStorage(SqlStorage):
                         m.version,
                         m.name,
                     )
-                except BaseException:
-                    await c.db.execute("ROLLBACK")
-                    raise
-                await c.db.execute("COMMIT")
                 applied.append(m.version)
         return applied
 

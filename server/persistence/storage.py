@@ -19,6 +19,8 @@ from typing import Protocol
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
 from server.persistence.models import (
     Account,
+    AiCall,
+    AuditEntry,
     Companion,
     FactionState,
     LedgerEntry,
@@ -102,6 +104,26 @@ class Storage(Protocol):
         ...
 
     async def companions(self, player_id: str) -> list[Companion]: ...
+
+    # --- AI calls and the admin audit log ---
+    async def ai_calls(
+        self, limit: int = 100, *, player_id: str | None = None, npc_id: str | None = None
+    ) -> list[AiCall]:
+        """Newest first."""
+        ...
+
+    async def audit_log(self, limit: int = 100, *, actor: str | None = None) -> list[AuditEntry]:
+        """Newest first."""
+        ...
+
+    # --- identity and health ---
+    async def database_id(self) -> str:
+        """The random id this database got when its schema was created (ganggpt_meta)."""
+        ...
+
+    async def probe_write(self, now: float) -> None:
+        """One small real write; raises when the database refuses writes."""
+        ...
 
     # --- resume sessions (used when no Redis is configured) ---
     async def save_session(self, s: ResumeSession) -> None: ...

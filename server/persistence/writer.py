@@ -41,6 +41,7 @@ from server.persistence.storage import PersistenceError, Storage
 log = logging.getLogger("ganggpt.persistence")
 
 REPLAY_CHUNK = 500
+REFUSAL_STORM = 5  # critical writes refused in a row before health calls the database down
 
 
 @dataclass(slots=True)
@@ -71,6 +72,8 @@ class WriteBehind:
         retry_max: float = 5.0,
         on_flushed: Callable[[Sequence[PlayerSnapshot]], None] | None = None,
         prepare: Callable[[], Awaitable[None]] | None = None,
+        probe_every: float = 5.0,
+        stuck_after: float = 10.0,
     ) -> None:
         self.storage = storage
         self.journal = journal
@@ -81,6 +84,15 @@ class WriteBehind:
         self.retry_max = retry_max
         self.on_flushed = on_flushed
         self.prepare = prepare  # run when the database answers again, before replay
+        self.probe_every = probe_every
+        self.stuck_after = stuck_after
+        # Writes the database refused while reachable (constraint storm, read-only file, full
+        # disk): what makes health say "down" although the connection is fine.
+        self._refusals = 0  # refused in a row, no write accepted since
+        self._refused_heartbeat = False  # a snapshot batch or a write probe was refused
+        self.last_refusal: str | None = None
+        self._busy_since: float | None = None  # monotonic start of the write in progress
+        self._last_ok = time.monotonic()  # last write the database accepted
         self.outage = False
         self.last_error: str | None = None
         self.journal_error: str | None = None
@@ -186,8 +198,33 @@ class WriteBehind:
         t = self.oldest_unpersisted()
         return 0.0 if t is None else max(0.0, time.time() - t)
 
+    # --- refused writes (health) ---
+    def accepted(self) -> None:
+        """The database took a write."""
+        self._refusals = 0
+        self._refused_heartbeat = False
+        self.last_refusal = None
+        self._last_ok = time.monotonic()
+
+    def refused(self, what: str, err: BaseException, *, heartbeat: bool = False) -> None:
+        """The database, reachable, refused a write. `heartbeat`: a write that is never
+        refused by a healthy database (a snapshot batch, the write probe)."""
+        self._refusals += 1
+        self._refused_heartbeat = self._refused_heartbeat or heartbeat
+        self.last_refusal = f"{what}: {type(err).__name__}: {err}"
+
+    def refusing(self) -> str | None:
+        """Why the database counts as refusing writes now (None: it takes them)."""
+        busy = self._busy_since
+        if busy is not None and time.monotonic() - busy > self.stuck_after:
+            return f"a write has been waiting on the database for {time.monotonic() - busy:.0f} s"
+        if self._refused_heartbeat or self._refusals >= REFUSAL_STORM:
+            return f"{self._refusals} writes refused in a row; last: {self.last_refusal}"
+        return None
+
     def state(self) -> dict[str, Any]:
         return {
+            "refusing": self.refusing(),
             "mode": "outage" if self.outage else "online",
             "queue_depth": self.queue_depth(),
             "journal_records": self.journal.records,
@@ -315,7 +352,11 @@ class WriteBehind:
 
     async def _db_write(self, op: Op, kind: str) -> None:
         t0 = time.perf_counter()
-        await self.storage.apply(op)
+        self._busy_since = time.monotonic()
+        try:
+            await self.storage.apply(op)
+        finally:
+            self._busy_since = None
         self.metrics.write_seconds.labels("db", kind).observe(time.perf_counter() - t0)
 
     async def _online_step(self) -> None:
@@ -335,14 +376,37 @@ class WriteBehind:
                     return  # the item stays queued; the outage step journals it
                 self._ops.popleft()
                 self.metrics.write_errors.inc()
+                self.refused(item.op.kind, err)
                 self._resolve(item, err)
                 continue
             self._ops.popleft()
             self.metrics.writes.labels("db").inc()
+            self.accepted()
             self._resolve(item)
         due = time.monotonic() - self._last_flush >= self.interval
         if self._snaps and (due or self._closing or self._overflow):
             await self._flush_snapshots()
+        elif not self._closing and time.monotonic() - self._last_ok >= self.probe_every:
+            await self._probe_write()
+
+    async def _probe_write(self) -> None:
+        """No write for a while: make a tiny one, so a database that stopped taking writes
+        (read-only file, full disk, stuck lock) shows in health even on an idle server."""
+        self._busy_since = time.monotonic()
+        try:
+            await self.storage.probe_write(time.time())
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            if self.storage.is_unavailable(err):
+                self._enter_outage(f"{type(err).__name__}: {err}")
+            else:
+                self.refused("write probe", err, heartbeat=True)
+                self._last_ok = time.monotonic()  # next probe after another interval
+            return
+        finally:
+            self._busy_since = None
+        self.accepted()
 
     async def _flush_snapshots(self) -> None:
         batch, since = self._snaps, self._snaps_since
@@ -352,6 +416,7 @@ class WriteBehind:
         snaps = list(batch.values())
         try:
             t0 = time.perf_counter()
+            self._busy_since = time.monotonic()
             await self.storage.upsert_snapshots(snaps)
             self.metrics.write_seconds.labels("db", "snapshots").observe(time.perf_counter() - t0)
         except asyncio.CancelledError:
@@ -363,10 +428,13 @@ class WriteBehind:
                 self._enter_outage(f"{type(err).__name__}: {err}")
             else:
                 self.metrics.write_errors.inc()
+                self.refused("snapshots", err, heartbeat=True)
                 log.error("snapshot batch of %d refused by the database: %s", len(snaps), err)
             return
         finally:
+            self._busy_since = None
             self._inflight, self._inflight_since = {}, None
+        self.accepted()
         self.metrics.snapshots_written.inc(len(snaps))
         if self.on_flushed is not None:
             try:

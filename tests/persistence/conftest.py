@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from config import Config, load_config
+from server.persistence.memory_storage import MemoryStorage
 from server.persistence.pg_storage import PostgresStorage
 from server.persistence.sqlite_storage import SqliteStorage
 from server.persistence.storage import Storage
@@ -62,13 +63,14 @@ def backend_config(
     return make_config()
 
 
-@pytest.fixture
-async def storage(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Storage]:
-    """An open, migrated storage of each backend."""
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """An open, migrated storage of each backend (the in-memory one included)."""
+    backend = str(request.param)
     st: Storage
-    if backend == "postgres":
+    if backend == "memory":
+        st = MemoryStorage()
+    elif backend == "postgres":
         st = PostgresStorage(request.getfixturevalue("pg_url"), pool_size=4, timeout_ms=5000)
     else:
         st = SqliteStorage(str(tmp_path / "contract.db"))

@@ -41,7 +41,10 @@ def snap(pid: str, x: float, t: float, money: int = 0) -> PlayerSnapshot:
 
 
 async def test_migrations_are_versioned_and_idempotent(storage: Storage) -> None:
-    latest = load_migrations(storage.backend)[-1].version
+    # The in-memory backend has no schema; it reports SQLite's version.
+    latest = load_migrations("sqlite" if storage.backend == "memory" else storage.backend)[
+        -1
+    ].version
     assert await storage.schema_version() == latest
     assert await storage.migrate() == []  # nothing left to apply
     info = await storage.info()
@@ -250,3 +253,46 @@ async def test_ping_and_unavailable_classification(storage: Storage) -> None:
     assert storage.is_unavailable(ConnectionResetError())
     assert storage.is_unavailable(TimeoutError())
     assert not storage.is_unavailable(ValueError("constraint"))
+
+
+async def test_ai_calls_recorded_once_newest_first_and_filtered(storage: Storage) -> None:
+    from server.persistence.ops import RecordAiCall
+
+    pid, t = await new_player(storage), time.time()
+    ops = [
+        RecordAiCall(uid(), "openai", "gpt-4o-mini", "npc_dialogue", f"h{i}", 100 + i, 20, 350,
+                     "ok", pid if i % 2 else None, "npc-1" if i < 3 else "npc-2", t + i)
+        for i in range(5)
+    ]  # fmt: skip
+    for op in ops:
+        await storage.apply(op)
+    await storage.apply(ops[0])  # replayed: still one row
+    calls = await storage.ai_calls()
+    assert [c.prompt_hash for c in calls] == ["h4", "h3", "h2", "h1", "h0"]
+    assert calls[-1].call_id == ops[0].call_id and calls[-1].created_at == pytest.approx(t)
+    assert (calls[0].tokens_in, calls[0].tokens_out, calls[0].latency_ms) == (104, 20, 350)
+    assert [c.prompt_hash for c in await storage.ai_calls(player_id=pid)] == ["h3", "h1"]
+    assert [c.prompt_hash for c in await storage.ai_calls(2, npc_id="npc-1")] == ["h2", "h1"]
+
+
+async def test_audit_log_kept_once_newest_first(storage: Storage) -> None:
+    from server.persistence.ops import AppendAudit
+
+    t = time.time()
+    first = AppendAudit(uid(), "root", "kick", "player-1", {"reason": "spam"}, "ok", t)
+    await storage.apply(first)
+    await storage.apply(first)
+    await storage.apply(AppendAudit(uid(), "mod", "ban", None, {}, "denied", t + 1))
+    log = await storage.audit_log()
+    assert [(e.actor, e.action, e.result) for e in log] == [
+        ("mod", "ban", "denied"),
+        ("root", "kick", "ok"),
+    ]
+    assert log[1].details == {"reason": "spam"} and log[1].target == "player-1"
+    assert [e.action for e in await storage.audit_log(actor="root")] == ["kick"]
+
+
+async def test_database_identity_is_stable_and_writes_can_be_probed(storage: Storage) -> None:
+    a = await storage.database_id()
+    assert a and a == await storage.database_id()
+    await storage.probe_write(time.time())

@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from config import Config
 from server.persistence.api import PlayerSnapshot
+from server.persistence.owner import StartupError
 from server.persistence.pg_storage import PostgresStorage
 from server.persistence.service import PersistenceService
 from tests.persistence.conftest import eventually
@@ -172,25 +174,43 @@ async def test_crash_during_outage_replays_journal_on_start(
     await proxy.close()
 
 
-async def test_database_down_at_start_serves_then_catches_up(
+async def test_database_down_at_start_fails_after_a_bounded_retry(
+    pg_url: str, make_config: Callable[..., Config]
+) -> None:
+    """Never reachable: no "degraded forever" server; one line naming DATABASE_URL, no password."""
+    proxy = await TcpProxy("127.0.0.1", urlsplit(pg_url).port or 5432).start()
+    proxy.cut()
+    url = via(pg_url, proxy.port).replace("postgres@", "postgres:s3cretpw@", 1)
+    cfg = make_config(database_url=url, database_timeout=500, database_start_timeout=1.0)
+    svc = PersistenceService(cfg)
+    t0 = time.monotonic()
+    with pytest.raises(StartupError) as err:
+        await svc.start()
+    assert time.monotonic() - t0 < 10
+    msg = str(err.value)
+    assert "DATABASE_URL" in msg and "DATABASE_START_TIMEOUT" in msg and "\n" not in msg
+    assert "s3cretpw" not in msg and "postgres:***@" in msg
+    assert not svc.started
+    await proxy.close()
+
+
+async def test_database_back_within_the_start_timeout_starts(
     pg_url: str, make_config: Callable[..., Config]
 ) -> None:
     proxy = await TcpProxy("127.0.0.1", urlsplit(pg_url).port or 5432).start()
     proxy.cut()
-    cfg = make_config(database_url=via(pg_url, proxy.port), database_timeout=1000)
+    cfg = make_config(
+        database_url=via(pg_url, proxy.port), database_timeout=500, database_start_timeout=30
+    )
     svc = PersistenceService(cfg)
-    await svc.start()  # does not raise: degraded
-    assert svc.health()["database"]["status"] == "degraded"
-    p = await svc.load_or_create_player("early")  # provisional creation, journaled
+    starting = asyncio.create_task(svc.start())
+    await asyncio.sleep(0.5)
+    assert not starting.done()  # still retrying
     proxy.restore()
-    await eventually(lambda: svc.health()["database"]["status"] == "ok", timeout=10, what="online")
+    await asyncio.wait_for(starting, 20)
+    assert svc.health()["database"]["status"] == "ok"
+    p = await svc.load_or_create_player("early")
     assert (await svc.get_player(p.player_id)) is not None
-    direct = PostgresStorage(pg_url)
-    await direct.open()
-    try:
-        assert (await direct.player_by_name("early")) is not None  # migrated, then replayed
-    finally:
-        await direct.close()
     await svc.close()
     await proxy.close()
 

@@ -239,6 +239,13 @@ export class GangClient extends Emitter {
     });
   }
 
+  /** Send a text or binary message as it is, without checks: for tools and protocol tests. */
+  sendRaw(data) {
+    const ws = this._ws;
+    if (!ws || this.state !== "open") throw new ConnectionError("not connected");
+    ws.send(data);
+  }
+
   /** Round trip through the server's message handling, in seconds. */
   ping() {
     const t = this.clock();

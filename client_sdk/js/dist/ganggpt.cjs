@@ -1180,6 +1180,7 @@ var GangClient = class extends Emitter {
     this._closing = true;
     this._cancelSleep();
     const ws = this._ws;
+    this._ws = null;
     if (ws) this._kill(ws, 4e3, "client disconnect");
     this._finish(4e3, "client disconnect", null);
   }

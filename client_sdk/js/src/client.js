@@ -173,6 +173,7 @@ export class GangClient extends Emitter {
     this._closing = true;
     this._cancelSleep();
     const ws = this._ws;
+    this._ws = null;
     if (ws) this._kill(ws, 4000, "client disconnect");
     this._finish(4000, "client disconnect", null);
   }

@@ -62,3 +62,59 @@ test("the CommonJS bundle loads with require() (FiveM server scripts)", async ()
   const cjs = req(join(JS_ROOT, "dist", "ganggpt.cjs"));
   assert.deepEqual(Object.keys(cjs).sort(), Object.keys(sdk).sort());
 });
+
+test("every example script and page script parses", async () => {
+  const { readdirSync, statSync } = await import("node:fs");
+  const walk = (d) => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
+  const files = walk(join(JS_ROOT, "examples"));
+  let checked = 0;
+  for (const f of files) {
+    if (/\.(m?js)$/.test(f)) {
+      execFileSync(process.execPath, ["--check", f], { stdio: "pipe" });
+      checked++;
+    } else if (f.endsWith(".html")) {
+      const html = readFileSync(f, "utf8");
+      for (const [, code] of html.matchAll(/<script>([\s\S]*?)<\/script>/g)) {
+        new vm.Script(code, { filename: f });
+        checked++;
+      }
+    }
+  }
+  assert.ok(checked >= 7, `checked ${checked} scripts`);
+});
+
+test("the FiveM NUI page renders relayed dialogue and mission state (DOM stand-in)", () => {
+  // A browser test drives the real page later; this checks its script against a tiny DOM.
+  const html = readFileSync(join(JS_ROOT, "examples", "fivem", "ganggpt", "html", "index.html"), "utf8");
+  const code = html.match(/<script>([\s\S]*?)<\/script>/)[1];
+  const els = new Map();
+  const mk = (tag) => ({
+    tag, children: [], textContent: "", className: "", value: "", scrollTop: 0, scrollHeight: 0,
+    classList: { add() {}, remove() {}, toggle() {} }, style: {},
+    append(...c) { this.children.push(...c); }, replaceChildren(...c) { this.children = c; },
+    get firstChild() { return this.children[0]; },
+    querySelector(sel) { return this.children.find((c) => c.className === sel.slice(1)); },
+    addEventListener() {}, remove() {}, focus() {},
+  });
+  const listeners = {};
+  const doc = {
+    getElementById: (id) => (els.has(id) ? els.get(id) : els.set(id, mk("div")).get(id)),
+    createElement: mk, addEventListener() {}, body: mk("body"),
+  };
+  const win = { addEventListener: (t, fn) => (listeners[t] = fn) };
+  const ctx = { window: win, document: doc, fetch: () => Promise.resolve() };
+  vm.createContext(ctx);
+  vm.runInContext(code, ctx);
+  const send = (data) => listeners.message({ data });
+  send({ type: "npcs", npcs: [{ id: 1000, name: "Lamar", role: "dealer", faction: "Families", distance: 4 }] });
+  send({ type: "npc", message: { op: "npc_say", npc: 1000, to: 1, text: "Hey homie." } });
+  send({ type: "npc", message: { op: "npc_stream", npc: 1000, reply: 5, delta: "Go to " } });
+  send({ type: "npc", message: { op: "npc_stream", npc: 1000, reply: 5, delta: "Grove.", done: true } });
+  send({ type: "mission", event: "mission.offered", data: { title: "Deliver the van", objectives: [{ text: "Reach Grove St", done: false }] } });
+  const lines = doc.getElementById("lines").children.map((l) => [l.children[0].textContent, l.children[1].textContent]);
+  assert.deepEqual(lines, [["Lamar", "Hey homie."], ["Lamar", "Go to Grove."]]);
+  assert.equal(doc.getElementById("mission-title").textContent, "Deliver the van");
+  assert.equal(doc.getElementById("mission-state").textContent, "offered");
+  assert.equal(doc.getElementById("mission-objectives").children[0].textContent, "Reach Grove St");
+  assert.equal(win.ganggptNui.npcs[0].name, "Lamar");
+});

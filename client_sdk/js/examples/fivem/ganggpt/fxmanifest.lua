@@ -8,9 +8,8 @@ name 'ganggpt'
 description 'GangGPT AI NPCs: dialogue and missions relayed from the GangGPT server'
 version '0.1.0'
 
--- Node 22 on recent FXServer builds; Node 16 on older ones (the SDK needs ES2020).
-node_version '22'
-
+-- server.js runs on FXServer's bundled Node (22 on recent builds, 16 on older ones; the SDK
+-- bundle needs ES2020, which both have).
 server_script 'server.js'
 client_script 'client.lua'
 

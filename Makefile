@@ -7,7 +7,7 @@ N      ?=
 # The project's own code; a user's script in the root (the README's bot.py) is not linted.
 LINT_PATHS := server protocol client_sdk config tests
 
-.PHONY: run test bench bench-idle lint typecheck clean services help
+.PHONY: run test bench bench-idle lint typecheck clean services help js-test
 
 help:
 	@echo "make run        serve on :22005 with embedded defaults (SQLite, in-process cache, offline AI)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench      city benchmark at N=100,250,500,1000 (make bench N=1000 for one size)"
 	@echo "make bench-idle hold 10,000 idle connections and report memory per connection"
 	@echo "make lint       ruff + mypy --strict"
+	@echo "make js-test    the JavaScript SDK's tests (node --test) against a real server"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,7 @@ services:
 
 test: $(STAMP) services
 	$(PY) -m pytest
+	@$(MAKE) --no-print-directory js-test
 
 bench: $(STAMP)
 	$(PY) -m client_sdk.tools.bench city $(if $(N),--players $(N),)
@@ -46,3 +48,14 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data/
+
+# JavaScript SDK (client_sdk/js): installs its dev tools (npm ci) on first use, then node --test.
+# Without node the step is skipped with a note, except under CI=true where it fails.
+JS := client_sdk/js
+js-test: $(STAMP)
+	@if ! command -v node >/dev/null 2>&1; then \
+	  if [ "$$CI" = "true" ]; then echo "js-test: node is required (CI=true)" >&2; exit 1; fi; \
+	  echo "js-test: node not found, JavaScript SDK tests skipped"; exit 0; \
+	fi; \
+	cd $(JS) && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && \
+	node --test test/*.test.mjs

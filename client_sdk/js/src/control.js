@@ -1,0 +1,247 @@
+// JSON control messages (SPEC §4): canonical encoding of what a client sends, the server's own
+// validation of it (so the SDK refuses locally what the server would refuse), and decoding of
+// what the server sends.
+
+import { CloseCode, ErrorCode, ProtocolError } from "./errors.js";
+
+export const PROTOCOL_VERSION = 1;
+export const SUPPORTED_VERSIONS = Object.freeze([1]);
+export const NAME_MAX = 32; // code points, not UTF-16 units
+export const TEXT_MAX = 256;
+export const TOKEN_MAX = 4096;
+export const RESUME_MAX = 256;
+export const CUSTOM_TYPE_MIN = 3;
+export const CUSTOM_TYPE_MAX = 64;
+export const WHO_MAX_IDS = 256;
+const CUSTOM_TYPE = /^[a-z0-9_]+(?:\.[a-z0-9_]+)+$/;
+const CONTROL_CHAR = /[\u0000-\u001f]/;
+
+/** Fields of every client op, in canonical order (SPEC §4.2). */
+export const CLIENT_FIELDS = Object.freeze({
+  hello: ["v", "name", "token", "resume"],
+  ping: ["id", "t"],
+  chat: ["text"],
+  talk: ["npc", "text"],
+  leave: [],
+  custom: ["type", "data"],
+  who: ["ids"],
+});
+
+/** Server ops this SDK knows: [required fields, optional fields], canonical order (SPEC §4.3). */
+export const SERVER_FIELDS = Object.freeze({
+  welcome: [
+    [
+      "v", "player_id", "net_id", "name", "server_name", "tick_rate", "send_rate", "tick",
+      "server_time", "world", "aoi_radius", "aoi_cell_size", "resume_token", "resume_window",
+      "max_message_size", "input_rate_limit", "resumed", "x", "y", "z", "heading",
+    ],
+    [],
+  ],
+  pong: [["id", "server_time"], ["t"]],
+  error: [["code", "name", "message"], ["ref"]],
+  reconnect: [["resume_token", "after_ms", "resume_window", "reason"], []],
+  correct: [["x", "y", "z", "heading", "ref"], []],
+  chat: [["from_id", "name", "text"], []],
+  npc_say: [["npc", "to", "text"], []],
+  custom: [["type", "data"], []],
+  event: [["type", "data"], []],
+  who: [["entities"], []],
+});
+
+const codePoints = (s) => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+function badField(message) {
+  return new ProtocolError(message, { code: ErrorCode.BAD_FIELD });
+}
+
+function isInt(v) {
+  return typeof v === "number" && Number.isInteger(v);
+}
+
+function checkInt(obj, key, lo, hi) {
+  const v = obj[key];
+  if (!isInt(v) || v < lo || v > hi) throw badField(`'${key}' must be an integer from ${lo} to ${hi}`);
+  return v;
+}
+
+function checkStr(obj, key, lo, hi, optional = false) {
+  const v = obj[key];
+  if (v === undefined || v === null) {
+    if (optional) return null;
+  }
+  if (typeof v !== "string") throw badField(`'${key}' must be a string of ${lo} to ${hi} characters`);
+  const n = codePoints(v);
+  if (n < lo || n > hi) throw badField(`'${key}' must be a string of ${lo} to ${hi} characters`);
+  if (CONTROL_CHAR.test(v)) throw badField(`'${key}' must not contain control characters`);
+  return v;
+}
+
+function checkNumber(obj, key, optional = false) {
+  const v = obj[key];
+  if ((v === undefined || v === null) && optional) return null;
+  if (typeof v !== "number") throw badField(`'${key}' must be a number`);
+  if (!Number.isFinite(v)) throw new ProtocolError(`'${key}' must be finite`, { code: ErrorCode.NON_FINITE });
+  return v;
+}
+
+/** A valid `custom` type (namespace.name, lower-case), or ProtocolError(BAD_FIELD). */
+export function checkCustomType(type) {
+  if (typeof type !== "string" || type.length < CUSTOM_TYPE_MIN || type.length > CUSTOM_TYPE_MAX || !CUSTOM_TYPE.test(type)) {
+    throw badField(
+      `'type' must be ${CUSTOM_TYPE_MIN} to ${CUSTOM_TYPE_MAX} characters of [a-z0-9_] in at least two dot-separated parts (namespace.name)`,
+    );
+  }
+  return type;
+}
+
+function isPlainObject(v) {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function hasNonFinite(v) {
+  if (typeof v === "number") return !Number.isFinite(v);
+  if (Array.isArray(v)) return v.some(hasNonFinite);
+  if (isPlainObject(v)) return Object.values(v).some(hasNonFinite);
+  return false;
+}
+
+/** Text -> JSON object, or ProtocolError(BAD_JSON). `1e999` parses to Infinity in JS: refused. */
+export function parseObject(text) {
+  let obj;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new ProtocolError(`not valid JSON: ${e.message}`, { code: ErrorCode.BAD_JSON });
+  }
+  if (!isPlainObject(obj)) throw new ProtocolError("a message must be a JSON object", { code: ErrorCode.BAD_JSON });
+  if (hasNonFinite(obj)) throw new ProtocolError("a number overflows a double", { code: ErrorCode.BAD_JSON });
+  return obj;
+}
+
+/** Validate a hello the way the server does; failures carry the close code (SPEC §3.1). */
+export function validateHello(obj) {
+  const v = obj.v;
+  if (!isInt(v) || v < 0 || v > 2 ** 31) {
+    throw new ProtocolError("bad hello: 'v' must be an integer", { close: CloseCode.BAD_HELLO });
+  }
+  if (!SUPPORTED_VERSIONS.includes(v)) {
+    throw new ProtocolError(`protocol version ${v} not supported; supported: ${SUPPORTED_VERSIONS.join(",")}`, {
+      close: CloseCode.UNSUPPORTED_VERSION,
+    });
+  }
+  try {
+    return {
+      op: "hello",
+      v,
+      name: checkStr(obj, "name", 1, NAME_MAX),
+      token: checkStr(obj, "token", 1, TOKEN_MAX, true),
+      resume: checkStr(obj, "resume", 1, RESUME_MAX, true),
+    };
+  } catch (e) {
+    throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
+  }
+}
+
+/**
+ * Validate a client message object as the server would after `welcome` (SPEC §4.1-4.2).
+ * Returns the message with every field (null for absent optionals); throws ProtocolError.
+ */
+export function validateClient(obj) {
+  if (!isPlainObject(obj)) throw new ProtocolError("a message must be a JSON object", { code: ErrorCode.BAD_JSON });
+  switch (obj.op) {
+    case "ping":
+      return { op: "ping", id: checkInt(obj, "id", 0, 2 ** 53), t: checkNumber(obj, "t", true) };
+    case "chat":
+      return { op: "chat", text: checkStr(obj, "text", 1, TEXT_MAX) };
+    case "talk":
+      return { op: "talk", npc: checkInt(obj, "npc", 0, 65535), text: checkStr(obj, "text", 1, TEXT_MAX) };
+    case "leave":
+      return { op: "leave" };
+    case "hello":
+      try {
+        return validateHello(obj);
+      } catch (e) {
+        throw new ProtocolError(`already welcomed (${e.message})`, { code: ErrorCode.ALREADY_WELCOMED });
+      }
+    case "custom": {
+      const data = obj.data ?? {};
+      if (!isPlainObject(data)) throw badField("'data' must be a JSON object");
+      return { op: "custom", type: checkCustomType(obj.type), data };
+    }
+    case "who": {
+      const ids = obj.ids;
+      if (!Array.isArray(ids) || ids.length > WHO_MAX_IDS || !ids.every((i) => isInt(i) && i >= 0 && i <= 65535)) {
+        throw badField(`'ids' must be a list of at most ${WHO_MAX_IDS} net ids (0 to 65535)`);
+      }
+      return { op: "who", ids };
+    }
+    default:
+      throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });
+  }
+}
+
+/**
+ * What the server makes of a client's text message: the decoded message, or the ProtocolError
+ * it answers with (`code`) or closes with (`close`). `first` is the connection's first message.
+ * Note: JSON.parse cannot tell `1.0` from `1`, so a float-typed integer is accepted here.
+ */
+export function decodeClient(text, { first = false } = {}) {
+  if (first) {
+    let obj;
+    try {
+      obj = parseObject(text);
+    } catch (e) {
+      throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
+    }
+    if (obj.op !== "hello") throw new ProtocolError("the first message must be a hello", { close: CloseCode.BAD_HELLO });
+    return validateHello(obj);
+  }
+  return validateClient(parseObject(text));
+}
+
+/**
+ * A client message -> canonical JSON text (fields in SPEC order, nulls left out, compact).
+ * Validates first, so the SDK never sends what the server would reject.
+ */
+export function encodeClient(msg) {
+  const m = msg.op === "hello" ? validateHello(msg) : validateClient(msg);
+  const fields = CLIENT_FIELDS[m.op];
+  let out = `{"op":${JSON.stringify(m.op)}`;
+  for (const k of fields) {
+    const v = m[k];
+    if (v !== null && v !== undefined) out += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
+  }
+  return out + "}";
+}
+
+/**
+ * A server text message -> {op, ...known fields} with null for absent optionals (unknown
+ * fields dropped). Unknown ops throw ProtocolError(UNKNOWN_OP): callers ignore those (the
+ * raw object is still available from `parseObject`); a missing field throws BAD_FIELD.
+ */
+export function decodeServer(text) {
+  return decodeServerObject(parseObject(text));
+}
+
+export function decodeServerObject(obj) {
+  const op = obj.op;
+  const spec = typeof op === "string" && Object.hasOwn(SERVER_FIELDS, op) ? SERVER_FIELDS[op] : null;
+  if (spec === null) throw new ProtocolError(`unknown op ${JSON.stringify(op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });
+  const [required, optional] = spec;
+  const out = { op };
+  for (const k of required) {
+    if (obj[k] === undefined || obj[k] === null) throw badField(`${op}: missing field '${k}'`);
+    out[k] = obj[k];
+  }
+  for (const k of optional) out[k] = obj[k] ?? null;
+  if (op === "welcome") {
+    const w = out.world;
+    const keys = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z"];
+    if (!isPlainObject(w) || !keys.every((k) => typeof w[k] === "number")) throw badField("welcome: bad 'world'");
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+// The FiveM example's server script (examples/fivem/ganggpt/server.js) under plain Node, with
+// the `ws` package, against the real server. FiveM's natives are replaced by a small stand-in
+// that records what the script sends to each player's client (emitNet).
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import vm from "node:vm";
+import WebSocket from "ws";
+import { GangClient } from "../src/index.js";
+import { JS_ROOT, eventually, startServer } from "./support.mjs";
+
+const RESOURCE_DIR = join(JS_ROOT, "examples", "fivem", "ganggpt");
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+after(async () => {
+  await server?.stop();
+});
+
+/** A minimal FXServer: natives, event registration, emitNet to a per-player inbox. */
+function fxServer(convars, players) {
+  const handlers = new Map();
+  const net = new Map();
+  const inbox = new Map(); // player id -> [[event, ...args]]
+  const ctx = {
+    console,
+    setTimeout, clearTimeout, setInterval, clearInterval,
+    require: createRequire(join(JS_ROOT, "package.json")), // resolves `ws` like the resource's node_modules
+    GetCurrentResourceName: () => "ganggpt",
+    GetResourcePath: () => RESOURCE_DIR,
+    GetConvar: (k, dflt) => convars[k] ?? dflt,
+    GetPlayerName: (src) => players[String(src)] ?? null,
+    getPlayers: () => Object.keys(players),
+    on: (name, fn) => handlers.set(name, [...(handlers.get(name) ?? []), fn]),
+    onNet: (name, fn) => net.set(name, [...(net.get(name) ?? []), fn]),
+    emitNet: (name, src, ...args) => {
+      const k = String(src);
+      if (!inbox.has(k)) inbox.set(k, []);
+      inbox.get(k).push([name, ...args]);
+    },
+  };
+  ctx.global = ctx;
+  vm.createContext(ctx);
+  const fire = (table, name, src, args) => {
+    ctx.source = src;
+    for (const fn of table.get(name) ?? []) fn(...args);
+  };
+  return {
+    run(file) {
+      vm.runInContext(readFileSync(file, "utf8"), ctx, { filename: file });
+    },
+    event: (name, src, ...args) => fire(handlers, name, src, args),
+    netEvent: (name, src, ...args) => fire(net, name, src, args),
+    nui: (src) => (inbox.get(String(src)) ?? []).filter(([n]) => n === "ganggpt:nui").map(([, m]) => m),
+  };
+}
+
+test("FiveM server script relays an NPC conversation and moves the player", async () => {
+  const fx = fxServer(
+    { ganggpt_url: server.url, ganggpt_sdk: join(JS_ROOT, "dist", "ganggpt.cjs") },
+    { 7: "Ana\u0007 from FiveM" },
+  );
+  fx.run(join(RESOURCE_DIR, "server.js"));
+  fx.event("playerJoining", 7, "7");
+  const status = await eventually(() => fx.nui(7).find((m) => m.type === "status" && m.state === "connected"), 15000, "status: connected");
+  assert.equal(status.name, "Ana from FiveM", "control characters are stripped from the FiveM name");
+
+  // The NUI page gets the nearest NPCs every second; it talks to the first one.
+  const list = await eventually(() => fx.nui(7).find((m) => m.type === "npcs" && m.npcs.length > 0), 10000, "a list of nearby NPCs");
+  const npc = list.npcs[0];
+  assert.equal(typeof npc.id, "number");
+  assert.ok(npc.distance >= 0 && npc.name.length > 0);
+  fx.netEvent("ganggpt:talk", 7, npc.id, "Where can I find work?");
+  const reply = await eventually(() => fx.nui(7).find((m) => m.type === "npc" && m.message.npc === npc.id), 15000, "the NPC's reply relayed to the NUI");
+  assert.equal(reply.message.op, "npc_say");
+  assert.ok(reply.message.text.length > 0);
+
+  // client.lua's position updates move the player in GangGPT: another client sees it.
+  const watcher = new GangClient({ url: server.url, name: "fivem-watcher", WebSocket });
+  await watcher.connect();
+  try {
+    const ana = await eventually(() => watcher.players().find((p) => p.name === "Ana from FiveM"), 10000, "the FiveM player in view");
+    const target = [ana.x + 6, ana.y - 3, ana.z];
+    for (let i = 1; i <= 10; i++) {
+      fx.netEvent("ganggpt:pos", 7, ana.x + (6 * i) / 10, ana.y - (3 * i) / 10, ana.z, 45);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await eventually(() => {
+      const p = watcher.entities.get(ana.id);
+      return p && Math.hypot(p.x - target[0], p.y - target[1]) < 0.2;
+    }, 5000, "the watcher to see the FiveM player where client.lua put it");
+
+    // Bad input from a client script becomes an error on the NUI, not a crash.
+    fx.netEvent("ganggpt:talk", 7, npc.id, "");
+    await eventually(() => fx.nui(7).find((m) => m.type === "error" && m.name === "BAD_FIELD"), 5000, "an error relayed for empty text");
+
+    // The player quits FiveM: the script leaves GangGPT and the player is gone for others.
+    const left = watcher.waitFor("left", (e) => e.id === ana.id, 10000);
+    fx.event("playerDropped", 7, "Exiting");
+    await left;
+  } finally {
+    watcher.disconnect();
+  }
+});

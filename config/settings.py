@@ -189,6 +189,21 @@ class Config(BaseSettings):
         "", description="Comma-separated origins allowed for browser clients."
     )
 
+    # --- transport limits ---
+    client_send_queue_max: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        description="Bytes the server may hold unsent for one client, every kind of frame"
+        " together (STATE, pongs, errors, chat, close); past it the client is closed with 4006.",
+    )
+    http_request_max: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest HTTP request head (request line and headers), bytes; a larger one"
+        " is answered 431 and closed.",
+    )
+
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
         problems: list[str] = []
@@ -211,6 +226,8 @@ class Config(BaseSettings):
             problems.append(
                 "AOI_CELL_SIZE: too small for AOI_RADIUS (more than 64 cells across the radius)"
             )
+        if self.client_send_queue_max <= self.send_buffer_high:
+            problems.append("CLIENT_SEND_QUEUE_MAX: must be greater than SEND_BUFFER_HIGH")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -245,6 +245,8 @@ class Connection(asyncio.Protocol):
         # connection half alive.
         try:
             if self.phase is Phase.HTTP:
+                if self.closing:
+                    return  # answered (see _answer_http): the rest is not read
                 self.head_bytes += len(data)
             elif (
                 self.phase is Phase.PLAYING
@@ -322,6 +324,8 @@ class Connection(asyncio.Protocol):
         return b""
 
     def eof_received(self) -> bool | None:
+        if self.closing and self.phase is Phase.HTTP:
+            return None  # answered already: the transport closes itself
         try:
             self.ws.receive_eof()
             self.flush()
@@ -408,11 +412,18 @@ class Connection(asyncio.Protocol):
     def _answer_http(self, data: bytes) -> None:
         """Write a plain HTTP response and end the connection. Written directly, not through
         websockets: after a pipelined second request its parser has already given up (and
-        sent EOF), and a second EOF raises. Anything pipelined after it is not read."""
+        sent EOF), and a second EOF raises. Anything the client sends after it is dropped.
+
+        Half-closed rather than closed: closing a socket with unread input makes the kernel
+        send a reset, which can destroy the answer before the client has read it."""
         self.closing = True
-        if self.transport is not None:
-            self.transport.write(data)
-            self.transport.close()  # after the buffer drains; abort() if it never does
+        t = self.transport
+        if t is not None:
+            t.write(data)
+            if t.can_write_eof():
+                t.write_eof()  # the client closes its side after reading; eof_received ends it
+            else:  # pragma: no cover - TCP transports can
+                t.close()
         asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
 
     def _on_request(self, request: Request, pipelined: bool = False) -> None:

@@ -434,17 +434,16 @@ class Connection(asyncio.Protocol):
             self._answer_http(response.serialize())
             return
         self.ws.send_response(response)
-        if response.status_code == 101:
-            self.phase = Phase.HELLO
-            # websockets' server parser keeps the handshake request (headers and all) alive in
-            # its generator frame for the life of the connection; past the handshake it only
-            # parses frames, which the base protocol's parser does holding nothing else.
-            # Only when it waits at a frame boundary: nothing buffered, nothing parsed after.
-            if not pipelined and not self.ws.reader.buffer:
-                old = self.ws.parser
-                self.ws.parser = Protocol.parse(self.ws)
-                next(self.ws.parser)
-                old.close()
+        self.phase = Phase.HELLO
+        # websockets' server parser keeps the handshake request (headers and all) alive in
+        # its generator frame for the life of the connection; past the handshake it only
+        # parses frames, which the base protocol's parser does holding nothing else.
+        # Only when it waits at a frame boundary: nothing buffered, nothing parsed after.
+        if not pipelined and not self.ws.reader.buffer:
+            old = self.ws.parser
+            self.ws.parser = Protocol.parse(self.ws)
+            next(self.ws.parser)
+            old.close()
 
     def _on_frame(self, frame: Frame) -> None:
         op = frame.opcode

@@ -442,13 +442,29 @@ class Config(BaseSettings):
         description="Metres a followed entity must move before its followers are re-aimed (each re-aim is one PATH record).",
     )
 
+    # --- transport limits ---
+    client_send_queue_max: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        description="Bytes the server may hold unsent for one client, every kind of frame"
+        " together (STATE, pongs, errors, chat, close); past it the client is closed with 4006.",
+    )
+    http_request_max: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest HTTP request head (request line and headers), bytes; a larger one"
+        " is answered 431 and closed.",
+    )
+
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
         problems: list[str] = []
-        if 1 + self.npc_count + self.max_players > NET_ID_LIMIT:
+        if 1 + self.npc_count + self.npc_spawn_capacity + self.max_players > NET_ID_LIMIT:
             problems.append(
-                f"MAX_PLAYERS + NPC_COUNT: must be at most {NET_ID_LIMIT - 1} together"
-                f" (net ids are 16-bit; got {self.max_players} + {self.npc_count})"
+                "MAX_PLAYERS + NPC_COUNT + NPC_SPAWN_CAPACITY: must be at most"
+                f" {NET_ID_LIMIT - 1} together (net ids are 16-bit; got {self.max_players} +"
+                f" {self.npc_count} + {self.npc_spawn_capacity})"
             )
         problems.extend(self._ai_problems())
         if self.world_max_x <= self.world_min_x:
@@ -470,6 +486,8 @@ class Config(BaseSettings):
             problems.append(
                 "AOI_CELL_SIZE: too small for AOI_RADIUS (more than 64 cells across the radius)"
             )
+        if self.client_send_queue_max <= self.send_buffer_high:
+            problems.append("CLIENT_SEND_QUEUE_MAX: must be greater than SEND_BUFFER_HIGH")
         if problems:
             raise ValueError("; ".join(problems))
         return self

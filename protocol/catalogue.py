@@ -74,6 +74,7 @@ class ErrorCode(IntEnum):
     RATE_LIMITED = 9  # more messages per second than allowed; the message was dropped
     UNKNOWN_ENTITY = 10  # the message names an entity you cannot see
     ALREADY_WELCOMED = 11  # a second hello on the same connection
+    STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
 
 
 class CloseCode(IntEnum):
@@ -89,11 +90,12 @@ class CloseCode(IntEnum):
     BAD_HELLO = 4003  # first message was not a valid hello
     AUTH_FAILED = 4004  # token rejected
     SERVER_FULL = 4005  # MAX_PLAYERS already connected
-    TOO_SLOW = 4006  # the client did not read its frames for SLOW_CLIENT_TIMEOUT seconds
+    TOO_SLOW = 4006  # behind for SLOW_CLIENT_TIMEOUT s, or over CLIENT_SEND_QUEUE_MAX queued
     FLOODING = 4007  # over INPUT_RATE_LIMIT for FLOOD_CLOSE_AFTER seconds
     TOO_MANY_ERRORS = 4008  # too many malformed messages
     REPLACED = 4010  # the same player resumed on another connection
     KICKED = 4011  # removed by an administrator
+    RESUME_REFUSED = 4012  # hello.resume names a session whose connection is still open
 
 
 class ProtocolError(Exception):

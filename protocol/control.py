@@ -25,9 +25,14 @@ from protocol.quant import WorldBounds
 
 NAME_MAX = 32  # Unicode code points (not UTF-16 units, not bytes)
 TEXT_MAX = 256  # code points
-TOKEN_MAX = 4096  # code points
+TOKEN_MAX = 2048  # printable ASCII characters (a JWT is base64url and dots)
 RESUME_MAX = 256  # code points
 WHO_MAX = 64  # ids per `who` request
+VERSION_MAX = 2**31 - 1  # `v` fits a signed 32-bit integer in every client language
+HELLO_MAX_SIZE = 4096
+"""Bytes a hello may take whatever MAX_MESSAGE_SIZE is. Every field at its maximum, as UTF-8
+without escapes: 4 * (NAME_MAX + RESUME_MAX) + TOKEN_MAX + 62 bytes of keys, punctuation and `v`
+= 3,262 bytes, so a valid hello always fits (test_control checks it)."""
 
 
 # --- client -> server -------------------------------------------------------------------
@@ -112,6 +117,8 @@ class Welcome:
     y: float
     z: float
     heading: float
+    # Every other limit the server enforces (SPEC §4.3); None only from servers before it.
+    limits: dict[str, Any] | None = None
 
     @property
     def bounds(self) -> WorldBounds:
@@ -304,7 +311,7 @@ def decode_hello(obj: dict[str, Any]) -> Hello:
     `v` is checked first: a hello from another protocol version may have other fields, and
     its client should learn that the version is the problem, not a field."""
     try:
-        v = _int(obj, "v", 0, 2**31)
+        v = _int(obj, "v", 0, VERSION_MAX)
     except ProtocolError as e:
         raise ProtocolError(f"bad hello: {e.message}", close=CloseCode.BAD_HELLO) from None
     if v not in SUPPORTED_VERSIONS:
@@ -316,6 +323,8 @@ def decode_hello(obj: dict[str, Any]) -> Hello:
     try:
         name = _str(obj, "name", 1, NAME_MAX)
         token = _str(obj, "token", 1, TOKEN_MAX, optional=True)
+        if token is not None and not (token.isascii() and token.isprintable() and " " not in token):
+            raise _bad("'token' must be printable ASCII without spaces")
         resume = _str(obj, "resume", 1, RESUME_MAX, optional=True)
     except ProtocolError as e:
         raise ProtocolError(f"bad hello: {e.message}", close=CloseCode.BAD_HELLO) from None

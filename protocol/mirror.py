@@ -294,8 +294,9 @@ FATAL_CLOSE_CODES = frozenset(
 """Close codes after which reconnecting would only repeat the refusal (or fight the session
 that replaced us), so clients give up and report the code's name. SPEC.md section 13."""
 
-RETRY_4XXX = frozenset({CloseCode.HANDSHAKE_TIMEOUT})
-"""The one application code worth a retry: we were just too slow to say hello."""
+RETRY_4XXX = frozenset({CloseCode.HANDSHAKE_TIMEOUT, CloseCode.RESUME_REFUSED})
+"""Application codes worth a retry: we were too slow to say hello, or we resumed before the
+server noticed our old connection was gone (SPEC.md section 3.3)."""
 
 
 def close_action(code: int | None) -> CloseAction:

@@ -128,6 +128,26 @@ class Metrics:
         self.connections_refused = Counter(
             "ganggpt_connections_refused_total", "Handshakes refused.", ["reason"], registry=r
         )
+        # transport limits
+        self.http_refused = Counter(
+            "ganggpt_http_requests_refused_total",
+            "HTTP requests refused before routing (too_large: head over HTTP_REQUEST_MAX;"
+            " malformed: not a valid HTTP request).",
+            ["reason"],
+            registry=r,
+        )
+        self.slow_clients = Counter(
+            "ganggpt_slow_client_closes_total",
+            "Clients closed with 4006 (queue_full: over CLIENT_SEND_QUEUE_MAX held by the server;"
+            " behind: unacknowledged data for SLOW_CLIENT_TIMEOUT).",
+            ["reason"],
+            registry=r,
+        )
+        self.connection_errors = Counter(
+            "ganggpt_connection_errors_total",
+            "Connections dropped because handling their bytes raised (a server bug; logged once).",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -374,7 +374,8 @@ def state_cases() -> list[Json]:
         _state_ok(
             "empty_delta",
             "A delta with nothing to report: header plus three zero counts, 24 bytes. "
-            "The server still sends it (it carries seq, tick and server_time).",
+            "Sent only as the IDLE_PATCH_INTERVAL heartbeat (a due patch with nothing in it "
+            "is otherwise skipped, SPEC 3.6); it carries seq, tick and server_time.",
             empty,
         ),
         _state_ok(
@@ -688,6 +689,20 @@ def _ctl_bad(name: str, description: str, sender: str, context: str, text: str) 
     }
 
 
+def _ctl_bad_bytes(name: str, description: str, context: str, data: bytes) -> Json:
+    """A client text message that is not even UTF-8, so it is given as `hex`, not `text`."""
+    decode = c.decode_first if context == "first" else c.decode_client
+    e = _raises(lambda: decode(data))
+    return {
+        "name": name,
+        "description": description,
+        "sender": "client",
+        "context": context,
+        "hex": data.hex(),
+        **_failure(e),
+    }
+
+
 def _enc(msg: c.ClientMessage | c.ServerMessage) -> str:
     return c.encode(msg).decode("utf-8")
 
@@ -709,12 +724,29 @@ def control_cases() -> list[Json]:
         resume_token="r1.6f1c2b9e3d4a4c8e.k8Jv2Q",
         resume_window=60.0,
         max_message_size=4096,
-        input_rate_limit=60,
+        input_rate_limit=120,
         resumed=False,
         x=12.5,
         y=-40.25,
         z=30.0,
         heading=90.0,
+        limits={  # the default configuration's (server.limits.welcome_limits)
+            "player_max_speed": 60.0,
+            "move_slack": 2.0,
+            "idle_patch_interval": 1.0,
+            "ping_interval": 20.0,
+            "ping_timeout": 20.0,
+            "handshake_timeout": 5.0,
+            "flood_close_after": 3,
+            "error_budget": 20,
+            "error_window": 10.0,
+            "slow_client_timeout": 10.0,
+            "send_queue_max": 1048576,
+            "aoi_near_distance": 75.0,
+            "aoi_mid_distance": 200.0,
+            "aoi_mid_every": 4,
+            "aoi_far_every": 8,
+        },
     )
     welcome_json = _enc(welcome)
     name33 = "\U0001d4d0" * (c.NAME_MAX + 1)
@@ -841,10 +873,59 @@ def control_cases() -> list[Json]:
         ),
         _ctl_bad(
             "hello_token_empty",
-            "A token, when given, is 1 to 4096 characters.",
+            "A token, when given, is 1 to 2048 characters.",
             cl,
             first,
             '{"op":"hello","v":1,"name":"Ana","token":""}',
+        ),
+        _ctl_ok(
+            "hello_maximal",
+            "Every field at its limit (32 and 256 four-byte code points, a 2048-character "
+            "token): 3,253 bytes, within the 4096 bytes a hello may always take.",
+            cl,
+            first,
+            _enc(
+                c.Hello(
+                    v=1,
+                    name=name32,
+                    token="eyJ" + "A" * (c.TOKEN_MAX - 3),
+                    resume="\U0001d4d0" * c.RESUME_MAX,
+                )
+            ),
+        ),
+        _ctl_bad(
+            "hello_token_too_long",
+            "One character over the 2048 limit.",
+            cl,
+            first,
+            _enc(c.Hello(v=1, name="Ana", token="t" * (c.TOKEN_MAX + 1))),
+        ),
+        _ctl_bad(
+            "hello_token_not_ascii",
+            "A token is printable ASCII (U+0021..U+007E), as a JWT is.",
+            cl,
+            first,
+            '{"op":"hello","v":1,"name":"Ana","token":"caf\u00e9"}',
+        ),
+        _ctl_bad(
+            "hello_v_int32_max",
+            "2^31 - 1 is a valid v, but not a supported version.",
+            cl,
+            first,
+            '{"op":"hello","v":2147483647,"name":"Ana"}',
+        ),
+        _ctl_bad(
+            "hello_v_2_31",
+            "2^31 is outside the range of v (a signed 32-bit integer): a bad hello.",
+            cl,
+            first,
+            '{"op":"hello","v":2147483648,"name":"Ana"}',
+        ),
+        _ctl_bad_bytes(
+            "first_invalid_utf8",
+            "A first text message that is not valid UTF-8: a bad hello (never close 1007).",
+            first,
+            b'{"op":"hello","v":1,"name":"\xff\xfe"}',
         ),
         _ctl_bad(
             "hello_resume_too_long",
@@ -991,6 +1072,26 @@ def control_cases() -> list[Json]:
         _ctl_bad("op_not_string", "op must be a string.", cl, session, '{"op":1}'),
         _ctl_bad("not_json", "Truncated JSON.", cl, session, '{"op":"ping","id":'),
         _ctl_bad("json_array", "JSON, but not an object.", cl, session, "[1,2,3]"),
+        _ctl_bad_bytes(
+            "invalid_utf8",
+            "A text message that is not valid UTF-8 is invalid JSON (never close 1007).",
+            session,
+            b'{"op":"chat","text":"\xc3\x28"}',
+        ),
+        _ctl_ok(
+            "duplicate_keys_last_wins",
+            "Keys must be unique; a server given duplicates uses the last one: a ping with id 2.",
+            cl,
+            session,
+            '{"op":"ping","id":1,"id":2}',
+        ),
+        _ctl_ok(
+            "duplicate_op_last_wins",
+            "The same rule for op: this is a ping.",
+            cl,
+            session,
+            '{"op":"dance","id":3,"op":"ping"}',
+        ),
         _ctl_bad("json_nan", "NaN is not JSON.", cl, session, '{"op":"ping","id":1,"t":NaN}'),
         _ctl_bad(
             "json_overflow",

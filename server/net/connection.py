@@ -40,8 +40,10 @@ from protocol.catalogue import (
     ProtocolError,
 )
 from protocol.state import INPUT, InputFrame, decode_input
+from server.limits import ERROR_BUDGET, ERROR_WINDOW, MOVE_SLACK_M, welcome_limits
+from server.net.backlog import kernel_unsent, socket_fd
 from server.net.frames import binary_frame
-from server.net.http import route
+from server.net.http import route, too_large
 from server.npc_talk import offline_reply
 from server.persistence.api import PlayerSnapshot, ResumeSession
 from server.state import ServerState
@@ -51,9 +53,6 @@ log = logging.getLogger("ganggpt.net")
 _ws_log = logging.getLogger("ganggpt.websocket")
 _ws_log.setLevel(logging.WARNING)
 
-ERROR_BUDGET = 20  # malformed messages tolerated per ERROR_WINDOW seconds
-ERROR_WINDOW = 10.0
-MOVE_SLACK_M = 2.0  # metres of free movement on top of the speed budget
 CLOSE_GRACE = 5.0
 INPUT_SIZE = INPUT.size  # 25-byte payload: a client frame is 2 header + 4 mask + 25 bytes
 INPUT_WIRE = 2 + 4 + INPUT_SIZE  # seconds to finish a closing handshake before the socket is cut
@@ -72,14 +71,18 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "ack",
         "armor",
+        "behind_since",
         "budget_at",
         "closing",
         "deadline",
         "errors",
+        "fd",
         "flood_seconds",
         "fragment_text",
         "fragments",
+        "head_bytes",
         "held",
+        "input_seq",
         "join_task",
         "keep_for_resume",
         "last_ping",
@@ -107,7 +110,11 @@ class Connection(asyncio.Protocol):
     def __init__(self, state: ServerState) -> None:
         self.state = state
         cfg = state.config
-        self.ws = ServerProtocol(max_size=cfg.max_message_size, logger=_ws_log)
+        # The hello may be larger than later messages: a maximal one must always fit, whatever
+        # MAX_MESSAGE_SIZE (SPEC §2); the limit drops to MAX_MESSAGE_SIZE once it is read.
+        self.ws = ServerProtocol(
+            max_size=max(cfg.max_message_size, control.HELLO_MAX_SIZE), logger=_ws_log
+        )
         self.transport: asyncio.Transport | None = None
         self.phase = Phase.HTTP
         self.closing = False
@@ -118,6 +125,10 @@ class Connection(asyncio.Protocol):
         self.last_ping = now
         self.ping_out: float | None = None
         self.paused_since: float | None = None
+        self.behind_since: float | None = None  # since when the client has not kept up
+        self.fd = -1  # the socket, for the kernel's send queue (server.net.backlog)
+        self.head_bytes = 0  # bytes of the HTTP request read so far
+        self.input_seq = 0  # newest INPUT seq taken; older or equal ones are STALE_INPUT
         self.fragments: list[bytes] | None = None
         self.fragment_text = False
         # rate limiting
@@ -156,6 +167,7 @@ class Connection(asyncio.Protocol):
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.socket_send_buffer)
+        self.fd = socket_fd(transport.get_extra_info("socket"))
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.state.connections.add(self)
@@ -224,25 +236,69 @@ class Connection(asyncio.Protocol):
             return
         if data is None or self.transport is None:
             return
-        if len(data) > self.state.config.max_message_size:
+        if len(data) > self.state.config.max_message_size and not self.closing:
             self.transport.resume_reading()
         self.receive(bytes(data))
 
     def receive(self, data: bytes) -> None:
-        if self.phase is Phase.PLAYING and not len(data) % INPUT_WIRE and self._at_frame_boundary():
-            data = self._fast_inputs(data)
-            if not data:
-                return
-        self.ws.receive_data(data)
-        events = self.ws.events_received()
-        for i, ev in enumerate(events):
-            if self.closing:
-                break
-            if isinstance(ev, Frame):
-                self._on_frame(ev)
-            elif isinstance(ev, Request):
-                self._on_request(ev, pipelined=i + 1 < len(events))
-        self.flush()
+        # Nothing a client sends may raise out of here: the event loop would log a traceback
+        # per connection (a flood of them is a denial of service on the log) and leave the
+        # connection half alive.
+        try:
+            if self.phase is Phase.HTTP:
+                if self.closing:
+                    return  # answered (see _answer_http): the rest is not read
+                self.head_bytes += len(data)
+            elif (
+                self.phase is Phase.PLAYING
+                and not len(data) % INPUT_WIRE
+                and self._at_frame_boundary()
+            ):
+                data = self._fast_inputs(data)
+                if not data:
+                    return
+            self.ws.receive_data(data)
+            events = self.ws.events_received()
+            for i, ev in enumerate(events):
+                if self.closing:
+                    break
+                if isinstance(ev, Frame):
+                    self._on_frame(ev)
+                elif isinstance(ev, Request):
+                    self._on_request(ev, pipelined=i + 1 < len(events))
+            if self.phase is Phase.HTTP and not self.closing:
+                self._check_request_head()
+            self.flush()
+        except Exception as e:
+            self._crashed(e)
+
+    def _check_request_head(self) -> None:
+        """Refuse a request head that is too large (or that websockets refused) at once, instead
+        of holding up to a megabyte of headers until the handshake deadline."""
+        st = self.state
+        if self.ws.handshake_exc is not None:
+            st.metrics.http_refused.labels(reason="malformed").inc()
+            self.closing = True  # websockets answered (400, 414 or 431) and sent EOF
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
+        elif self.head_bytes > st.config.http_request_max:
+            st.metrics.http_refused.labels(reason="too_large").inc()
+            self._answer_http(too_large(st.config.http_request_max))
+
+    def _crashed(self, e: Exception) -> None:
+        """A bug met one connection's bytes: drop that connection, say so in one line."""
+        self.state.metrics.connection_errors.inc()
+        tb = e.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+        log.warning("%s: dropped: %s: %s (at %s)", self.peer, type(e).__name__, e, where)
+        log.debug("%s: dropped", self.peer, exc_info=e)
+        self.closing = True
+        try:
+            self.leave_world()
+        except Exception as again:
+            log.warning("%s: leaving the world failed too: %r", self.peer, again)
+        self.abort()
 
     def _at_frame_boundary(self) -> bool:
         """True when the sans-I/O parser holds no partial frame, so the next byte starts one."""
@@ -269,8 +325,13 @@ class Connection(asyncio.Protocol):
         return b""
 
     def eof_received(self) -> bool | None:
-        self.ws.receive_eof()
-        self.flush()
+        if self.closing and self.phase is Phase.HTTP:
+            return None  # answered already: the transport closes itself
+        try:
+            self.ws.receive_eof()
+            self.flush()
+        except Exception as e:
+            self._crashed(e)
         return None
 
     # --- writing ---
@@ -287,6 +348,8 @@ class Connection(asyncio.Protocol):
                 return
         if self.ws.state is State.CLOSED and not t.is_closing():
             t.close()
+        if t.get_write_buffer_size() > self.state.config.client_send_queue_max:
+            self._overflow()
 
     def send_state(self, payload: bytes) -> None:
         """Hot path, called by the flush step: one write, no await, no protocol object.
@@ -295,7 +358,26 @@ class Connection(asyncio.Protocol):
         (`Viewers.paused`), and its sequence numbers already count this one."""
         if self.closing or self.transport is None:
             return
-        self.transport.write(binary_frame(payload))
+        t = self.transport
+        t.write(binary_frame(payload))
+        # Only a paused client (over SEND_BUFFER_HIGH) can be near the cap: one flag test here.
+        if (
+            self.paused_since is not None
+            and t.get_write_buffer_size() > self.state.config.client_send_queue_max
+        ):
+            self._overflow()
+
+    def _overflow(self) -> None:
+        """The server holds more than CLIENT_SEND_QUEUE_MAX bytes for this client: close it
+        (4006) and stop reading it, so nothing it sends (pings above all: each one queues a
+        pong) can queue more; the memory comes back when the transport is aborted."""
+        if self.closing or self.transport is None:
+            return
+        cap = self.state.config.client_send_queue_max
+        self.state.metrics.slow_clients.labels(reason="queue_full").inc()
+        log.info("%s: over %d bytes queued, closing (4006)", self.peer, cap)
+        self.transport.pause_reading()
+        self.close(CloseCode.TOO_SLOW, f"more than {cap} bytes queued")
 
     def send(self, msg: control.ServerMessage) -> None:
         if self.closing or self.ws.state is not State.OPEN:
@@ -328,24 +410,41 @@ class Connection(asyncio.Protocol):
 
     # --- reading ---
 
+    def _answer_http(self, data: bytes) -> None:
+        """Write a plain HTTP response and end the connection. Written directly, not through
+        websockets: after a pipelined second request its parser has already given up (and
+        sent EOF), and a second EOF raises. Anything the client sends after it is dropped.
+
+        Half-closed rather than closed: closing a socket with unread input makes the kernel
+        send a reset, which can destroy the answer before the client has read it."""
+        self.closing = True
+        t = self.transport
+        if t is not None:
+            t.write(data)
+            if t.can_write_eof():
+                t.write_eof()  # the client closes its side after reading; eof_received ends it
+            else:  # pragma: no cover - TCP transports can
+                t.close()
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
+
     def _on_request(self, request: Request, pipelined: bool = False) -> None:
         response = route(self.state, request)
-        if response is not None:
-            self.ws.send_response(response)
+        if response is None:
+            response = self.ws.accept(request)
+        if response.status_code != 101:
+            self._answer_http(response.serialize())
             return
-        response = self.ws.accept(request)
         self.ws.send_response(response)
-        if response.status_code == 101:
-            self.phase = Phase.HELLO
-            # websockets' server parser keeps the handshake request (headers and all) alive in
-            # its generator frame for the life of the connection; past the handshake it only
-            # parses frames, which the base protocol's parser does holding nothing else.
-            # Only when it waits at a frame boundary: nothing buffered, nothing parsed after.
-            if not pipelined and not self.ws.reader.buffer:
-                old = self.ws.parser
-                self.ws.parser = Protocol.parse(self.ws)
-                next(self.ws.parser)
-                old.close()
+        self.phase = Phase.HELLO
+        # websockets' server parser keeps the handshake request (headers and all) alive in
+        # its generator frame for the life of the connection; past the handshake it only
+        # parses frames, which the base protocol's parser does holding nothing else.
+        # Only when it waits at a frame boundary: nothing buffered, nothing parsed after.
+        if not pipelined and not self.ws.reader.buffer:
+            old = self.ws.parser
+            self.ws.parser = Protocol.parse(self.ws)
+            next(self.ws.parser)
+            old.close()
 
     def _on_frame(self, frame: Frame) -> None:
         op = frame.opcode
@@ -362,6 +461,10 @@ class Connection(asyncio.Protocol):
                     data = b"".join(self.fragments)
                     self.fragments = None
                     self._on_message(self.fragment_text, data)
+        elif op is Opcode.PING:
+            # websockets has already queued the pong; counting the ping makes a ping flood a
+            # FLOODING close like any other, and CLIENT_SEND_QUEUE_MAX bounds the pongs.
+            self._within_rate()
         elif op is Opcode.PONG:
             self.ping_out = None
         elif op is Opcode.CLOSE:
@@ -394,6 +497,7 @@ class Connection(asyncio.Protocol):
             except ProtocolError as e:
                 self.fail(e)
                 return
+            self.ws.max_message_size = self.state.config.max_message_size
             self._begin_join(hello)
             return
         if phase is Phase.JOINING:
@@ -451,6 +555,16 @@ class Connection(asyncio.Protocol):
     # --- playing ---
 
     def _on_input(self, inp: InputFrame) -> None:
+        if inp.seq <= self.input_seq:  # SPEC §9.2: a repeated or older INPUT changes nothing
+            self.fail(
+                ProtocolError(
+                    f"INPUT seq {inp.seq} is not after {self.input_seq}",
+                    error=ErrorCode.STALE_INPUT,
+                ),
+                ref=inp.seq,
+            )
+            return
+        self.input_seq = inp.seq
         st = self.state
         self.ack = inp.ack
         b = st.world.bounds
@@ -627,6 +741,7 @@ class Connection(asyncio.Protocol):
                 y=y,
                 z=z,
                 heading=h,
+                limits=welcome_limits(cfg),
             )
         )
         log.info(
@@ -721,9 +836,7 @@ class Connection(asyncio.Protocol):
                     CloseCode.HANDSHAKE_TIMEOUT, f"no hello within {cfg.handshake_timeout:g} s"
                 )
             return
-        if self.paused_since is not None and now - self.paused_since > cfg.slow_client_timeout:
-            self.state.metrics.connections_refused.labels(reason="too_slow").inc()
-            self.close(CloseCode.TOO_SLOW, f"not reading for {cfg.slow_client_timeout:g} s")
+        if self.phase is Phase.PLAYING and self._behind(now):
             return
         if self.ws.state is not State.OPEN:
             return
@@ -736,3 +849,32 @@ class Connection(asyncio.Protocol):
             self.last_ping = self.ping_out = now
             self.ws.send_ping(secrets.token_bytes(4))
             self.flush()
+
+    def _behind(self, now: float) -> bool:
+        """Close a client that has not kept up for SLOW_CLIENT_TIMEOUT (True if closed).
+
+        Behind = over SEND_BUFFER_HIGH bytes not yet acknowledged by its TCP stack, counting
+        the kernel's send queue: a client that stops reading fills that (MBs) long before the
+        server's own buffer, so the write buffer alone would see it only at the keepalive."""
+        cfg = self.state.config
+        t = self.transport
+        if t is None:
+            return False
+        queued = t.get_write_buffer_size() + kernel_unsent(self.fd)
+        if self.paused_since is None and queued <= cfg.send_buffer_high:
+            self.behind_since = None
+            return False
+        if self.behind_since is None:
+            self.behind_since = self.paused_since or now
+        if now - self.behind_since <= cfg.slow_client_timeout:
+            return False
+        self.state.metrics.connections_refused.labels(reason="too_slow").inc()
+        self.state.metrics.slow_clients.labels(reason="behind").inc()
+        log.info(
+            "%s: %d bytes unread for %.0f s, closing (4006)",
+            self.peer,
+            queued,
+            now - self.behind_since,
+        )
+        self.close(CloseCode.TOO_SLOW, f"not reading for {cfg.slow_client_timeout:g} s")
+        return True

@@ -121,3 +121,11 @@ def route(state: ServerState, request: Request) -> Response | None:
         )
     text = b"GangGPT Server: connect a WebSocket to /ws; see /health and /metrics.\n"
     return _response(404, "Not Found", text, "text/plain; charset=utf-8")
+
+
+def too_large(limit: int) -> bytes:
+    """The answer to a request head over HTTP_REQUEST_MAX bytes, ready to write."""
+    text = f"Request head over {limit} bytes.\n".encode()
+    return _response(
+        431, "Request Header Fields Too Large", text, "text/plain; charset=utf-8"
+    ).serialize()

@@ -477,6 +477,7 @@ def test_close_policy() -> None:
     assert close_action(1006) is CloseAction.RESUME
     assert close_action(CloseCode.SERVICE_RESTART) is CloseAction.RESUME
     assert close_action(CloseCode.HANDSHAKE_TIMEOUT) is CloseAction.RESUME
+    assert close_action(CloseCode.RESUME_REFUSED) is CloseAction.RESUME
     assert close_action(1000) is CloseAction.STOP
     assert close_action(1009) is CloseAction.RESUME  # fix the sender; reconnect
     assert close_action(1011) is CloseAction.RESUME

@@ -228,10 +228,10 @@ def test_misspelt_variable_is_warned_by_ganggpt_run(tmp_path: Path, held_port: i
 )
 def test_net_ids_must_fit_16_bits(players: int, npcs: int, ok: bool) -> None:
     if ok:
-        load_config(max_players=players, npc_count=npcs)
+        load_config(max_players=players, npc_count=npcs, npc_spawn_capacity=0)
         return
     with pytest.raises(ConfigError) as e:
-        load_config(max_players=players, npc_count=npcs)
+        load_config(max_players=players, npc_count=npcs, npc_spawn_capacity=0)
     assert "MAX_PLAYERS" in str(e.value) and "NPC_COUNT" in str(e.value)
 
 

@@ -131,7 +131,13 @@ async def _refuse_writes(cfg: Config, on: bool) -> None:
         finally:
             await conn.close()
         return
-    with sqlite3.connect(cfg.sqlite_path, timeout=10) as db:
+    # In a thread: the server's own writer shares this event loop, and holding the loop while
+    # waiting for its lock would keep it from ever releasing the lock.
+    await asyncio.to_thread(_sqlite_triggers, cfg.sqlite_path, on)
+
+
+def _sqlite_triggers(path: str, on: bool) -> None:
+    with sqlite3.connect(path, timeout=30) as db:
         for t in ("ganggpt_meta", "player_state"):
             for op in ("INSERT", "UPDATE"):
                 if on:

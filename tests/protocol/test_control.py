@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 import orjson
@@ -29,11 +30,13 @@ tokens = st.text(
     st.characters(min_codepoint=0x20, exclude_categories=("Cs",)), min_size=1, max_size=64
 )
 
+jwts = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64)
+
 hellos = st.builds(
     c.Hello,
     v=st.just(PROTOCOL_VERSION),
     name=names,
-    token=st.none() | tokens,
+    token=st.none() | jwts,
     resume=st.none() | tokens,
 )
 client_messages: st.SearchStrategy[c.ClientMessage] = st.one_of(
@@ -360,7 +363,35 @@ def test_oversized_names_and_tokens_close() -> None:
     assert c.decode_first(orjson.dumps(ok)).name == "\U0001d4d0" * c.NAME_MAX
 
 
-@pytest.mark.parametrize("v", [0, 2, 3, 99, 2**31])
+@pytest.mark.parametrize("token", ["caf\u00e9", "two words", "del\x7f"])
+def test_token_is_printable_ascii(token: str) -> None:
+    assert _close(orjson.dumps({"op": "hello", "v": 1, "name": "Ana", "token": token})) == (
+        CloseCode.BAD_HELLO
+    )
+
+
+def test_a_maximal_hello_fits_the_hello_size() -> None:
+    """Every field at its limit, in the widest UTF-8 (4 bytes a code point): still a hello
+    the server reads whatever MAX_MESSAGE_SIZE is (it once needed 4,096 bytes for the token
+    alone, in a 4,096-byte message)."""
+    wide = "\U0001d4d0"
+    hello = c.Hello(
+        v=c.VERSION_MAX,
+        name=wide * c.NAME_MAX,
+        token="~" * c.TOKEN_MAX,
+        resume=wide * c.RESUME_MAX,
+    )
+    assert len(c.encode(hello)) <= c.HELLO_MAX_SIZE
+    ours = dataclasses.replace(hello, v=PROTOCOL_VERSION)
+    assert c.decode_first(c.encode(ours)) == ours
+
+
+def test_version_is_a_signed_32_bit_integer() -> None:
+    """2^31 - 1 is a version (not ours); 2^31 is not a valid `v` at all."""
+    assert _close(orjson.dumps({"op": "hello", "v": 2**31, "name": "Ana"})) == CloseCode.BAD_HELLO
+
+
+@pytest.mark.parametrize("v", [0, 2, 3, 99, 2**31 - 1])
 def test_wrong_version_closes_unsupported(v: int) -> None:
     assert v not in SUPPORTED_VERSIONS
     with pytest.raises(ProtocolError) as ei:

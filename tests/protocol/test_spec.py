@@ -156,3 +156,56 @@ def test_json_examples_are_valid_messages() -> None:
         "Who",
         "WhoReply",
     } <= seen
+
+
+# --- the numbers SPEC quotes are the server's -------------------------------------------
+
+_UNITS = {"KiB": 1024, "MiB": 1024 * 1024}
+
+
+def _quoted_defaults() -> list[tuple[str, float, str]]:
+    """(config field, number, the text) for every `NAME (60 ...`, `(NAME, 60)` and
+    "`welcome.name` (60)" in SPEC.md."""
+    num = r"(\d[\d,]*(?:\.\d+)?)\s*(KiB|MiB)?"
+    found = []
+    for pat in (
+        rf"\b([A-Z][A-Z0-9_]{{3,}})\s+\({num}",
+        rf"\(([A-Z][A-Z0-9_]{{3,}}), {num}",
+        rf"`welcome\.([a-z_]+)` \({num}",
+    ):
+        for m in re.finditer(pat, SPEC):
+            value = float(m.group(2).replace(",", "")) * _UNITS.get(m.group(3) or "", 1)
+            found.append((m.group(1).lower(), value, m.group(0)))
+    return found
+
+
+def test_quoted_defaults_are_the_config_defaults() -> None:
+    """A default SPEC quotes is the one the server runs with (INPUT_RATE_LIMIT was quoted as
+    60 while every welcome said 120)."""
+    from config.settings import Config
+
+    fields = Config.model_fields
+    checked = 0
+    for name, value, text in _quoted_defaults():
+        if name in fields and isinstance(fields[name].default, (int, float)):
+            assert float(fields[name].default) == value, f"SPEC says {text!r}"
+            checked += 1
+    assert checked >= 20
+
+
+def test_welcome_limits_table_is_what_the_server_sends() -> None:
+    """Every key `welcome.limits` carries is in SPEC's table with its default, and no other."""
+    from config import load_config
+    from server.limits import welcome_limits
+
+    start = SPEC.index("`welcome.limits` (")
+    table = SPEC[start : SPEC.index("```json", start)]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| [a-z]+ \| (.*) \|$", table, flags=re.M))
+    sent = welcome_limits(load_config(sqlite_path=""))
+    assert set(rows) == set(sent)
+    for key, value in sent.items():
+        m = re.search(r", ([\d.]+)\)|\((\d[\d.]*)\)", rows[key])
+        assert m is not None, key
+        assert float(m.group(1) or m.group(2)) == value, (key, rows[key])
+    example = next(e for e in _json_examples() if e["op"] == "welcome")
+    assert example["limits"] == sent

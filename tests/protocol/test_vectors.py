@@ -245,7 +245,8 @@ def test_control_vector(case: dict[str, Any]) -> None:
     else:
         decode = c.decode_client
     if "decoded" not in case:
-        _expect(case, decode, case["text"])
+        data = case["text"] if "text" in case else bytes.fromhex(case["hex"])
+        _expect(case, decode, data)
         return
     msg = decode(case["text"])
     assert g.control_to_json(msg) == case["decoded"]

@@ -31,6 +31,7 @@ __export(index_exports, {
   ErrorCode: () => ErrorCode,
   FrameType: () => FrameType,
   GangClient: () => GangClient,
+  HELLO_MAX_SIZE: () => HELLO_MAX_SIZE,
   INPUT_SIZE: () => INPUT_SIZE,
   Mirror: () => Mirror,
   NAME_MAX: () => NAME_MAX,
@@ -44,6 +45,7 @@ __export(index_exports, {
   StateFlag: () => StateFlag,
   TEXT_MAX: () => TEXT_MAX,
   TOKEN_MAX: () => TOKEN_MAX,
+  VERSION_MAX: () => VERSION_MAX,
   WHO_MAX_IDS: () => WHO_MAX_IDS,
   altMessage: () => altMessage,
   altWebSocket: () => altWebSocket,
@@ -92,7 +94,8 @@ var ErrorCode = Object.freeze({
   NON_FINITE: 8,
   RATE_LIMITED: 9,
   UNKNOWN_ENTITY: 10,
-  ALREADY_WELCOMED: 11
+  ALREADY_WELCOMED: 11,
+  STALE_INPUT: 12
 });
 var CloseCode = Object.freeze({
   NORMAL: 1e3,
@@ -112,7 +115,8 @@ var CloseCode = Object.freeze({
   FLOODING: 4007,
   TOO_MANY_ERRORS: 4008,
   REPLACED: 4010,
-  KICKED: 4011
+  KICKED: 4011,
+  RESUME_REFUSED: 4012
 });
 var ERROR_NAMES = new Map(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
 var CLOSE_NAMES = new Map(Object.entries(CloseCode).map(([k, v]) => [v, k]));
@@ -133,11 +137,12 @@ var ProtocolError = class extends Error {
   }
 };
 var FATAL = /* @__PURE__ */ new Set([1002, 1007, 4001, 4003, 4004, 4005, 4006, 4007, 4008, 4010, 4011]);
+var RETRY_4XXX = /* @__PURE__ */ new Set([CloseCode.HANDSHAKE_TIMEOUT, CloseCode.RESUME_REFUSED]);
 function closeAction(code) {
   if (code === null || code === void 0) return "resume";
   if (FATAL.has(code)) return "fatal";
   if (code === CloseCode.NORMAL) return "stop";
-  if (code >= 4e3 && code <= 4999 && code !== CloseCode.HANDSHAKE_TIMEOUT) return "fatal";
+  if (code >= 4e3 && code <= 4999 && !RETRY_4XXX.has(code)) return "fatal";
   return "resume";
 }
 
@@ -368,13 +373,16 @@ var PROTOCOL_VERSION = 1;
 var SUPPORTED_VERSIONS = Object.freeze([1]);
 var NAME_MAX = 32;
 var TEXT_MAX = 256;
-var TOKEN_MAX = 4096;
+var TOKEN_MAX = 2048;
 var RESUME_MAX = 256;
 var CUSTOM_TYPE_MIN = 3;
 var CUSTOM_TYPE_MAX = 64;
-var WHO_MAX_IDS = 256;
+var WHO_MAX_IDS = 64;
+var VERSION_MAX = 2 ** 31 - 1;
+var HELLO_MAX_SIZE = 4096;
 var CUSTOM_TYPE = /^[a-z0-9_]+(?:\.[a-z0-9_]+)+$/;
 var CONTROL_CHAR = /[\u0000-\u001f]/;
+var PRINTABLE_ASCII = /^[\u0021-\u007e]*$/;
 var CLIENT_FIELDS = Object.freeze({
   hello: ["v", "name", "token", "resume"],
   ping: ["id", "t"],
@@ -409,7 +417,8 @@ var SERVER_FIELDS = Object.freeze({
       "z",
       "heading"
     ],
-    []
+    ["limits"]
+    // absent only from servers older than the field
   ],
   pong: [["id", "server_time"], ["t"]],
   error: [["code", "name", "message"], ["ref"]],
@@ -426,6 +435,19 @@ var codePoints = (s) => {
   for (const _ of s) n++;
   return n;
 };
+function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128) n += 1;
+    else if (c < 2048) n += 2;
+    else if (c >= 55296 && c <= 56319 && i + 1 < s.length && (s.charCodeAt(i + 1) & 64512) === 56320) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
 function badField(message) {
   return new ProtocolError(message, { code: ErrorCode.BAD_FIELD });
 }
@@ -472,7 +494,18 @@ function hasNonFinite(v) {
   if (isPlainObject(v)) return Object.values(v).some(hasNonFinite);
   return false;
 }
-function parseObject(text) {
+var utf8 = null;
+function textOf(data) {
+  if (typeof data === "string") return data;
+  utf8 ?? (utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }));
+  try {
+    return utf8.decode(data);
+  } catch {
+    throw new ProtocolError("not valid UTF-8", { code: ErrorCode.BAD_JSON });
+  }
+}
+function parseObject(data) {
+  const text = textOf(data);
   let obj;
   try {
     obj = JSON.parse(text);
@@ -485,8 +518,8 @@ function parseObject(text) {
 }
 function validateHello(obj) {
   const v = obj.v;
-  if (!isInt(v) || v < 0 || v > 2 ** 31) {
-    throw new ProtocolError("bad hello: 'v' must be an integer", { close: CloseCode.BAD_HELLO });
+  if (!isInt(v) || v < 0 || v > VERSION_MAX) {
+    throw new ProtocolError(`bad hello: 'v' must be an integer from 0 to ${VERSION_MAX}`, { close: CloseCode.BAD_HELLO });
   }
   if (!SUPPORTED_VERSIONS.includes(v)) {
     throw new ProtocolError(`protocol version ${v} not supported; supported: ${SUPPORTED_VERSIONS.join(",")}`, {
@@ -494,13 +527,10 @@ function validateHello(obj) {
     });
   }
   try {
-    return {
-      op: "hello",
-      v,
-      name: checkStr(obj, "name", 1, NAME_MAX),
-      token: checkStr(obj, "token", 1, TOKEN_MAX, true),
-      resume: checkStr(obj, "resume", 1, RESUME_MAX, true)
-    };
+    const name = checkStr(obj, "name", 1, NAME_MAX);
+    const token = checkStr(obj, "token", 1, TOKEN_MAX, true);
+    if (token !== null && !PRINTABLE_ASCII.test(token)) throw badField("'token' must be printable ASCII without spaces");
+    return { op: "hello", v, name, token, resume: checkStr(obj, "resume", 1, RESUME_MAX, true) };
   } catch (e) {
     throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
   }
@@ -529,8 +559,8 @@ function validateClient(obj) {
     }
     case "who": {
       const ids = obj.ids;
-      if (!Array.isArray(ids) || ids.length > WHO_MAX_IDS || !ids.every((i) => isInt(i) && i >= 0 && i <= 65535)) {
-        throw badField(`'ids' must be a list of at most ${WHO_MAX_IDS} net ids (0 to 65535)`);
+      if (!Array.isArray(ids) || ids.length < 1 || ids.length > WHO_MAX_IDS || !ids.every((i) => isInt(i) && i >= 0 && i <= 65535)) {
+        throw badField(`'ids' must be a list of 1 to ${WHO_MAX_IDS} integers from 0 to 65535`);
       }
       return { op: "who", ids };
     }
@@ -538,18 +568,18 @@ function validateClient(obj) {
       throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });
   }
 }
-function decodeClient(text, { first = false } = {}) {
+function decodeClient(data, { first = false } = {}) {
   if (first) {
     let obj;
     try {
-      obj = parseObject(text);
+      obj = parseObject(data);
     } catch (e) {
       throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
     }
     if (obj.op !== "hello") throw new ProtocolError("the first message must be a hello", { close: CloseCode.BAD_HELLO });
     return validateHello(obj);
   }
-  return validateClient(parseObject(text));
+  return validateClient(parseObject(data));
 }
 function encodeClient(msg) {
   const m = msg.op === "hello" ? validateHello(msg) : validateClient(msg);
@@ -579,6 +609,7 @@ function decodeServerObject(obj) {
     const w = out.world;
     const keys = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z"];
     if (!isPlainObject(w) || !keys.every((k) => typeof w[k] === "number")) throw badField("welcome: bad 'world'");
+    if (!isPlainObject(out.limits)) out.limits = null;
   }
   return out;
 }
@@ -717,6 +748,7 @@ function pathArrivalTick(path, tickRate, w) {
 }
 
 // src/mirror.js
+var WHO_KINDS = /* @__PURE__ */ new Set(["npc", "player"]);
 function newStats() {
   return {
     frames: 0,
@@ -763,7 +795,7 @@ var Mirror = class {
     this.pingSeq = 0;
     this.stats = newStats();
     this.local = null;
-    encodeClient({ op: "hello", v: PROTOCOL_VERSION, name });
+    encodeClient({ op: "hello", v: PROTOCOL_VERSION, name, token });
   }
   get netId() {
     return this.welcome ? this.welcome.net_id : null;
@@ -837,11 +869,11 @@ var Mirror = class {
       this.stats.invalid += 1;
       return [{ type: "invalid", reason: e.message, size: text.length }, { type: "message", message: raw, known: false }];
     }
-    events.push(...this._control(msg, now));
+    events.push(...this._control(msg, now, text.length));
     events.push({ type: "message", message: raw, known: true });
     return events;
   }
-  _control(msg, now) {
+  _control(msg, now, size) {
     switch (msg.op) {
       case "welcome":
         this.welcome = msg;
@@ -878,8 +910,14 @@ var Mirror = class {
         if (topic === "mission" || topic === "faction") ev.push({ type: topic, eventType: msg.type, data: msg.data });
         return ev;
       }
-      case "who":
-        return [{ type: "who", entities: Array.isArray(msg.entities) ? msg.entities : [] }];
+      case "who": {
+        const ents = msg.entities;
+        if (!Array.isArray(ents) || !ents.every((e) => typeof e === "object" && e !== null && !Array.isArray(e))) {
+          this.stats.invalid += 1;
+          return [{ type: "invalid", reason: "who.entities must be a list of objects", size }];
+        }
+        return [{ type: "who", entities: ents.filter((e) => WHO_KINDS.has(e.kind) && Number.isInteger(e.id)) }];
+      }
       default:
         return [];
     }
@@ -1067,7 +1105,10 @@ var GangClient = class extends Emitter {
     this.url = opts.url;
     this._WS = WS;
     this.mirror = new Mirror({ name: opts.name, token: opts.token ?? null });
-    if (opts.resumeToken) this.mirror.resumeToken = opts.resumeToken;
+    if (opts.resumeToken) {
+      encodeClient({ op: "hello", v: PROTOCOL_VERSION, name: opts.name, resume: opts.resumeToken });
+      this.mirror.resumeToken = opts.resumeToken;
+    }
     this.options = {
       reconnect: opts.reconnect ?? true,
       rejoinAfterWindow: opts.rejoinAfterWindow ?? false,
@@ -1146,17 +1187,45 @@ var GangClient = class extends Emitter {
     return this.mirror.npcs();
   }
   // --- lifecycle ------------------------------------------------------------------------------
-  /** Open the connection; resolves with `welcome`. Rejects with ConnectionError if refused. */
+  /**
+   * Open the connection; resolves with `welcome`. Rejects with ConnectionError if refused.
+   * The first connection does not retry (a wrong URL or a full server fails fast), with one
+   * exception: a resume refused with 4012 RESUME_REFUSED because the server has not yet noticed
+   * that our previous connection is gone (e.g. after a page reload). The same token works once
+   * it has, so it is retried with backoff while the resume window lasts (SPEC §3.3), with a
+   * `reconnecting` event before each retry; `reconnect: false` turns that off.
+   */
   async connect() {
     if (this.state !== "idle") throw new Error(`connect() called in state ${this.state}`);
     this.state = "connecting";
-    try {
-      const { ws, events } = await this._attempt(this.mirror.resumeToken !== null);
-      this._attach(ws, events);
-      return this.mirror.welcome;
-    } catch (e) {
-      this._finish(e.code ?? null, e.reason ?? "", e);
-      throw e;
+    const resume = this.mirror.resumeToken !== null;
+    let deadline = null;
+    let delay = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) {
+        await this._wait(delay);
+        if (!this._closing) this.emit("reconnecting", { attempt, delayMs: delay, resume });
+      }
+      let err;
+      try {
+        if (this._closing) throw new ConnectionError("client closed while connecting", 4e3, "client disconnect");
+        const { ws, events } = await this._attempt(resume);
+        if (this._closing) {
+          this._kill(ws, 4e3);
+          throw new ConnectionError("client closed while connecting", 4e3, "client disconnect");
+        }
+        this._attach(ws, events);
+        return this.mirror.welcome;
+      } catch (e) {
+        err = e;
+      }
+      deadline ?? (deadline = this.clock() + this._resumeWindow);
+      const retry = resume && err.code === CloseCode.RESUME_REFUSED && this.options.reconnect && !this._closing;
+      if (!retry || this.clock() >= deadline) {
+        this._finish(err.code ?? null, err.reason ?? "", err);
+        throw err;
+      }
+      delay = this._backoff(attempt, deadline);
     }
   }
   /** Quit for good: the server forgets the player (no resume). Resolves once closed. */
@@ -1218,13 +1287,18 @@ var GangClient = class extends Emitter {
     this._sendText(encodeClient({ op: "custom", type, data }));
   }
   /**
-   * Ask the server who these entities are: resolves with [{id, kind, name, role, faction}].
-   * Rejects with a ProtocolError of code UNKNOWN_OP if the server does not know `who`.
+   * Ask the server who these entities are (1 to 64 net ids): resolves with one
+   * {id, kind: "npc" | "player", name, role?, faction?} per id in view; ids out of view are left
+   * out (SPEC §4.2). Rejects with a ProtocolError of code UNKNOWN_OP if the server does not
+   * know `who`, and with a ConnectionError when not connected (an answer cannot outlive its
+   * connection). Answers are cached in `identities` until the entity leaves.
    */
   who(ids) {
-    const text = encodeClient({ op: "who", ids: [...ids] });
+    const list = [...ids];
+    const text = encodeClient({ op: "who", ids: list });
+    if (this.state !== "open") return Promise.reject(new ConnectionError("who: not connected", this.error?.code ?? null));
     return new Promise((resolve, reject) => {
-      const req = { resolve, reject, timer: null };
+      const req = { resolve, reject, timer: null, ids: new Set(list) };
       req.timer = setTimeout(() => {
         this._whos = this._whos.filter((r) => r !== req);
         reject(new Error("who: no answer"));
@@ -1267,6 +1341,15 @@ var GangClient = class extends Emitter {
   // --- internals: sending -------------------------------------------------------------------
   _sendText(text) {
     if (this.state === "closed") throw new ConnectionError("client is closed", this.error?.code ?? null);
+    const max = this.mirror.welcome?.max_message_size;
+    if (typeof max === "number" && text.length > max / 3) {
+      const size = utf8Length(text);
+      if (size > max) {
+        throw new ProtocolError(`message of ${size} bytes is over the server's max_message_size (${max})`, {
+          close: CloseCode.MESSAGE_TOO_BIG
+        });
+      }
+    }
     const ws = this._ws;
     if (ws && this.state === "open" && ws.readyState === OPEN) {
       ws.send(text);
@@ -1396,14 +1479,18 @@ var GangClient = class extends Emitter {
           }
           break;
         case "who": {
-          for (const e of ev.entities) if (e && typeof e.id === "number") this.identities.set(e.id, e);
-          const req = this._whos.shift();
-          if (req) {
+          for (const e of ev.entities) this.identities.set(e.id, e);
+          const i = this._whos.findIndex((r) => ev.entities.every((e) => r.ids.has(e.id)));
+          if (i >= 0) {
+            const [req] = this._whos.splice(i, 1);
             clearTimeout(req.timer);
             req.resolve(ev.entities);
           }
           break;
         }
+        case "left":
+          this.identities.delete(ev.id);
+          break;
         case "error":
           if (ev.code === ErrorCode.UNKNOWN_OP && this._whos.length > 0) {
             const req = this._whos.shift();
@@ -1450,6 +1537,11 @@ var GangClient = class extends Emitter {
       p.reject(new ConnectionError("connection lost", code, reason));
       this._pings.delete(id);
     }
+    for (const r of this._whos) {
+      clearTimeout(r.timer);
+      r.reject(new ConnectionError("connection lost", code, reason));
+    }
+    this._whos = [];
     if (this._closing) {
       this._finish(code, reason, null);
       return;
@@ -1474,9 +1566,20 @@ var GangClient = class extends Emitter {
       this._sleep = { resolve, timer: setTimeout(resolve, ms) };
     });
   }
+  /** Capped exponential backoff with jitter; with a deadline, the last try lands inside it. */
+  _backoff(attempt, deadline = null) {
+    const o = this.options;
+    const cap = Math.min(o.backoffMaxMs, o.backoffBaseMs * 2 ** Math.min(attempt - 1, 30));
+    const delay = cap / 2 + Math.random() * cap / 2;
+    if (deadline === null) return delay;
+    const left = (deadline - this.clock()) * 1e3;
+    return left > 0 ? Math.min(delay, Math.max(0, left - 50)) : delay;
+  }
   /**
    * SPEC §3.3: reconnect at once (or after the drain notice's after_ms), then with exponential
-   * backoff and jitter, with the resume token, for as long as the resume window lasts.
+   * backoff and jitter, with the resume token, for as long as the resume window lasts. A resume
+   * refused with 4012 RESUME_REFUSED (the server has not yet noticed the drop) is retried the
+   * same way, with the same token.
    */
   async _reconnectLoop(code, reason) {
     this.state = "reconnecting";
@@ -1515,10 +1618,7 @@ var GangClient = class extends Emitter {
           return;
         }
       }
-      const cap = Math.min(o.backoffMaxMs, o.backoffBaseMs * 2 ** (attempt - 1));
-      delay = cap / 2 + Math.random() * cap / 2;
-      const left = (deadline - this.clock()) * 1e3;
-      if (resume && left > 0) delay = Math.min(delay, Math.max(0, left - 50));
+      delay = this._backoff(attempt, resume ? deadline : null);
     }
   }
   _finish(code, reason, error) {
@@ -1606,6 +1706,7 @@ function altMessage(m) {
   ErrorCode,
   FrameType,
   GangClient,
+  HELLO_MAX_SIZE,
   INPUT_SIZE,
   Mirror,
   NAME_MAX,
@@ -1619,6 +1720,7 @@ function altMessage(m) {
   StateFlag,
   TEXT_MAX,
   TOKEN_MAX,
+  VERSION_MAX,
   WHO_MAX_IDS,
   altMessage,
   altWebSocket,

@@ -4,9 +4,9 @@
 // and alt:V (see adapters.js).
 
 import { EntityKind } from "./codec.js";
-import { encodeClient } from "./control.js";
+import { PROTOCOL_VERSION, encodeClient, utf8Length } from "./control.js";
 import { Emitter } from "./emitter.js";
-import { ErrorCode, ProtocolError, closeAction, closeName } from "./errors.js";
+import { CloseCode, ErrorCode, ProtocolError, closeAction, closeName } from "./errors.js";
 import { Mirror } from "./mirror.js";
 
 const OUTBOX_MAX = 64; // text messages held while reconnecting; more is a caller bug
@@ -48,7 +48,11 @@ export class GangClient extends Emitter {
     this.url = opts.url;
     this._WS = WS;
     this.mirror = new Mirror({ name: opts.name, token: opts.token ?? null });
-    if (opts.resumeToken) this.mirror.resumeToken = opts.resumeToken;
+    if (opts.resumeToken) {
+      // A malformed token would otherwise only fail inside the socket's open handler.
+      encodeClient({ op: "hello", v: PROTOCOL_VERSION, name: opts.name, resume: opts.resumeToken });
+      this.mirror.resumeToken = opts.resumeToken;
+    }
     this.options = {
       reconnect: opts.reconnect ?? true,
       rejoinAfterWindow: opts.rejoinAfterWindow ?? false,
@@ -137,17 +141,45 @@ export class GangClient extends Emitter {
 
   // --- lifecycle ------------------------------------------------------------------------------
 
-  /** Open the connection; resolves with `welcome`. Rejects with ConnectionError if refused. */
+  /**
+   * Open the connection; resolves with `welcome`. Rejects with ConnectionError if refused.
+   * The first connection does not retry (a wrong URL or a full server fails fast), with one
+   * exception: a resume refused with 4012 RESUME_REFUSED because the server has not yet noticed
+   * that our previous connection is gone (e.g. after a page reload). The same token works once
+   * it has, so it is retried with backoff while the resume window lasts (SPEC §3.3), with a
+   * `reconnecting` event before each retry; `reconnect: false` turns that off.
+   */
   async connect() {
     if (this.state !== "idle") throw new Error(`connect() called in state ${this.state}`);
     this.state = "connecting";
-    try {
-      const { ws, events } = await this._attempt(this.mirror.resumeToken !== null);
-      this._attach(ws, events);
-      return this.mirror.welcome;
-    } catch (e) {
-      this._finish(e.code ?? null, e.reason ?? "", e);
-      throw e;
+    const resume = this.mirror.resumeToken !== null;
+    let deadline = null;
+    let delay = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) {
+        await this._wait(delay);
+        if (!this._closing) this.emit("reconnecting", { attempt, delayMs: delay, resume });
+      }
+      let err;
+      try {
+        if (this._closing) throw new ConnectionError("client closed while connecting", 4000, "client disconnect");
+        const { ws, events } = await this._attempt(resume);
+        if (this._closing) {
+          this._kill(ws, 4000);
+          throw new ConnectionError("client closed while connecting", 4000, "client disconnect");
+        }
+        this._attach(ws, events);
+        return this.mirror.welcome;
+      } catch (e) {
+        err = e;
+      }
+      deadline ??= this.clock() + this._resumeWindow;
+      const retry = resume && err.code === CloseCode.RESUME_REFUSED && this.options.reconnect && !this._closing;
+      if (!retry || this.clock() >= deadline) {
+        this._finish(err.code ?? null, err.reason ?? "", err);
+        throw err;
+      }
+      delay = this._backoff(attempt, deadline);
     }
   }
 
@@ -218,13 +250,18 @@ export class GangClient extends Emitter {
   }
 
   /**
-   * Ask the server who these entities are: resolves with [{id, kind, name, role, faction}].
-   * Rejects with a ProtocolError of code UNKNOWN_OP if the server does not know `who`.
+   * Ask the server who these entities are (1 to 64 net ids): resolves with one
+   * {id, kind: "npc" | "player", name, role?, faction?} per id in view; ids out of view are left
+   * out (SPEC §4.2). Rejects with a ProtocolError of code UNKNOWN_OP if the server does not
+   * know `who`, and with a ConnectionError when not connected (an answer cannot outlive its
+   * connection). Answers are cached in `identities` until the entity leaves.
    */
   who(ids) {
-    const text = encodeClient({ op: "who", ids: [...ids] });
+    const list = [...ids];
+    const text = encodeClient({ op: "who", ids: list });
+    if (this.state !== "open") return Promise.reject(new ConnectionError("who: not connected", this.error?.code ?? null));
     return new Promise((resolve, reject) => {
-      const req = { resolve, reject, timer: null };
+      const req = { resolve, reject, timer: null, ids: new Set(list) };
       req.timer = setTimeout(() => {
         this._whos = this._whos.filter((r) => r !== req);
         reject(new Error("who: no answer"));
@@ -271,6 +308,16 @@ export class GangClient extends Emitter {
 
   _sendText(text) {
     if (this.state === "closed") throw new ConnectionError("client is closed", this.error?.code ?? null);
+    // The server closes with 1009 on a larger message (SPEC §2); refuse it here instead.
+    const max = this.mirror.welcome?.max_message_size;
+    if (typeof max === "number" && text.length > max / 3) {
+      const size = utf8Length(text);
+      if (size > max) {
+        throw new ProtocolError(`message of ${size} bytes is over the server's max_message_size (${max})`, {
+          close: CloseCode.MESSAGE_TOO_BIG,
+        });
+      }
+    }
     const ws = this._ws;
     if (ws && this.state === "open" && ws.readyState === OPEN) {
       ws.send(text);
@@ -404,14 +451,20 @@ export class GangClient extends Emitter {
           }
           break;
         case "who": {
-          for (const e of ev.entities) if (e && typeof e.id === "number") this.identities.set(e.id, e);
-          const req = this._whos.shift();
-          if (req) {
+          for (const e of ev.entities) this.identities.set(e.id, e);
+          // Answers come in request order, but a request the rate limit dropped gets none:
+          // the answer belongs to the oldest request that named every id in it.
+          const i = this._whos.findIndex((r) => ev.entities.every((e) => r.ids.has(e.id)));
+          if (i >= 0) {
+            const [req] = this._whos.splice(i, 1);
             clearTimeout(req.timer);
             req.resolve(ev.entities);
           }
           break;
         }
+        case "left":
+          this.identities.delete(ev.id); // a net id may be reused after a LEAVE (SPEC §4.2)
+          break;
         case "error":
           if (ev.code === ErrorCode.UNKNOWN_OP && this._whos.length > 0) {
             const req = this._whos.shift();
@@ -462,6 +515,11 @@ export class GangClient extends Emitter {
       p.reject(new ConnectionError("connection lost", code, reason));
       this._pings.delete(id);
     }
+    for (const r of this._whos) {
+      clearTimeout(r.timer);
+      r.reject(new ConnectionError("connection lost", code, reason));
+    }
+    this._whos = [];
     if (this._closing) {
       this._finish(code, reason, null);
       return;
@@ -489,9 +547,21 @@ export class GangClient extends Emitter {
     });
   }
 
+  /** Capped exponential backoff with jitter; with a deadline, the last try lands inside it. */
+  _backoff(attempt, deadline = null) {
+    const o = this.options;
+    const cap = Math.min(o.backoffMaxMs, o.backoffBaseMs * 2 ** Math.min(attempt - 1, 30));
+    const delay = cap / 2 + (Math.random() * cap) / 2;
+    if (deadline === null) return delay;
+    const left = (deadline - this.clock()) * 1000;
+    return left > 0 ? Math.min(delay, Math.max(0, left - 50)) : delay;
+  }
+
   /**
    * SPEC §3.3: reconnect at once (or after the drain notice's after_ms), then with exponential
-   * backoff and jitter, with the resume token, for as long as the resume window lasts.
+   * backoff and jitter, with the resume token, for as long as the resume window lasts. A resume
+   * refused with 4012 RESUME_REFUSED (the server has not yet noticed the drop) is retried the
+   * same way, with the same token.
    */
   async _reconnectLoop(code, reason) {
     this.state = "reconnecting";
@@ -530,10 +600,7 @@ export class GangClient extends Emitter {
           return;
         }
       }
-      const cap = Math.min(o.backoffMaxMs, o.backoffBaseMs * 2 ** (attempt - 1));
-      delay = cap / 2 + (Math.random() * cap) / 2;
-      const left = (deadline - this.clock()) * 1000;
-      if (resume && left > 0) delay = Math.min(delay, Math.max(0, left - 50)); // one last try inside the window
+      delay = this._backoff(attempt, resume ? deadline : null);
     }
   }
 

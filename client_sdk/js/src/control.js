@@ -8,13 +8,17 @@ export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS = Object.freeze([1]);
 export const NAME_MAX = 32; // code points, not UTF-16 units
 export const TEXT_MAX = 256;
-export const TOKEN_MAX = 4096;
+export const TOKEN_MAX = 2048; // printable ASCII characters: a JWT is base64url and dots
 export const RESUME_MAX = 256;
 export const CUSTOM_TYPE_MIN = 3;
 export const CUSTOM_TYPE_MAX = 64;
-export const WHO_MAX_IDS = 256;
+export const WHO_MAX_IDS = 64;
+export const VERSION_MAX = 2 ** 31 - 1; // `v` fits a signed 32-bit integer in every client language
+/** Bytes a hello may take whatever `welcome.max_message_size` is; every valid hello fits (SPEC §4.2). */
+export const HELLO_MAX_SIZE = 4096;
 const CUSTOM_TYPE = /^[a-z0-9_]+(?:\.[a-z0-9_]+)+$/;
 const CONTROL_CHAR = /[\u0000-\u001f]/;
+const PRINTABLE_ASCII = /^[\u0021-\u007e]*$/;
 
 /** Fields of every client op, in canonical order (SPEC §4.2). */
 export const CLIENT_FIELDS = Object.freeze({
@@ -35,7 +39,7 @@ export const SERVER_FIELDS = Object.freeze({
       "server_time", "world", "aoi_radius", "aoi_cell_size", "resume_token", "resume_window",
       "max_message_size", "input_rate_limit", "resumed", "x", "y", "z", "heading",
     ],
-    [],
+    ["limits"], // absent only from servers older than the field
   ],
   pong: [["id", "server_time"], ["t"]],
   error: [["code", "name", "message"], ["ref"]],
@@ -53,6 +57,21 @@ const codePoints = (s) => {
   for (const _ of s) n++;
   return n;
 };
+
+/** Bytes of `s` as UTF-8, without TextEncoder (alt:V's client runtime has none). */
+export function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4; // a surrogate pair is one 4-byte code point
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
 
 function badField(message) {
   return new ProtocolError(message, { code: ErrorCode.BAD_FIELD });
@@ -109,8 +128,28 @@ function hasNonFinite(v) {
   return false;
 }
 
-/** Text -> JSON object, or ProtocolError(BAD_JSON). `1e999` parses to Infinity in JS: refused. */
-export function parseObject(text) {
+let utf8 = null;
+
+/**
+ * A message's bytes -> text. Not valid UTF-8 is refused like invalid JSON (SPEC §4.1), never
+ * repaired with U+FFFD: the server would see different text than the sender wrote.
+ */
+function textOf(data) {
+  if (typeof data === "string") return data;
+  utf8 ??= new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  try {
+    return utf8.decode(data);
+  } catch {
+    throw new ProtocolError("not valid UTF-8", { code: ErrorCode.BAD_JSON });
+  }
+}
+
+/**
+ * Text (or UTF-8 bytes) -> JSON object, or ProtocolError(BAD_JSON). A duplicate key takes its
+ * last value, as the server does (SPEC §4.1). `1e999` parses to Infinity in JS: refused.
+ */
+export function parseObject(data) {
+  const text = textOf(data);
   let obj;
   try {
     obj = JSON.parse(text);
@@ -125,8 +164,8 @@ export function parseObject(text) {
 /** Validate a hello the way the server does; failures carry the close code (SPEC §3.1). */
 export function validateHello(obj) {
   const v = obj.v;
-  if (!isInt(v) || v < 0 || v > 2 ** 31) {
-    throw new ProtocolError("bad hello: 'v' must be an integer", { close: CloseCode.BAD_HELLO });
+  if (!isInt(v) || v < 0 || v > VERSION_MAX) {
+    throw new ProtocolError(`bad hello: 'v' must be an integer from 0 to ${VERSION_MAX}`, { close: CloseCode.BAD_HELLO });
   }
   if (!SUPPORTED_VERSIONS.includes(v)) {
     throw new ProtocolError(`protocol version ${v} not supported; supported: ${SUPPORTED_VERSIONS.join(",")}`, {
@@ -134,13 +173,10 @@ export function validateHello(obj) {
     });
   }
   try {
-    return {
-      op: "hello",
-      v,
-      name: checkStr(obj, "name", 1, NAME_MAX),
-      token: checkStr(obj, "token", 1, TOKEN_MAX, true),
-      resume: checkStr(obj, "resume", 1, RESUME_MAX, true),
-    };
+    const name = checkStr(obj, "name", 1, NAME_MAX);
+    const token = checkStr(obj, "token", 1, TOKEN_MAX, true);
+    if (token !== null && !PRINTABLE_ASCII.test(token)) throw badField("'token' must be printable ASCII without spaces");
+    return { op: "hello", v, name, token, resume: checkStr(obj, "resume", 1, RESUME_MAX, true) };
   } catch (e) {
     throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
   }
@@ -174,8 +210,8 @@ export function validateClient(obj) {
     }
     case "who": {
       const ids = obj.ids;
-      if (!Array.isArray(ids) || ids.length > WHO_MAX_IDS || !ids.every((i) => isInt(i) && i >= 0 && i <= 65535)) {
-        throw badField(`'ids' must be a list of at most ${WHO_MAX_IDS} net ids (0 to 65535)`);
+      if (!Array.isArray(ids) || ids.length < 1 || ids.length > WHO_MAX_IDS || !ids.every((i) => isInt(i) && i >= 0 && i <= 65535)) {
+        throw badField(`'ids' must be a list of 1 to ${WHO_MAX_IDS} integers from 0 to 65535`);
       }
       return { op: "who", ids };
     }
@@ -185,22 +221,23 @@ export function validateClient(obj) {
 }
 
 /**
- * What the server makes of a client's text message: the decoded message, or the ProtocolError
- * it answers with (`code`) or closes with (`close`). `first` is the connection's first message.
+ * What the server makes of a client's text message (a string, or its UTF-8 bytes): the decoded
+ * message, or the ProtocolError it answers with (`code`) or closes with (`close`). `first` is
+ * the connection's first message.
  * Note: JSON.parse cannot tell `1.0` from `1`, so a float-typed integer is accepted here.
  */
-export function decodeClient(text, { first = false } = {}) {
+export function decodeClient(data, { first = false } = {}) {
   if (first) {
     let obj;
     try {
-      obj = parseObject(text);
+      obj = parseObject(data);
     } catch (e) {
       throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
     }
     if (obj.op !== "hello") throw new ProtocolError("the first message must be a hello", { close: CloseCode.BAD_HELLO });
     return validateHello(obj);
   }
-  return validateClient(parseObject(text));
+  return validateClient(parseObject(data));
 }
 
 /**
@@ -242,6 +279,8 @@ export function decodeServerObject(obj) {
     const w = out.world;
     const keys = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z"];
     if (!isPlainObject(w) || !keys.every((k) => typeof w[k] === "number")) throw badField("welcome: bad 'world'");
+    // Limits are for information (SPEC §4.3): a malformed one is dropped, not a failed welcome.
+    if (!isPlainObject(out.limits)) out.limits = null;
   }
   return out;
 }

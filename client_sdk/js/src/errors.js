@@ -12,6 +12,7 @@ export const ErrorCode = Object.freeze({
   RATE_LIMITED: 9,
   UNKNOWN_ENTITY: 10,
   ALREADY_WELCOMED: 11,
+  STALE_INPUT: 12,
 });
 
 export const CloseCode = Object.freeze({
@@ -33,6 +34,7 @@ export const CloseCode = Object.freeze({
   TOO_MANY_ERRORS: 4008,
   REPLACED: 4010,
   KICKED: 4011,
+  RESUME_REFUSED: 4012,
 });
 
 const ERROR_NAMES = new Map(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
@@ -64,11 +66,14 @@ export class ProtocolError extends Error {
 // What a client does after a close (SPEC §13). "resume": reconnect with the token and
 // backoff; "stop": a normal end; "fatal": the server refused us for a reason a retry cannot fix.
 const FATAL = new Set([1002, 1007, 4001, 4003, 4004, 4005, 4006, 4007, 4008, 4010, 4011]);
+// The application codes worth a retry: we were too slow to say hello, or we resumed before the
+// server noticed our old connection was gone; the same token works once it has (SPEC §3.3).
+const RETRY_4XXX = new Set([CloseCode.HANDSHAKE_TIMEOUT, CloseCode.RESUME_REFUSED]);
 
 export function closeAction(code) {
   if (code === null || code === undefined) return "resume";
   if (FATAL.has(code)) return "fatal";
   if (code === CloseCode.NORMAL) return "stop";
-  if (code >= 4000 && code <= 4999 && code !== CloseCode.HANDSHAKE_TIMEOUT) return "fatal";
+  if (code >= 4000 && code <= 4999 && !RETRY_4XXX.has(code)) return "fatal";
   return "resume";
 }

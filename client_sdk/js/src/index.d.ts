@@ -5,11 +5,17 @@ export declare const PROTOCOL_VERSION: 1;
 export declare const SUPPORTED_VERSIONS: readonly number[];
 export declare const NAME_MAX: number;
 export declare const TEXT_MAX: number;
+/** printable ASCII characters (U+0021-U+007E): a JWT */
 export declare const TOKEN_MAX: number;
 export declare const RESUME_MAX: number;
 export declare const CUSTOM_TYPE_MIN: number;
 export declare const CUSTOM_TYPE_MAX: number;
+/** ids in one `who` request (64) */
 export declare const WHO_MAX_IDS: number;
+/** largest `hello.v`: 2^31 - 1 */
+export declare const VERSION_MAX: number;
+/** bytes a hello may always take, whatever `welcome.max_message_size` is (4096) */
+export declare const HELLO_MAX_SIZE: number;
 export declare const QMAX: 65535;
 export declare const INPUT_SIZE: 25;
 export declare const STATE_HEADER_SIZE: 18;
@@ -19,8 +25,11 @@ export declare const FrameType: { readonly STATE: 0x01; readonly INPUT: 0x10 };
 export declare const StateFlag: { readonly FULL: 0x01 };
 export declare const ErrorCode: Readonly<Record<
   "BAD_JSON" | "UNKNOWN_OP" | "BAD_FIELD" | "BAD_FRAME" | "NOT_READY" | "IMPOSSIBLE_MOVE" |
-  "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED", number>>;
-export declare const CloseCode: Readonly<Record<string, number>>;
+  "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT", number>>;
+export declare const CloseCode: Readonly<Record<
+  "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
+  "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |
+  "SERVER_FULL" | "TOO_SLOW" | "FLOODING" | "TOO_MANY_ERRORS" | "REPLACED" | "KICKED" | "RESUME_REFUSED", number>>;
 export declare const CLIENT_FIELDS: Readonly<Record<string, readonly string[]>>;
 export declare const SERVER_FIELDS: Readonly<Record<string, readonly [readonly string[], readonly string[]]>>;
 
@@ -79,6 +88,36 @@ export interface StateFrame {
 
 export interface InputFrame { seq: number; ack: number; x: number; y: number; z: number; heading: number }
 
+/**
+ * `welcome.limits`: every other limit the server enforces on this client (SPEC §4.3). Seconds,
+ * metres, bytes; a newer server may add keys.
+ */
+export interface WelcomeLimits {
+  /** fastest legal movement, m/s */
+  player_max_speed: number;
+  /** metres of free movement on top of the speed budget */
+  move_slack: number;
+  /** seconds between heartbeat patches when nothing changes; 0 = every patch is sent */
+  idle_patch_interval: number;
+  ping_interval: number;
+  ping_timeout: number;
+  handshake_timeout: number;
+  /** consecutive seconds over `input_rate_limit` before close 4007 */
+  flood_close_after: number;
+  /** errors tolerated within `error_window` seconds before close 4008 */
+  error_budget: number;
+  error_window: number;
+  /** seconds a client may stay behind before close 4006 */
+  slow_client_timeout: number;
+  /** bytes the server holds for the client before close 4006 */
+  send_queue_max: number;
+  aoi_near_distance: number;
+  aoi_mid_distance: number;
+  aoi_mid_every: number;
+  aoi_far_every: number;
+  [key: string]: unknown;
+}
+
 export interface Welcome {
   op: "welcome";
   v: number;
@@ -95,10 +134,14 @@ export interface Welcome {
   aoi_cell_size: number;
   resume_token: string;
   resume_window: number;
+  /** bytes per message the client may send (the hello may always take HELLO_MAX_SIZE) */
   max_message_size: number;
+  /** messages per second, every kind together */
   input_rate_limit: number;
   resumed: boolean;
   x: number; y: number; z: number; heading: number;
+  /** null only from servers older than the field */
+  limits: WelcomeLimits | null;
 }
 
 export type ClientMessage =
@@ -113,7 +156,8 @@ export type ClientMessage =
 /** Any JSON object a server sent, known op or not. */
 export interface RawMessage { op?: unknown; [field: string]: unknown }
 
-export interface Identity { id: number; kind: string | number; name: string; role: string | null; faction: string | null; [field: string]: unknown }
+/** One entity of a `who` answer (SPEC §4.3); `role` and `faction` are lower-case slugs, NPCs only. */
+export interface Identity { id: number; kind: "npc" | "player"; name: string; role?: string; faction?: string; [field: string]: unknown }
 
 // --- codecs ------------------------------------------------------------------------------------
 
@@ -125,12 +169,13 @@ export declare function encodeInput(frame: InputFrame): Uint8Array;
 export declare function decodeInput(data: Bytes): InputFrame;
 
 export declare function encodeClient(msg: ClientMessage): string;
-export declare function decodeClient(text: string, opts?: { first?: boolean }): Record<string, unknown> & { op: string };
+/** `data`: the message as text, or its bytes (not valid UTF-8 is BAD_JSON, SPEC §4.1) */
+export declare function decodeClient(data: string | Uint8Array | ArrayBuffer, opts?: { first?: boolean }): Record<string, unknown> & { op: string };
 export declare function validateClient(msg: object): Record<string, unknown> & { op: string };
 export declare function validateHello(msg: object): { op: "hello"; v: number; name: string; token: string | null; resume: string | null };
 export declare function decodeServer(text: string): Record<string, unknown> & { op: string };
 export declare function decodeServerObject(obj: RawMessage): Record<string, unknown> & { op: string };
-export declare function parseObject(text: string): RawMessage;
+export declare function parseObject(data: string | Uint8Array | ArrayBuffer): RawMessage;
 export declare function checkCustomType(type: unknown): string;
 
 export declare function roundHalfEven(x: number): number;
@@ -171,6 +216,7 @@ export interface Events {
   /** Every NPC dialogue message: npc_say and any newer `npc_*` op (e.g. streamed replies). */
   npc: { type: "npc"; message: RawMessage };
   error: { type: "error"; code: number; name: string; message: string; ref: number | null };
+  /** move your player here and go on from it; `ref` is the rejected INPUT's seq, 0 for a teleport by the server */
   correct: { type: "correct"; x: number; y: number; z: number; heading: number; ref: number };
   reconnect: { type: "reconnect"; resume_token: string; after_ms: number; resume_window: number; reason: string };
   pong: { type: "pong"; id: number; t: number | null; server_time: number; rtt: number | null; receivedAt: number | null };

@@ -10,7 +10,7 @@ export {
 } from "./codec.js";
 export {
   PROTOCOL_VERSION, SUPPORTED_VERSIONS, CLIENT_FIELDS, SERVER_FIELDS, NAME_MAX, TEXT_MAX, TOKEN_MAX,
-  RESUME_MAX, CUSTOM_TYPE_MIN, CUSTOM_TYPE_MAX, WHO_MAX_IDS,
+  RESUME_MAX, CUSTOM_TYPE_MIN, CUSTOM_TYPE_MAX, WHO_MAX_IDS, VERSION_MAX, HELLO_MAX_SIZE,
   encodeClient, decodeClient, decodeServer, decodeServerObject, validateClient, validateHello,
   parseObject, checkCustomType,
 } from "./control.js";

@@ -7,6 +7,8 @@ import { ErrorCode, ProtocolError } from "./errors.js";
 import { PROTOCOL_VERSION, decodeServerObject, encodeClient, parseObject } from "./control.js";
 import { dequantiseHeading, dequantisePosition, pathPosition } from "./quant.js";
 
+const WHO_KINDS = new Set(["npc", "player"]);
+
 /** Statistics a load tool or a curious developer wants: cheap integer bumps. */
 function newStats() {
   return {
@@ -50,7 +52,7 @@ export class Mirror {
     this.stats = newStats();
     /** [x, y, z, heading] this client last sent or was corrected to. */
     this.local = null;
-    encodeClient({ op: "hello", v: PROTOCOL_VERSION, name }); // a bad name fails here, not at the server
+    encodeClient({ op: "hello", v: PROTOCOL_VERSION, name, token }); // a bad name or token fails here, not at the server
   }
 
   get netId() {
@@ -134,12 +136,12 @@ export class Mirror {
       this.stats.invalid += 1;
       return [{ type: "invalid", reason: e.message, size: text.length }, { type: "message", message: raw, known: false }];
     }
-    events.push(...this._control(msg, now));
+    events.push(...this._control(msg, now, text.length));
     events.push({ type: "message", message: raw, known: true });
     return events;
   }
 
-  _control(msg, now) {
+  _control(msg, now, size) {
     switch (msg.op) {
       case "welcome":
         this.welcome = msg;
@@ -163,6 +165,7 @@ export class Mirror {
         this.stats.errors += 1;
         return [{ type: "error", code: msg.code, name: msg.name, message: msg.message, ref: msg.ref }];
       case "correct":
+        // ref 0: the server moved the player itself (a teleport), not an answer to an INPUT.
         this.local = [msg.x, msg.y, msg.z, msg.heading];
         return [{ type: "correct", x: msg.x, y: msg.y, z: msg.z, heading: msg.heading, ref: msg.ref }];
       case "reconnect":
@@ -177,8 +180,15 @@ export class Mirror {
         if (topic === "mission" || topic === "faction") ev.push({ type: topic, eventType: msg.type, data: msg.data });
         return ev;
       }
-      case "who":
-        return [{ type: "who", entities: Array.isArray(msg.entities) ? msg.entities : [] }];
+      case "who": {
+        const ents = msg.entities;
+        if (!Array.isArray(ents) || !ents.every((e) => typeof e === "object" && e !== null && !Array.isArray(e))) {
+          this.stats.invalid += 1;
+          return [{ type: "invalid", reason: "who.entities must be a list of objects", size }];
+        }
+        // Objects of a kind this client does not know are ignored (SPEC §4.3).
+        return [{ type: "who", entities: ents.filter((e) => WHO_KINDS.has(e.kind) && Number.isInteger(e.id)) }];
+      }
       default:
         return [];
     }

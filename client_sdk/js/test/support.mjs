@@ -106,11 +106,14 @@ export async function startServer(settings = {}) {
 
 /**
  * A TCP proxy in front of the server whose `cut()` destroys every open connection without a
- * close frame, as a network failure does (the server keeps the player for resume).
+ * close frame, as a network failure does (the server keeps the player for resume). `lose()`
+ * drops only the client's side, as a network loss the server has not noticed yet; `release()`
+ * then closes the server's side.
  */
 export async function startProxy(targetPort) {
   const sockets = new Set();
   const pairs = new Set();
+  const held = new Set();
   const srv = net.createServer((client) => {
     const upstream = net.connect(targetPort, "127.0.0.1");
     const pair = { client, upstream };
@@ -120,7 +123,7 @@ export async function startProxy(targetPort) {
       s.on("close", () => {
         sockets.delete(s);
         pairs.delete(pair);
-        other.destroy();
+        if (!held.has(other)) other.destroy();
       });
       s.on("error", () => {});
     }
@@ -145,7 +148,20 @@ export async function startProxy(targetPort) {
         upstream.pause();
       }
     },
+    lose() {
+      for (const { client, upstream } of pairs) {
+        held.add(upstream);
+        upstream.unpipe(client);
+        upstream.on("data", () => {}); // keep reading, so the server sees a healthy peer
+        client.destroy();
+      }
+    },
+    release() {
+      for (const s of held) s.destroy();
+      held.clear();
+    },
     close() {
+      held.clear();
       for (const s of sockets) s.destroy();
       return new Promise((r) => srv.close(r));
     },

@@ -122,10 +122,25 @@ describe("control_messages.json", () => {
   const FLOAT_INTEGER_ROWS = new Set(["hello_v_float"]);
   for (const c of load("control_messages.json")) {
     test(`${c.sender} ${c.name}`, () => {
+      assert.ok(("text" in c) !== ("hex" in c), "a row has its message as text or as hex, not both");
+      if ("hex" in c) {
+        // Bytes that are not valid UTF-8 (vectors/README.md): rejected like invalid JSON.
+        assert.equal(c.sender, "client");
+        assert.equal(c.decoded, undefined);
+        const raw = bytes(c.hex);
+        assert.throws(() => new TextDecoder("utf-8", { fatal: true }).decode(raw), TypeError, "the row is not valid UTF-8");
+        const expect = c.close_code !== undefined ? (e) => e.close === c.close_code : (e) => e.code === c.error_code && e.codeName === c.error;
+        assert.throws(() => sdk.decodeClient(raw, { first: c.context === "first" }), expect);
+        assert.throws(() => sdk.decodeClient(raw.buffer, { first: c.context === "first" }), expect);
+        return;
+      }
       if (c.sender === "client") {
         const first = c.context === "first";
         if (c.decoded) {
           assert.deepEqual(sdk.decodeClient(c.text, { first }), c.decoded);
+          // The same message as UTF-8 bytes, as a WebSocket library may hand it over.
+          assert.deepEqual(sdk.decodeClient(new TextEncoder().encode(c.text), { first }), c.decoded);
+          if (first) assert.ok(Buffer.byteLength(c.text) <= sdk.HELLO_MAX_SIZE, "every valid hello fits HELLO_MAX_SIZE");
           // The SDK's encoder writes the canonical form: the same text for canonical rows,
           // and for the others (explicit nulls, unknown fields) the canonical form of `decoded`.
           const out = sdk.encodeClient(c.canonical ? c.decoded : JSON.parse(c.text));
@@ -161,6 +176,57 @@ describe("control_messages.json", () => {
       assert.throws(() => sdk.decodeServer(c.text), (e) => e.code === c.error_code && e.codeName === c.error);
     });
   }
+
+  test("the SDK's error and close codes are the catalogue's (protocol/catalogue.py)", () => {
+    const py = readFileSync(join(VECTORS, "..", "catalogue.py"), "utf8");
+    const members = (cls) => {
+      const body = py.split(`class ${cls}(IntEnum):`)[1].split(/\n(?=\S)/)[0];
+      return Object.fromEntries([...body.matchAll(/^ {4}([A-Z_]+) = (\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+    };
+    assert.deepEqual({ ...sdk.ErrorCode }, members("ErrorCode"));
+    const close = members("CloseCode");
+    for (const [name, code] of Object.entries(close)) assert.equal(sdk.CloseCode[name], code, name);
+    for (const [name, code] of Object.entries(sdk.CloseCode)) if (code >= 4000) assert.equal(close[name], code, name);
+  });
+
+  test("close codes: retry 4002 and 4012 RESUME_REFUSED, stop on the other 4xxx (SPEC §13)", () => {
+    assert.equal(sdk.closeAction(sdk.CloseCode.RESUME_REFUSED), "resume");
+    assert.equal(sdk.closeAction(sdk.CloseCode.HANDSHAKE_TIMEOUT), "resume");
+    assert.equal(sdk.closeName(4012), "RESUME_REFUSED");
+    for (const code of [4001, 4003, 4004, 4005, 4006, 4007, 4008, 4010, 4011, 4013, 4999]) assert.equal(sdk.closeAction(code), "fatal", code);
+    for (const code of [null, 1001, 1006, 1011, 1012, 1013]) assert.equal(sdk.closeAction(code), "resume", code);
+    assert.equal(sdk.closeAction(1000), "stop");
+    assert.equal(sdk.errorName(12), "STALE_INPUT");
+  });
+
+  test("welcome.limits: kept whole (keys a newer server adds too), null when absent or malformed", () => {
+    const row = load("control_messages.json").find((c) => c.name === "welcome");
+    const obj = JSON.parse(row.text);
+    assert.equal(Object.keys(obj.limits).length, 15);
+    assert.deepEqual(sdk.decodeServerObject(obj).limits, obj.limits);
+    const newer = { ...obj, limits: { ...obj.limits, some_new_limit: 7 } };
+    assert.equal(sdk.decodeServerObject(newer).limits.some_new_limit, 7);
+    const { limits, ...older } = obj;
+    assert.equal(sdk.decodeServerObject(older).limits, null);
+    assert.equal(sdk.decodeServerObject({ ...obj, limits: [1] }).limits, null);
+  });
+
+  test("a who answer: objects of unknown kinds are ignored, a malformed one is invalid", () => {
+    const m = new sdk.Mirror({ name: "Ana" });
+    const ents = [{ id: 1, kind: "npc", name: "Carl", role: "cop", faction: "lspd" }, { id: 2, kind: "vehicle", name: "Bus" }, { id: 3, kind: "player", name: "Bo" }];
+    const [ev] = m.receive(JSON.stringify({ op: "who", entities: ents }), 1);
+    assert.deepEqual(ev, { type: "who", entities: [ents[0], ents[2]] });
+    const [bad] = m.receive('{"op":"who","entities":[1]}', 1);
+    assert.equal(bad.type, "invalid");
+    assert.equal(m.stats.invalid, 1);
+  });
+
+  test("a correct with ref 0 (a teleport by the server) moves the local player like any correct", () => {
+    const m = new sdk.Mirror({ name: "Ana" });
+    const [ev] = m.receive('{"op":"correct","x":1.5,"y":2.5,"z":3.0,"heading":180.0,"ref":0}', 1);
+    assert.deepEqual(ev, { type: "correct", x: 1.5, y: 2.5, z: 3, heading: 180, ref: 0 });
+    assert.deepEqual(m.local, [1.5, 2.5, 3, 180]);
+  });
 
   test("a server op this SDK does not know reaches the app as a generic message, not an error", () => {
     const row = load("control_messages.json").find((c) => c.name === "server_unknown_op");

@@ -189,6 +189,15 @@ class Config(BaseSettings):
         "", description="Comma-separated origins allowed for browser clients."
     )
 
+    # --- game modes (server/game) ---
+    game_modules: str = Field(
+        "",
+        description="Comma-separated Python modules, each with setup(api), loaded at start.",
+    )
+    game_handler_budget_ms: float = Field(
+        2.0, gt=0, le=1000, description="Game handler time over which a call is logged and counted."
+    )
+
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
         problems: list[str] = []
@@ -211,9 +220,16 @@ class Config(BaseSettings):
             problems.append(
                 "AOI_CELL_SIZE: too small for AOI_RADIUS (more than 64 cells across the radius)"
             )
+        for mod in filter(None, (m.strip() for m in self.game_modules.split(","))):
+            if not all(part.isidentifier() for part in mod.split(".")):
+                problems.append(f"GAME_MODULES: {mod!r} is not a dotted module name")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def game_module_names(self) -> list[str]:
+        return [m.strip() for m in self.game_modules.split(",") if m.strip()]
 
     @property
     def ticks_per_patch(self) -> int:

@@ -23,6 +23,7 @@ class ClientOp(StrEnum):
     CHAT = "chat"
     TALK = "talk"
     LEAVE = "leave"
+    CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
 
 
 class ServerOp(StrEnum):
@@ -35,6 +36,8 @@ class ServerOp(StrEnum):
     CORRECT = "correct"
     CHAT = "chat"
     NPC_SAY = "npc_say"
+    EVENT = "event"  # a game event the player must see (money, faction, mission, ...)
+    CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
 
 
 class FrameType(IntEnum):
@@ -72,6 +75,8 @@ class ErrorCode(IntEnum):
     RATE_LIMITED = 9  # more messages per second than allowed; the message was dropped
     UNKNOWN_ENTITY = 10  # the message names an entity you cannot see
     ALREADY_WELCOMED = 11  # a second hello on the same connection
+    UNKNOWN_TYPE = 12  # a `custom` message whose `type` no game mode handles
+    HANDLER_FAILED = 13  # the game mode's handler for this message failed; nothing changed
 
 
 class CloseCode(IntEnum):
@@ -92,6 +97,7 @@ class CloseCode(IntEnum):
     TOO_MANY_ERRORS = 4008  # too many malformed messages
     REPLACED = 4010  # the same player resumed on another connection
     KICKED = 4011  # removed by an administrator
+    SESSION_ACTIVE = 4012  # hello.resume names a player still connected; that player stays
 
 
 class ProtocolError(Exception):

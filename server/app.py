@@ -72,19 +72,21 @@ class Server:
         st = self.state
         st.draining = True
         self.tcp.close()
-        conns = list(st.players.values())
-        if conns:
-            await asyncio.gather(*(c.save_session() for c in conns), return_exceptions=True)
-        for c in conns:
-            c.send(
+        players = list(st.players.values())
+        if players:
+            await asyncio.gather(
+                *(st.game.join.save_session(p) for p in players), return_exceptions=True
+            )
+        for p in players:
+            p.client.send(
                 control.Reconnect(
-                    resume_token=c.resume_token,
+                    resume_token=p.resume_token,
                     after_ms=random.randint(250, 2000),
                     resume_window=st.config.resume_window,
                     reason="server restarting",
                 )
             )
-            c.close(
+            p.client.close(
                 CloseCode.SERVICE_RESTART, "server restarting; reconnect with your resume token"
             )
         for c in list(st.connections):
@@ -96,7 +98,7 @@ class Server:
             await asyncio.sleep(0.05)
         for c in list(st.connections):
             c.abort()
-        log.info("drained %d players", len(conns))
+        log.info("drained %d players", len(players))
 
     async def close(self, drain: bool = True) -> None:
         if self.closed.is_set():
@@ -109,6 +111,8 @@ class Server:
                 c.abort()
         self.tick.stop()
         self.sweeper.running = False
+        with contextlib.suppress(Exception):
+            await self.state.game.stop()
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:
@@ -148,8 +152,12 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     if persistence is None:
         persistence = default_persistence(config, metrics.registry)
     await persistence.start()
-    state = ServerState.create(config, persistence)
-    state.metrics = metrics
+    state = ServerState.create(config, persistence, metrics)
+    try:
+        state.game.start()  # loads GAME_MODULES: a broken one stops the start
+    except Exception:
+        await persistence.close()
+        raise
     loop = asyncio.get_running_loop()
     tcp = await loop.create_server(
         lambda: Connection(state),

@@ -118,3 +118,8 @@ def route(state: ServerState, request: Request) -> Response | None:
         )
     text = b"GangGPT Server: connect a WebSocket to /ws; see /health and /metrics.\n"
     return _response(404, "Not Found", text, "text/plain; charset=utf-8")
+
+
+def plain_response(status: int, reason: str, text: str) -> Response:
+    """A short text/plain answer (refused upgrades, unknown paths)."""
+    return _response(status, reason, text.encode(), "text/plain; charset=utf-8")

@@ -198,6 +198,32 @@ class Config(BaseSettings):
         2.0, gt=0, le=1000, description="Game handler time over which a call is logged and counted."
     )
 
+    # --- world commands and NPC identity (issue 8) ---
+    npc_spawn_capacity: int = Field(
+        256,
+        ge=0,
+        le=60000,
+        description="NPCs world commands may spawn on top of NPC_COUNT and NPC_FILE (net ids are reserved for them).",
+    )
+    npc_file: str | None = Field(
+        None,
+        description="YAML or JSON file of hand-written NPCs (name, role, faction, personality, x, y, ...); unset = none.",
+    )
+    npc_command_queue_size: int = Field(
+        10000, ge=1, description="World commands that may wait for the tick; more are rejected."
+    )
+    npc_commands_per_tick: int = Field(
+        256, ge=1, description="Most world commands applied in one tick; the rest wait."
+    )
+    npc_follow_reaim_ticks: int = Field(
+        15, ge=1, le=600, description="Ticks between re-aims of NPCs following an entity."
+    )
+    npc_follow_reaim_distance: float = Field(
+        2.0,
+        gt=0,
+        description="Metres a followed entity must move before its followers are re-aimed (each re-aim is one PATH record).",
+    )
+
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
         problems: list[str] = []

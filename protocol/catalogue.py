@@ -24,6 +24,7 @@ class ClientOp(StrEnum):
     TALK = "talk"
     LEAVE = "leave"
     CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
+    WHO = "who"  # who are these entities (names, roles)
 
 
 class ServerOp(StrEnum):
@@ -38,6 +39,7 @@ class ServerOp(StrEnum):
     NPC_SAY = "npc_say"
     EVENT = "event"  # a game event the player must see (money, faction, mission, ...)
     CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
+    WHO = "who"  # answer to a client's `who`
 
 
 class FrameType(IntEnum):

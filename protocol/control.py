@@ -32,6 +32,7 @@ RESUME_MAX = 256  # code points
 CUSTOM_TYPE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
 CUSTOM_TYPE_MIN = 3
 CUSTOM_TYPE_MAX = 64
+WHO_MAX = 64  # ids per `who` request
 
 
 # --- client -> server -------------------------------------------------------------------
@@ -88,7 +89,15 @@ class Custom:
     data: dict[str, Any]
 
 
-ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Ask who some entities in view are (names, roles, factions), by net id."""
+
+    OP: ClassVar[str] = ClientOp.WHO
+    ids: list[int]
+
+
+ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who
 
 
 # --- server -> client -------------------------------------------------------------------
@@ -200,8 +209,27 @@ class CustomMessage:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class WhoReply:
+    """Answer to `who`: one object per requested entity the client can see, e.g.
+    `{"id":1,"kind":"npc","name":"Carl Diaz","role":"cop","faction":"lspd"}` or
+    `{"id":700,"kind":"player","name":"Ana"}`. Ids not in view are left out."""
+
+    OP: ClassVar[str] = ServerOp.WHO
+    entities: list[dict[str, Any]]
+
+
 ServerMessage = (
-    Welcome | Pong | Error | Reconnect | Correct | ChatMessage | NpcSay | GameEvent | CustomMessage
+    Welcome
+    | Pong
+    | Error
+    | Reconnect
+    | Correct
+    | ChatMessage
+    | NpcSay
+    | GameEvent
+    | CustomMessage
+    | WhoReply
 )
 
 _SERVER_TYPES: dict[str, type[Any]] = {
@@ -216,6 +244,7 @@ _SERVER_TYPES: dict[str, type[Any]] = {
         NpcSay,
         GameEvent,
         CustomMessage,
+        WhoReply,
     )
 }
 # Constructor field names per op. `__dataclass_fields__` would also list the `OP` ClassVar,
@@ -341,6 +370,17 @@ def _decode_custom(obj: dict[str, Any]) -> Custom:
     return Custom(type=kind, data=data)
 
 
+def _decode_who(obj: dict[str, Any]) -> Who:
+    ids = obj.get("ids")
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= WHO_MAX
+        or not all(type(i) is int and 0 <= i <= 65535 for i in ids)
+    ):
+        raise _bad(f"'ids' must be a list of 1 to {WHO_MAX} integers from 0 to 65535")
+    return Who(ids=ids)
+
+
 # One decoder per client op: adding a message is one entry here and one in the catalogue.
 _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.PING: _decode_ping,
@@ -349,6 +389,7 @@ _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.HELLO: _decode_later_hello,
     ClientOp.LEAVE: _decode_leave,
     ClientOp.CUSTOM: _decode_custom,
+    ClientOp.WHO: _decode_who,
 }
 
 
@@ -433,6 +474,8 @@ __all__ = [
     "ServerMessage",
     "Talk",
     "Welcome",
+    "Who",
+    "WhoReply",
     "custom_type",
     "decode_client",
     "decode_first",

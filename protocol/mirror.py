@@ -41,6 +41,7 @@ from protocol.catalogue import (
 from protocol.control import (
     NAME_MAX,
     TEXT_MAX,
+    WHO_MAX,
     Chat,
     ChatMessage,
     Correct,
@@ -55,6 +56,8 @@ from protocol.control import (
     Pong,
     Reconnect,
     Welcome,
+    Who,
+    WhoReply,
     custom_type,
     decode_server,
     encode,
@@ -249,6 +252,14 @@ class PongReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class WhoReceived:
+    """Answer to `Mirror.who`: a dict per entity in view (`id`, `kind`, `name`, and for NPCs
+    `role` and `faction`), as SPEC.md §4.3 describes."""
+
+    entities: list[dict[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
 class InvalidMessage:
     """The server sent something this client cannot decode. The mirror is unchanged."""
 
@@ -271,6 +282,7 @@ Event = (
     | Corrected
     | ReconnectRequested
     | PongReceived
+    | WhoReceived
     | InvalidMessage
 )
 
@@ -453,6 +465,12 @@ class Mirror:
             raise ValueError("data must be a dict (a JSON object)")
         return encode(Custom(type=type_, data=data or {}))
 
+    def who(self, ids: list[int]) -> bytes:
+        """Ask for the names (and NPCs' roles and factions) of entities in view."""
+        if not 1 <= len(ids) <= WHO_MAX or not all(0 <= i <= 0xFFFF for i in ids):
+            raise ValueError(f"ids must be 1..{WHO_MAX} net ids (0..65535)")
+        return encode(Who(ids=list(ids)))
+
     def leave(self) -> bytes:
         """Quit for good; forget the resume token since the server will not keep the player."""
         self.resume_token = None
@@ -514,6 +532,12 @@ class Mirror:
         if isinstance(msg, Error):
             self.stats.errors += 1
             return [ErrorReceived(msg.code, msg.name, msg.message, msg.ref)]
+        if isinstance(msg, WhoReply):
+            ents = msg.entities
+            if not isinstance(ents, list) or not all(isinstance(e, dict) for e in ents):
+                self.stats.invalid += 1
+                return [InvalidMessage("who.entities must be a list of objects", len(data))]
+            return [WhoReceived(ents)]
         if isinstance(msg, Correct):
             self.local = (msg.x, msg.y, msg.z, msg.heading)
             return [Corrected(msg.x, msg.y, msg.z, msg.heading, msg.ref)]
@@ -707,6 +731,7 @@ __all__ = [
     "Snapshot",
     "StateReceived",
     "Welcomed",
+    "WhoReceived",
     "close_action",
     "close_code_name",
 ]

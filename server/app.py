@@ -153,6 +153,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
         persistence = default_persistence(config, metrics.registry)
     await persistence.start()
     state = ServerState.create(config, persistence, metrics)
+    state.world.commands.register_metrics(metrics.registry)
     try:
         state.game.start()  # loads GAME_MODULES: a broken one stops the start
     except Exception:

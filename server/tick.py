@@ -64,6 +64,8 @@ class TickLoop:
         cpu0 = time.thread_time()
         t0 = time.perf_counter()
         log_ = world.step()
+        if log_.teleports:
+            self.teleported(log_.teleports)
         t1 = time.perf_counter()
         outbox: list[tuple[Send, bytes]] = []
         slots = st.viewers.due(world.tick % self.tpp)
@@ -104,6 +106,11 @@ class TickLoop:
                 m.frames_empty.inc(stats.empty)
         st.last_tick_at = server_time
         return outbox
+
+    def teleported(self, nids: list[int]) -> None:
+        """Players moved by a Teleport command: the game tells them and judges their next
+        inputs from there (`Game.teleported`)."""
+        self.state.game.teleported(nids)
 
     def flush(self, outbox: list[tuple[Send, bytes]], start: int = 0, spent: float = 0.0) -> None:
         """Write assembled frames, FLUSH_BATCH at a time, yielding to the loop in between so

@@ -154,7 +154,7 @@ def input_from_json(d: Json) -> InputFrame:
 
 
 CLIENT_TYPES: dict[str, type[Any]] = {
-    m.OP: m for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Custom)
+    m.OP: m for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Custom, c.Who)
 }
 SERVER_TYPES: dict[str, type[Any]] = {
     m.OP: m
@@ -168,6 +168,7 @@ SERVER_TYPES: dict[str, type[Any]] = {
         c.NpcSay,
         c.GameEvent,
         c.CustomMessage,
+        c.WhoReply,
     )
 }
 
@@ -1000,6 +1001,43 @@ def control_cases() -> list[Json]:
             '{"op":"custom","type":"taxi.start","data":[1,2]}',
         ),
         _ctl_ok(
+            "who",
+            "Ask who NPC 1000 and player 1002 are.",
+            cl,
+            session,
+            _enc(c.Who(ids=[1000, 1002])),
+        ),
+        _ctl_ok(
+            "who_max",
+            "64 ids, the most one request may name; repeats are allowed.",
+            cl,
+            session,
+            _enc(c.Who(ids=[i % 8 for i in range(64)])),
+        ),
+        _ctl_bad("who_empty", "At least one id.", cl, session, '{"op":"who","ids":[]}'),
+        _ctl_bad(
+            "who_too_many",
+            "More than 64 ids.",
+            cl,
+            session,
+            '{"op":"who","ids":[' + ",".join(["1"] * 65) + "]}",
+        ),
+        _ctl_bad(
+            "who_id_out_of_range",
+            "Ids are u16 net ids.",
+            cl,
+            session,
+            '{"op":"who","ids":[1,65536]}',
+        ),
+        _ctl_bad(
+            "who_id_not_integer",
+            "Ids are integers (not floats, strings or booleans).",
+            cl,
+            session,
+            '{"op":"who","ids":[1.0,true]}',
+        ),
+        _ctl_bad("who_not_a_list", "ids is a list.", cl, session, '{"op":"who","ids":7}'),
+        _ctl_ok(
             "second_hello",
             "A well-formed hello after the welcome decodes; the server answers "
             "error ALREADY_WELCOMED and keeps the connection.",
@@ -1135,6 +1173,26 @@ def control_cases() -> list[Json]:
             sv,
             session,
             '{"op":"custom","type":"taxi.paid","data":{"fare":250},"x_extra":1}',
+        ),
+        _ctl_ok(
+            "who_reply",
+            "Answer to a who for ids 1000, 1002 and 4242: 4242 is not in view, so it is left out.",
+            sv,
+            session,
+            _enc(
+                c.WhoReply(
+                    entities=[
+                        {
+                            "id": 1000,
+                            "kind": "npc",
+                            "name": "Carl Diaz",
+                            "role": "cop",
+                            "faction": "lspd",
+                        },
+                        {"id": 1002, "kind": "player", "name": "Bob"},
+                    ]
+                )
+            ),
         ),
         _ctl_bad(
             "server_unknown_op",
@@ -1321,7 +1379,8 @@ def path_cases() -> list[Json]:
         ),
         _path_case(
             "speed_zero",
-            "Speed 0: the NPC stands at its start forever (no arrival).",
+            "Speed 0: the NPC stands at its start forever (no arrival), facing its waypoint "
+            "(heading 270, east): how the server shows an NPC stopped facing someone.",
             _path(10.0, 10.0, 0.0, 90.0, 10.0, 0.0, 100),
             [100000.0],
         ),

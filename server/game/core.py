@@ -120,6 +120,25 @@ class Game:
     def set_mission(self, player: Player, mission: str, status: str) -> None:
         self.bus.publish(MissionChanged(player, mission, status))
 
+    def teleported(self, nids: list[int]) -> None:
+        """Players a Teleport command moved: tell each where it is now (`correct`, ref 0).
+        Movement is judged from the world's arrays, so the next input is judged from there.
+        Rare, so a scan of the players is fine."""
+        wanted = set(nids)
+        p = self.state.world.players
+        for player in self.state.players.values():
+            nid = player.nid
+            if nid in wanted:
+                player.client.send(
+                    control.Correct(
+                        x=p.x.item(nid),
+                        y=p.y.item(nid),
+                        z=p.z.item(nid),
+                        heading=p.heading.item(nid),
+                        ref=0,
+                    )
+                )
+
     # --- core subscribers ---
 
     def _track_join(self, ev: PlayerJoined) -> None:

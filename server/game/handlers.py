@@ -16,6 +16,7 @@ from protocol import control
 from protocol.catalogue import CloseCode, EntityKind, ErrorCode, ProtocolError
 from server.game.events import ChatSaid, NpcTalked
 from server.game.player import Player
+from server.world.who import who_reply
 
 if TYPE_CHECKING:
     from server.game.core import Game
@@ -70,3 +71,8 @@ def hello_again(game: Game, player: Player, msg: control.Hello) -> None:
 @handles(control.Custom)
 def custom(game: Game, player: Player, msg: control.Custom) -> None:
     game.modes.dispatch(player, msg)
+
+
+@handles(control.Who)
+def who(game: Game, player: Player, msg: control.Who) -> None:
+    player.client.send(who_reply(game.state.world, player.nid, msg.ids))

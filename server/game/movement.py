@@ -40,11 +40,6 @@ class Movement:
         player.budget_at = time.monotonic()
         player.move_budget = self.max_speed * FIRST_STEP_SECONDS
 
-    def reset(self, player: Player) -> None:
-        """After a teleport: the player stands still where it was put."""
-        player.budget_at = time.monotonic()
-        player.move_budget = 0.0
-
     def on_input(self, player: Player, inp: InputFrame) -> None:
         if not self.bounds.contains(inp.x, inp.y, inp.z):
             self._reject(player, inp, ErrorCode.OUT_OF_BOUNDS, "position outside the world")

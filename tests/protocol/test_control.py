@@ -47,6 +47,7 @@ client_messages: st.SearchStrategy[c.ClientMessage] = st.one_of(
         type=st.from_regex(r"[a-z0-9_]{1,20}\.[a-z0-9_]{1,20}", fullmatch=True),
         data=st.dictionaries(any_text, st.integers(-(2**63), 2**63 - 1) | any_text, max_size=3),
     ),
+    st.builds(c.Who, ids=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=c.WHO_MAX)),
 )
 
 world_dicts = st.builds(
@@ -99,6 +100,16 @@ server_messages: st.SearchStrategy[c.ServerMessage] = st.one_of(
     ),
     st.builds(
         c.CustomMessage, type=any_text, data=st.dictionaries(any_text, i64 | any_text, max_size=3)
+    ),
+    st.builds(
+        c.WhoReply,
+        entities=st.lists(
+            st.fixed_dictionaries(
+                {"id": st.integers(0, 0xFFFF), "kind": st.just("npc"), "name": names},
+                optional={"role": any_text, "faction": any_text},
+            ),
+            max_size=5,
+        ),
     ),
 )
 
@@ -163,6 +174,7 @@ def test_ops_cover_the_catalogue() -> None:
         ClientOp.TALK: c.Talk(npc=1, text="a"),
         ClientOp.LEAVE: c.Leave(),
         ClientOp.CUSTOM: c.Custom(type="taxi.start", data={}),
+        ClientOp.WHO: c.Who(ids=[1]),
     }
     assert set(sample) == set(ClientOp)
     for op, msg in sample.items():
@@ -177,6 +189,7 @@ def test_ops_cover_the_catalogue() -> None:
         c.NpcSay.OP,
         c.GameEvent.OP,
         c.CustomMessage.OP,
+        c.WhoReply.OP,
     }
     assert server_ops == set(ServerOp)
 
@@ -254,6 +267,16 @@ def test_unknown_op(data: str) -> None:
         {"op": "talk", "npc": 65536, "text": "hi"},
         {"op": "talk", "npc": 1},
         {"op": "talk", "npc": 1, "text": ""},
+        {"op": "who"},
+        {"op": "who", "ids": []},
+        {"op": "who", "ids": 5},
+        {"op": "who", "ids": [1] * (c.WHO_MAX + 1)},
+        {"op": "who", "ids": [-1]},
+        {"op": "who", "ids": [65536]},
+        {"op": "who", "ids": [1.0]},
+        {"op": "who", "ids": [True]},
+        {"op": "who", "ids": ["1"]},
+        {"op": "who", "ids": [[1]]},
     ],
 )
 def test_bad_field(obj: dict[str, Any]) -> None:

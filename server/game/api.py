@@ -33,6 +33,7 @@ from protocol import control
 from protocol.catalogue import ErrorCode, ProtocolError
 from server.game.events import CustomEvent, Event, EventBus, HandlerTimer, Overflow, Worker
 from server.game.player import Player
+from server.world.commands import Command, SpawnNpc
 from server.world.world import World
 
 if TYPE_CHECKING:
@@ -180,16 +181,24 @@ class GameApi:
         if not npcs.n:
             return []
         d2 = (npcs.x - x) ** 2 + (npcs.y - y) ** 2
-        idx = np.flatnonzero(d2 <= radius * radius)
+        idx = np.flatnonzero((d2 <= radius * radius) & npcs.alive)
         idx = idx[np.argsort(d2[idx], kind="stable")]
         return [int(npcs.ids[i]) for i in idx]
 
-    def npc_position(self, nid: int) -> tuple[float, float, float]:
-        npcs = self.world.npcs
-        i = nid - npcs.first_id
-        if not 0 <= i < npcs.n:
-            raise KeyError(f"no NPC {nid}")
-        return float(npcs.x[i]), float(npcs.y[i]), float(npcs.z[i])
+    def entity_xy(self, nid: int) -> tuple[float, float] | None:
+        """Where a live entity (player or NPC) is now, or None."""
+        return self.world.entity_xy(nid)
+
+    # --- world commands (server/world/commands.py), applied by the next tick ---
+
+    def spawn_npc(self, cmd: SpawnNpc) -> int | None:
+        """Queue a spawn; returns the NPC's net id at once (None: refused, counted)."""
+        return self.world.spawn(cmd)
+
+    def submit(self, cmd: Command) -> bool:
+        """Queue a world command (walk, stop and face, follow, teleport, set state,
+        despawn); False if refused (counted and logged)."""
+        return self.world.submit(cmd)
 
     # --- messages ---
 

@@ -127,7 +127,7 @@ class JoinService:
             if not client.verified():
                 return
             if hello.resume:
-                session = await st.persistence.take_session(hello.resume)
+                session = await self._take_session(hello.resume)
             name = session.name if session else identity.name
             record = await st.persistence.load_or_create_player(name)
         except asyncio.CancelledError:
@@ -345,6 +345,23 @@ class JoinService:
             log.warning(
                 "could not delete the resume session of %s", player.player_id, exc_info=True
             )
+
+    async def _take_session(self, token: str) -> ResumeSession | None:
+        """Take a resume session. If the join is cancelled meanwhile, the take still
+        finishes (shielded) and what it took is put back: a lost connection must not cost
+        the player its token."""
+        take = asyncio.ensure_future(self.state.persistence.take_session(token))
+        try:
+            return await asyncio.shield(take)
+        except asyncio.CancelledError:
+            take.add_done_callback(self._put_back_taken)
+            raise
+
+    def _put_back_taken(self, take: asyncio.Future[ResumeSession | None]) -> None:
+        if not take.cancelled() and take.exception() is None:
+            session = take.result()
+            if session is not None:
+                self._put_back(session)
 
     def _put_back(self, session: ResumeSession) -> None:
         async def put_back() -> None:

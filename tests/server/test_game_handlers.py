@@ -13,7 +13,7 @@ from protocol.state import InputFrame
 from server.game.events import ChatSaid, MoneyChanged, NpcTalked
 from server.game.handlers import HANDLERS
 from server.world.commands import Teleport
-from tests.server.game_fakes import FakeClient, make_state, place
+from tests.server.game_fakes import make_state, place
 
 
 def test_every_client_message_has_a_handler() -> None:
@@ -32,8 +32,8 @@ async def test_ping_is_answered_with_pong() -> None:
 async def test_chat_reaches_players_who_see_the_speaker_only() -> None:
     st = make_state(spawn_area_size=2000.0)
     ana, ca = place(st, "ana", 0.0, 0.0)
-    bob, cb = place(st, "bob", 20.0, 0.0)
-    far, cf = place(st, "far", 1500.0, 1500.0)
+    _bob, cb = place(st, "bob", 20.0, 0.0)
+    _far, cf = place(st, "far", 1500.0, 1500.0)
     st.world.step()  # bins the new players into grid cells
     heard: list[ChatSaid] = []
     st.game.bus.subscribe(ChatSaid, heard.append)
@@ -175,7 +175,7 @@ async def test_custom_unknown_type_is_answered_and_budgeted() -> None:
 async def test_custom_handler_that_raises_gets_handler_failed_and_a_metric() -> None:
     st = make_state()
     ana, c = place(st, "ana")
-    bob, cb = place(st, "bob")
+    _bob, cb = place(st, "bob")
     calls: list[dict[str, Any]] = []
 
     def boom(player: Any, data: dict[str, Any]) -> None:

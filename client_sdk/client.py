@@ -34,6 +34,7 @@ from protocol.catalogue import CloseCode
 from protocol.control import Welcome
 from protocol.mirror import (
     CloseAction,
+    CustomReceived,
     Entity,
     Event,
     Mirror,
@@ -361,6 +362,22 @@ class Client:
         """Speak to an NPC you can see; its answer arrives as an `NpcSaid` event."""
         nid = npc.net_id if isinstance(npc, Npc) else npc
         await self._send_text(self.mirror.talk(nid, text), timeout)
+
+    async def send_custom(
+        self, type_: str, data: dict[str, Any] | None = None, timeout: float = 10.0
+    ) -> None:
+        """Send a game mode's message (`{"op":"custom","type":type_,"data":data}`). Its
+        answers arrive as `CustomReceived` events; an unknown type as an `ErrorReceived`
+        named UNKNOWN_TYPE, a failing handler as HANDLER_FAILED."""
+        await self._send_text(self.mirror.custom(type_, data), timeout)
+
+    async def wait_custom(self, type_: str, timeout: float = 10.0) -> CustomReceived:
+        """The next `custom` message of this type from the server."""
+        ev = await self.wait_for(
+            lambda e: isinstance(e, CustomReceived) and e.type == type_, timeout
+        )
+        assert isinstance(ev, CustomReceived)
+        return ev
 
     async def ping(self, timeout: float = 5.0) -> float:
         """Round trip to the server and back through its message handling, in seconds."""

@@ -416,6 +416,15 @@ class Config(BaseSettings):
             return self.env != "production"
         return self.allow_guests
 
+    # --- game modes (server/game) ---
+    game_modules: str = Field(
+        "",
+        description="Comma-separated Python modules, each with setup(api), loaded at start.",
+    )
+    game_handler_budget_ms: float = Field(
+        2.0, gt=0, le=1000, description="Game handler time over which a call is logged and counted."
+    )
+
     # --- world commands and NPC identity (issue 8) ---
     npc_spawn_capacity: int = Field(
         256,
@@ -488,6 +497,9 @@ class Config(BaseSettings):
             )
         if self.client_send_queue_max <= self.send_buffer_high:
             problems.append("CLIENT_SEND_QUEUE_MAX: must be greater than SEND_BUFFER_HIGH")
+        for mod in filter(None, (m.strip() for m in self.game_modules.split(","))):
+            if not all(part.isidentifier() for part in mod.split(".")):
+                problems.append(f"GAME_MODULES: {mod!r} is not a dotted module name")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -512,6 +524,10 @@ class Config(BaseSettings):
     def ai_backend(self) -> str:
         """Deprecated name of `ai_provider` (the /health check still reads it)."""
         return self.ai_provider
+
+    @property
+    def game_module_names(self) -> list[str]:
+        return [m.strip() for m in self.game_modules.split(",") if m.strip()]
 
     @property
     def ticks_per_patch(self) -> int:

@@ -23,6 +23,7 @@ class ClientOp(StrEnum):
     CHAT = "chat"
     TALK = "talk"
     LEAVE = "leave"
+    CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
     WHO = "who"  # who are these entities (names, roles)
 
 
@@ -36,6 +37,8 @@ class ServerOp(StrEnum):
     CORRECT = "correct"
     CHAT = "chat"
     NPC_SAY = "npc_say"
+    EVENT = "event"  # a game event the player must see (money, faction, mission, ...)
+    CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
     WHO = "who"  # answer to a client's `who`
 
 
@@ -75,6 +78,8 @@ class ErrorCode(IntEnum):
     UNKNOWN_ENTITY = 10  # the message names an entity you cannot see
     ALREADY_WELCOMED = 11  # a second hello on the same connection
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
+    UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
+    HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
 
 
 class CloseCode(IntEnum):
@@ -95,7 +100,7 @@ class CloseCode(IntEnum):
     TOO_MANY_ERRORS = 4008  # too many malformed messages
     REPLACED = 4010  # the same player resumed on another connection
     KICKED = 4011  # removed by an administrator
-    RESUME_REFUSED = 4012  # hello.resume names a session whose connection is still open
+    RESUME_REFUSED = 4012  # hello.resume names a player still connected (that player stays); retry
 
 
 class ProtocolError(Exception):

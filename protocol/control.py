@@ -8,6 +8,8 @@ answers bad input the same way whoever wrote the client.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -27,6 +29,9 @@ NAME_MAX = 32  # Unicode code points (not UTF-16 units, not bytes)
 TEXT_MAX = 256  # code points
 TOKEN_MAX = 2048  # printable ASCII characters (a JWT is base64url and dots)
 RESUME_MAX = 256  # code points
+CUSTOM_TYPE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
+CUSTOM_TYPE_MIN = 3
+CUSTOM_TYPE_MAX = 64
 WHO_MAX = 64  # ids per `who` request
 VERSION_MAX = 2**31 - 1  # `v` fits a signed 32-bit integer in every client language
 HELLO_MAX_SIZE = 4096
@@ -80,6 +85,16 @@ class Leave:
 
 
 @dataclass(frozen=True, slots=True)
+class Custom:
+    """A game mode's own message. `type` is namespaced (`taxi.start`); `data` is any JSON
+    object, checked by the handler the game mode registered for that type."""
+
+    OP: ClassVar[str] = ClientOp.CUSTOM
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Who:
     """Ask who some entities in view are (names, roles, factions), by net id."""
 
@@ -87,7 +102,7 @@ class Who:
     ids: list[int]
 
 
-ClientMessage = Hello | Ping | Chat | Talk | Leave | Who
+ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who
 
 
 # --- server -> client -------------------------------------------------------------------
@@ -183,6 +198,25 @@ class NpcSay:
 
 
 @dataclass(frozen=True, slots=True)
+class GameEvent:
+    """A game event the receiving player must see (its money changed, its faction, a
+    mission): `type` names it (SPEC.md lists them), `data` carries its fields."""
+
+    OP: ClassVar[str] = ServerOp.EVENT
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomMessage:
+    """A game mode's own message to a client: the counterpart of the client's `Custom`."""
+
+    OP: ClassVar[str] = ServerOp.CUSTOM
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class WhoReply:
     """Answer to `who`: one object per requested entity the client can see, e.g.
     `{"id":1,"kind":"npc","name":"Carl Diaz","role":"cop","faction":"lspd"}` or
@@ -192,10 +226,33 @@ class WhoReply:
     entities: list[dict[str, Any]]
 
 
-ServerMessage = Welcome | Pong | Error | Reconnect | Correct | ChatMessage | NpcSay | WhoReply
+ServerMessage = (
+    Welcome
+    | Pong
+    | Error
+    | Reconnect
+    | Correct
+    | ChatMessage
+    | NpcSay
+    | GameEvent
+    | CustomMessage
+    | WhoReply
+)
 
 _SERVER_TYPES: dict[str, type[Any]] = {
-    c.OP: c for c in (Welcome, Pong, Error, Reconnect, Correct, ChatMessage, NpcSay, WhoReply)
+    c.OP: c
+    for c in (
+        Welcome,
+        Pong,
+        Error,
+        Reconnect,
+        Correct,
+        ChatMessage,
+        NpcSay,
+        GameEvent,
+        CustomMessage,
+        WhoReply,
+    )
 }
 # Constructor field names per op. `__dataclass_fields__` would also list the `OP` ClassVar,
 # so a server field named "OP" would reach the constructor instead of being ignored.
@@ -266,42 +323,91 @@ def _float(obj: dict[str, Any], key: str, *, optional: bool = False) -> float | 
     return float(v)
 
 
+def _decode_ping(obj: dict[str, Any]) -> Ping:
+    return Ping(id=_int(obj, "id", 0, 2**53), t=_float(obj, "t", optional=True))
+
+
+def _decode_chat(obj: dict[str, Any]) -> Chat:
+    text = _str(obj, "text", 1, TEXT_MAX)
+    assert text is not None
+    return Chat(text=text)
+
+
+def _decode_talk(obj: dict[str, Any]) -> Talk:
+    text = _str(obj, "text", 1, TEXT_MAX)
+    assert text is not None
+    return Talk(npc=_int(obj, "npc", 0, 65535), text=text)
+
+
+def _decode_later_hello(obj: dict[str, Any]) -> Hello:
+    # decode_client is for messages after the first; the first goes to decode_first.
+    # A later hello, well-formed or not, is answered with ALREADY_WELCOMED and the
+    # connection stays open (a malformed one must not close what a valid one would not).
+    try:
+        return decode_hello(obj)
+    except ProtocolError as e:
+        raise ProtocolError(
+            f"already welcomed ({e.message})", error=ErrorCode.ALREADY_WELCOMED
+        ) from None
+
+
+def _decode_leave(obj: dict[str, Any]) -> Leave:
+    return Leave()
+
+
+def custom_type(v: object) -> str:
+    """A valid custom message type, or `ProtocolError(BAD_FIELD)`."""
+    if (
+        not isinstance(v, str)
+        or not CUSTOM_TYPE_MIN <= len(v) <= CUSTOM_TYPE_MAX
+        or CUSTOM_TYPE.fullmatch(v) is None
+    ):
+        raise _bad(
+            f"'type' must be {CUSTOM_TYPE_MIN} to {CUSTOM_TYPE_MAX} characters of "
+            "[a-z0-9_] in at least two dot-separated parts (namespace.name)"
+        )
+    return v
+
+
+def _decode_custom(obj: dict[str, Any]) -> Custom:
+    kind = custom_type(obj.get("type"))
+    data = obj.get("data", {})
+    if not isinstance(data, dict):
+        raise _bad("'data' must be a JSON object")
+    return Custom(type=kind, data=data)
+
+
+def _decode_who(obj: dict[str, Any]) -> Who:
+    ids = obj.get("ids")
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= WHO_MAX
+        or not all(type(i) is int and 0 <= i <= 65535 for i in ids)
+    ):
+        raise _bad(f"'ids' must be a list of 1 to {WHO_MAX} integers from 0 to 65535")
+    return Who(ids=ids)
+
+
+# One decoder per client op: adding a message is one entry here and one in the catalogue.
+_CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
+    ClientOp.PING: _decode_ping,
+    ClientOp.CHAT: _decode_chat,
+    ClientOp.TALK: _decode_talk,
+    ClientOp.HELLO: _decode_later_hello,
+    ClientOp.LEAVE: _decode_leave,
+    ClientOp.CUSTOM: _decode_custom,
+    ClientOp.WHO: _decode_who,
+}
+
+
 def decode_client(data: str | bytes) -> ClientMessage:
     """Text frame from a client -> message, or `ProtocolError` with the code to answer."""
     obj = _parse_object(data)
     op = obj.get("op")
-    if op == ClientOp.PING:
-        return Ping(id=_int(obj, "id", 0, 2**53), t=_float(obj, "t", optional=True))
-    if op == ClientOp.CHAT:
-        text = _str(obj, "text", 1, TEXT_MAX)
-        assert text is not None
-        return Chat(text=text)
-    if op == ClientOp.TALK:
-        text = _str(obj, "text", 1, TEXT_MAX)
-        assert text is not None
-        return Talk(npc=_int(obj, "npc", 0, 65535), text=text)
-    if op == ClientOp.HELLO:
-        # decode_client is for messages after the first; the first goes to decode_first.
-        # A later hello, well-formed or not, is answered with ALREADY_WELCOMED and the
-        # connection stays open (a malformed one must not close what a valid one would not).
-        try:
-            return decode_hello(obj)
-        except ProtocolError as e:
-            raise ProtocolError(
-                f"already welcomed ({e.message})", error=ErrorCode.ALREADY_WELCOMED
-            ) from None
-    if op == ClientOp.LEAVE:
-        return Leave()
-    if op == ClientOp.WHO:
-        ids = obj.get("ids")
-        if (
-            not isinstance(ids, list)
-            or not 1 <= len(ids) <= WHO_MAX
-            or not all(type(i) is int and 0 <= i <= 65535 for i in ids)
-        ):
-            raise _bad(f"'ids' must be a list of 1 to {WHO_MAX} integers from 0 to 65535")
-        return Who(ids=ids)
-    raise ProtocolError(f"unknown op {op!r}", error=ErrorCode.UNKNOWN_OP)
+    decoder = _CLIENT_DECODERS.get(op) if isinstance(op, str) else None
+    if decoder is None:
+        raise ProtocolError(f"unknown op {op!r}", error=ErrorCode.UNKNOWN_OP)
+    return decoder(obj)
 
 
 def decode_hello(obj: dict[str, Any]) -> Hello:
@@ -364,7 +470,10 @@ __all__ = [
     "ChatMessage",
     "ClientMessage",
     "Correct",
+    "Custom",
+    "CustomMessage",
     "Error",
+    "GameEvent",
     "Hello",
     "Leave",
     "NpcSay",
@@ -376,6 +485,7 @@ __all__ = [
     "Welcome",
     "Who",
     "WhoReply",
+    "custom_type",
     "decode_client",
     "decode_first",
     "decode_server",

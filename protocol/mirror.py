@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from protocol.catalogue import (
     PROTOCOL_VERSION,
@@ -45,7 +45,10 @@ from protocol.control import (
     Chat,
     ChatMessage,
     Correct,
+    Custom,
+    CustomMessage,
     Error,
+    GameEvent,
     Hello,
     Leave,
     NpcSay,
@@ -55,6 +58,7 @@ from protocol.control import (
     Welcome,
     Who,
     WhoReply,
+    custom_type,
     decode_server,
     encode,
 )
@@ -191,6 +195,22 @@ class NpcSaid:
 
 
 @dataclass(frozen=True, slots=True)
+class GameEventReceived:
+    """Something happened that concerns this player (`event`: money, faction, mission)."""
+
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomReceived:
+    """A game mode's own message (`custom`): `type` is namespaced, e.g. `taxi.fare`."""
+
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorReceived:
     """A non-fatal error: the connection stays open. `ref` is the input seq it is about."""
 
@@ -256,6 +276,8 @@ Event = (
     | StateReceived
     | ChatReceived
     | NpcSaid
+    | GameEventReceived
+    | CustomReceived
     | ErrorReceived
     | Corrected
     | ReconnectRequested
@@ -434,6 +456,16 @@ class Mirror:
         _check_text("text", text, TEXT_MAX)
         return encode(TalkMsg(npc=npc, text=text))
 
+    def custom(self, type_: str, data: dict[str, Any] | None = None) -> bytes:
+        """A game mode's message; `type_` is namespaced (`taxi.start`), `data` a JSON object."""
+        try:
+            custom_type(type_)
+        except ProtocolError as e:
+            raise ValueError(e.message) from None
+        if data is not None and not isinstance(data, dict):
+            raise ValueError("data must be a dict (a JSON object)")
+        return encode(Custom(type=type_, data=data or {}))
+
     def who(self, ids: list[int]) -> bytes:
         """Ask for the names (and NPCs' roles and factions) of entities in view."""
         if not 1 <= len(ids) <= WHO_MAX or not all(0 <= i <= 0xFFFF for i in ids):
@@ -488,6 +520,16 @@ class Mirror:
             return [ChatReceived(msg.from_id, msg.name, msg.text)]
         if isinstance(msg, NpcSay):
             return [NpcSaid(msg.npc, msg.to, msg.text)]
+        if isinstance(msg, CustomMessage):
+            if not isinstance(msg.data, dict) or not isinstance(msg.type, str):
+                self.stats.invalid += 1
+                return [InvalidMessage("custom: type must be a string, data an object", len(data))]
+            return [CustomReceived(msg.type, msg.data)]
+        if isinstance(msg, GameEvent):
+            if not isinstance(msg.data, dict) or not isinstance(msg.type, str):
+                self.stats.invalid += 1
+                return [InvalidMessage("event: type must be a string, data an object", len(data))]
+            return [GameEventReceived(msg.type, msg.data)]
         if isinstance(msg, Error):
             self.stats.errors += 1
             return [ErrorReceived(msg.code, msg.name, msg.message, msg.ref)]

@@ -90,19 +90,21 @@ class Server:
         st = self.state
         st.draining = True
         self.tcp.close()
-        conns = list(st.players.values())
-        if conns:
-            await asyncio.gather(*(c.save_session() for c in conns), return_exceptions=True)
-        for c in conns:
-            c.send(
+        players = list(st.players.values())
+        if players:
+            await asyncio.gather(
+                *(st.game.join.save_session(p) for p in players), return_exceptions=True
+            )
+        for p in players:
+            p.client.send(
                 control.Reconnect(
-                    resume_token=c.resume_token,
+                    resume_token=p.resume_token,
                     after_ms=random.randint(250, 2000),
                     resume_window=st.config.resume_window,
                     reason="server restarting",
                 )
             )
-            c.close(
+            p.client.close(
                 CloseCode.SERVICE_RESTART, "server restarting; reconnect with your resume token"
             )
         for c in list(st.connections):
@@ -114,7 +116,7 @@ class Server:
             await asyncio.sleep(0.05)
         for c in list(st.connections):
             c.abort()
-        log.info("drained %d players", len(conns))
+        log.info("drained %d players", len(players))
 
     async def close(self, drain: bool = True) -> None:
         if self.closed.is_set():
@@ -127,6 +129,8 @@ class Server:
                 c.abort()
         self.tick.stop()
         self.sweeper.running = False
+        with contextlib.suppress(Exception):
+            await self.state.game.stop()
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:
@@ -174,8 +178,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     metrics = Metrics()
     if persistence is None:
         persistence = default_persistence(config, metrics.registry)
-    state = ServerState.create(config, persistence)
-    state.metrics = metrics
+    state = ServerState.create(config, persistence, metrics)
     state.world.commands.register_metrics(metrics.registry)
     loop = asyncio.get_running_loop()
     try:
@@ -194,10 +197,13 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
             " (SERVER_HOST / SERVER_PORT; is another server running?)"
         ) from None
     try:
+        state.game.start()  # loads GAME_MODULES: a broken one stops the start
         await persistence.start()
         await tcp.start_serving()
     except BaseException:
         tcp.close()
+        with contextlib.suppress(Exception):
+            await state.game.stop()
         with contextlib.suppress(Exception):
             await persistence.close()
         raise

@@ -149,5 +149,44 @@ class Metrics:
             registry=r,
         )
 
+        # --- the game layer (server/game) ---
+        self.events_published = Counter(
+            "ganggpt_events_published_total",
+            "Domain events published, by type.",
+            ["type"],
+            registry=r,
+        )
+        self.event_queue_depth = Gauge(
+            "ganggpt_event_queue_depth",
+            "Events waiting in an event worker's queue.",
+            ["worker"],
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "ganggpt_events_dropped_total",
+            "Events an event worker's full queue dropped (its overflow policy).",
+            ["worker"],
+            registry=r,
+        )
+        self.game_handler_seconds = Histogram(
+            "ganggpt_game_handler_seconds",
+            "Time in game code: event subscribers, message handlers, timers, workers.",
+            ["handler"],
+            buckets=TICK_BUCKETS,
+            registry=r,
+        )
+        self.game_handler_overruns = Counter(
+            "ganggpt_game_handler_overruns_total",
+            "Game handler calls that took longer than GAME_HANDLER_BUDGET_MS.",
+            ["handler"],
+            registry=r,
+        )
+        self.game_handler_errors = Counter(
+            "ganggpt_game_handler_errors_total",
+            "Game handler calls that raised.",
+            ["handler"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,6 +20,8 @@ from server.replication.view import Viewers
 from server.world.world import World
 
 if TYPE_CHECKING:
+    from server.game.core import Game
+    from server.game.player import Player
     from server.net.connection import Connection
 
 HISTORY_SECONDS = 4
@@ -32,7 +34,7 @@ class ServerState:
     world: World
     persistence: GamePersistence
     connections: set[Connection] = field(default_factory=set)
-    players: dict[str, Connection] = field(default_factory=dict)  # player_id -> live connection
+    players: dict[str, Player] = field(default_factory=dict)  # player_id -> playing player
     joining: int = 0
     viewers: Viewers = field(default_factory=Viewers)  # replication state of every player
     reserved: dict[str, tuple[int, float]] = field(
@@ -48,11 +50,20 @@ class ServerState:
     # players leaving at once) never makes a tick wait for more than one of them.
     tick_due: float = math.inf
     held: collections.deque[Connection] = field(default_factory=collections.deque)
+    # The game layer (server/game): set by `create`, which every server uses.
+    game: Game = field(init=False, repr=False)
 
     @classmethod
-    def create(cls, config: Config, persistence: GamePersistence) -> ServerState:
+    def create(
+        cls, config: Config, persistence: GamePersistence, metrics: Metrics | None = None
+    ) -> ServerState:
         world = World(config, history_ticks=HISTORY_SECONDS * config.tickrate)
-        state = cls(config=config, metrics=Metrics(), world=world, persistence=persistence)
+        state = cls(
+            config=config, metrics=metrics or Metrics(), world=world, persistence=persistence
+        )
+        from server.game.core import Game  # the game layer imports this module
+
+        state.game = Game(state)
         return state
 
     def phase_of(self, nid: int) -> int:

@@ -18,7 +18,6 @@ import logging
 import math
 import time
 
-from protocol import control
 from server.replication.view import Send, ViewAssembler
 from server.state import ServerState
 
@@ -109,22 +108,9 @@ class TickLoop:
         return outbox
 
     def teleported(self, nids: list[int]) -> None:
-        """Tell players moved by a Teleport command where they are now (`correct`, ref 0),
-        and judge their next inputs from there. Rare, so a scan of the players is fine."""
-        st = self.state
-        p = st.world.players
-        wanted = set(nids)
-        for conn in st.players.values():
-            nid = conn.nid
-            if nid in wanted:
-                x, y, z, h = (
-                    float(p.x[nid]),
-                    float(p.y[nid]),
-                    float(p.z[nid]),
-                    float(p.heading[nid]),
-                )
-                conn.last_pos = (x, y, z)
-                conn.send(control.Correct(x=x, y=y, z=z, heading=h, ref=0))
+        """Players moved by a Teleport command: the game tells them and judges their next
+        inputs from there (`Game.teleported`)."""
+        self.state.game.teleported(nids)
 
     def flush(self, outbox: list[tuple[Send, bytes]], start: int = 0, spent: float = 0.0) -> None:
         """Write assembled frames, FLUSH_BATCH at a time, yielding to the loop in between so

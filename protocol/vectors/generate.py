@@ -154,7 +154,7 @@ def input_from_json(d: Json) -> InputFrame:
 
 
 CLIENT_TYPES: dict[str, type[Any]] = {
-    m.OP: m for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Who)
+    m.OP: m for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Custom, c.Who)
 }
 SERVER_TYPES: dict[str, type[Any]] = {
     m.OP: m
@@ -166,6 +166,8 @@ SERVER_TYPES: dict[str, type[Any]] = {
         c.Correct,
         c.ChatMessage,
         c.NpcSay,
+        c.GameEvent,
+        c.CustomMessage,
         c.WhoReply,
     )
 }
@@ -1010,6 +1012,76 @@ def control_cases() -> list[Json]:
         ),
         _ctl_ok("leave", "Quit for good.", cl, session, _enc(c.Leave())),
         _ctl_ok(
+            "custom",
+            "A game mode's message: namespaced type, JSON object data.",
+            cl,
+            session,
+            _enc(c.Custom(type="taxi.start", data={})),
+        ),
+        _ctl_ok(
+            "custom_nested_data",
+            "data is any JSON object; its fields are the game mode's to check.",
+            cl,
+            session,
+            _enc(c.Custom(type="bank_job.plan.v2", data={"crew": [1, 2], "note": {"a": None}})),
+        ),
+        _ctl_ok(
+            "custom_data_omitted",
+            "data may be left out: it means {} (not canonical: the encoder writes it).",
+            cl,
+            session,
+            '{"op":"custom","type":"taxi.cancel"}',
+        ),
+        _ctl_ok(
+            "custom_type_max_length",
+            "64 characters is the longest type.",
+            cl,
+            session,
+            _enc(c.Custom(type="a" * 31 + "." + "b" * 32, data={})),
+        ),
+        _ctl_bad(
+            "custom_type_too_long",
+            "65 characters: BAD_FIELD.",
+            cl,
+            session,
+            '{"op":"custom","type":"' + "a" * 32 + "." + "b" * 32 + '","data":{}}',
+        ),
+        _ctl_bad(
+            "custom_type_without_namespace",
+            "A type needs at least two dot-separated parts.",
+            cl,
+            session,
+            '{"op":"custom","type":"start","data":{}}',
+        ),
+        _ctl_bad(
+            "custom_type_uppercase",
+            "Only [a-z0-9_] in each part.",
+            cl,
+            session,
+            '{"op":"custom","type":"Taxi.Start","data":{}}',
+        ),
+        _ctl_bad(
+            "custom_type_empty_part",
+            "No empty part (no leading, trailing or double dot).",
+            cl,
+            session,
+            '{"op":"custom","type":"taxi..start","data":{}}',
+        ),
+        _ctl_bad(
+            "custom_type_missing",
+            "type is required.",
+            cl,
+            session,
+            '{"op":"custom","data":{}}',
+        ),
+        _ctl_bad(
+            "custom_data_not_object",
+            "data must be a JSON object, not an array or a scalar.",
+            cl,
+            session,
+            '{"op":"custom","type":"taxi.start","data":[1,2]}',
+        ),
+        _ctl_ok(
             "who",
             "Ask who NPC 1000 and player 1002 are.",
             cl,
@@ -1178,6 +1250,30 @@ def control_cases() -> list[Json]:
             sv,
             session,
             _enc(c.NpcSay(npc=1000, to=1, text="Two blocks north, on Vinewood.")),
+        ),
+        # --- game events and custom (game mode) messages ---
+        _ctl_ok(
+            "event_money",
+            "The player's money changed: new balance, change and reason.",
+            sv,
+            session,
+            _enc(
+                c.GameEvent(type="money", data={"money": 1250, "delta": 250, "reason": "taxi fare"})
+            ),
+        ),
+        _ctl_ok(
+            "server_custom",
+            "A game mode's message to this client (the taxi mode's fare offer).",
+            sv,
+            session,
+            _enc(c.CustomMessage(type="taxi.fare", data={"npc": 17, "x": 12.5, "y": -40.25})),
+        ),
+        _ctl_ok(
+            "server_custom_unknown_field",
+            "Unknown fields of a custom message are ignored like any other's.",
+            sv,
+            session,
+            '{"op":"custom","type":"taxi.paid","data":{"fare":250},"x_extra":1}',
         ),
         _ctl_ok(
             "who_reply",

@@ -6,20 +6,22 @@ cost little memory. Here reading is callback-driven (no task per connection), co
 messages go through the sans-I/O protocol, and STATE frames are written straight to the
 transport (`server.net.frames`). Every protocol violation is answered with the catalogue's
 error or close code; nothing a client sends can raise out of this class.
+
+This is transport only: the phases follow `protocol.session`'s table, sessions are routed
+by URL path (`SESSION_ROUTES`), decoded messages go to the game layer (`server.game`), which
+owns every rule (joining, chat, talk, movement) and answers through the `Client` methods
+here. websockets' private internals are reached only through `server.net.wsadapter`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import enum
 import logging
-import math
-import random
 import secrets
 import socket
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from websockets.frames import Frame, Opcode
 
@@ -28,51 +30,42 @@ try:  # the C implementation; the pure-Python one is ~50x slower
 except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 from websockets.http11 import Request
-from websockets.protocol import Protocol, State
-from websockets.server import ServerProtocol
+from websockets.protocol import State
 
 from protocol import control
-from protocol.catalogue import (
-    PROTOCOL_VERSION,
-    CloseCode,
-    EntityKind,
-    ErrorCode,
-    ProtocolError,
-)
-from protocol.state import INPUT, InputFrame, decode_input
-from server.limits import ERROR_BUDGET, ERROR_WINDOW, MOVE_SLACK_M, welcome_limits
+from protocol.catalogue import CloseCode, ErrorCode, ProtocolError
+from protocol.session import ACCEPTS, Accept, Phase, Step, advance
+from protocol.state import INPUT, decode_input
+from server.limits import ERROR_BUDGET, ERROR_WINDOW
+from server.net import wsadapter
 from server.net.backlog import kernel_unsent, socket_fd
 from server.net.frames import binary_frame
-from server.net.http import route, too_large
-from server.npc_talk import offline_reply
-from server.persistence.api import PlayerSnapshot, ResumeSession
+from server.net.http import plain_response, route, too_large
 from server.state import ServerState
-from server.world.who import who_reply
+
+if TYPE_CHECKING:
+    from server.game.player import Player
 
 log = logging.getLogger("ganggpt.net")
 _ws_log = logging.getLogger("ganggpt.websocket")
 _ws_log.setLevel(logging.WARNING)
 
-CLOSE_GRACE = 5.0
+CLOSE_GRACE = 5.0  # seconds to finish a closing handshake before the socket is cut
 INPUT_SIZE = INPUT.size  # 25-byte payload: a client frame is 2 header + 4 mask + 25 bytes
-INPUT_WIRE = 2 + 4 + INPUT_SIZE  # seconds to finish a closing handshake before the socket is cut
+INPUT_WIRE = 2 + 4 + INPUT_SIZE
 
-
-class Phase(enum.Enum):
-    HTTP = "http"  # waiting for the HTTP request
-    HELLO = "hello"  # WebSocket open, waiting for hello
-    JOINING = "joining"  # hello accepted, loading the player
-    PLAYING = "playing"
-    CLOSED = "closed"
+# WebSocket sessions by URL path (query string ignored). `/admin` is reserved for the admin
+# console: its issue adds `"/admin": Step.UPGRADE_ADMIN` here and a handler for Phase.ADMIN;
+# until then it is refused like any unknown path, with a 404 that says why.
+SESSION_ROUTES: dict[str, Step] = {"/ws": Step.UPGRADE_GAME, "/": Step.UPGRADE_GAME}
+RESERVED_ROUTES: dict[str, str] = {"/admin": "the admin console is not enabled on this server\n"}
 
 
 class Connection(asyncio.Protocol):
     # Slots: 10,000 idle connections must cost little memory (a dict per object would not).
     __slots__ = (
         "ack",
-        "armor",
         "behind_since",
-        "budget_at",
         "closing",
         "deadline",
         "errors",
@@ -80,27 +73,21 @@ class Connection(asyncio.Protocol):
         "flood_seconds",
         "fragment_text",
         "fragments",
+        "game",
         "head_bytes",
         "held",
-        "input_seq",
         "join_task",
         "keep_for_resume",
         "last_ping",
-        "last_pos",
         "lost",
-        "money",
-        "move_budget",
-        "name",
-        "nid",
         "paused_since",
         "peer",
         "phase",
         "ping_out",
-        "player_id",
+        "player",
         "rate_count",
         "rate_second",
         "rate_warned",
-        "resume_token",
         "slot",
         "state",
         "transport",
@@ -109,11 +96,12 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.game = state.game
         cfg = state.config
         # The hello may be larger than later messages: a maximal one must always fit, whatever
         # MAX_MESSAGE_SIZE (SPEC §2); the limit drops to MAX_MESSAGE_SIZE once it is read.
-        self.ws = ServerProtocol(
-            max_size=max(cfg.max_message_size, control.HELLO_MAX_SIZE), logger=_ws_log
+        self.ws = wsadapter.new_server_protocol(
+            max(cfg.max_message_size, control.HELLO_MAX_SIZE), _ws_log
         )
         self.transport: asyncio.Transport | None = None
         self.phase = Phase.HTTP
@@ -128,7 +116,6 @@ class Connection(asyncio.Protocol):
         self.behind_since: float | None = None  # since when the client has not kept up
         self.fd = -1  # the socket, for the kernel's send queue (server.net.backlog)
         self.head_bytes = 0  # bytes of the HTTP request read so far
-        self.input_seq = 0  # newest INPUT seq taken; older or equal ones are STALE_INPUT
         self.fragments: list[bytes] | None = None
         self.fragment_text = False
         # rate limiting
@@ -137,21 +124,10 @@ class Connection(asyncio.Protocol):
         self.flood_seconds = 0
         self.rate_warned = False
         self.errors: collections.deque[float] | None = None  # made on the first error
-        # the player
-        self.nid = 0
-        self.player_id = ""
-        self.name = ""
-        self.resume_token = ""
-        self.slot = -1  # row in state.viewers once playing
+        # the game side, once playing
+        self.player: Player | None = None
+        self.slot = -1  # row in state.viewers once playing (set by the join service)
         self.keep_for_resume = True
-        self.last_pos = (0.0, 0.0, 0.0)
-        # Live money and armor (not in the world arrays): loaded at join, written by every
-        # snapshot. A feature that changes money updates `money` first, then awaits
-        # persistence.change_money(...), as server/persistence/service.py asks.
-        self.money = 0
-        self.armor = 0
-        self.move_budget = 0.0  # metres this player may still move; refilled at PLAYER_MAX_SPEED
-        self.budget_at = now
         self.ack = 0
         self.join_task: asyncio.Task[None] | None = None
         self.held: bytearray | None = None  # bytes read while a tick was due (see data_received)
@@ -187,12 +163,9 @@ class Connection(asyncio.Protocol):
     def finish_lost(self) -> None:
         """The player leaves the world (kept for a resume) and the connection is forgotten.
         Runs once per connection, but is safe to call again."""
-        # The parser's exception (EOFError on a dropped socket) holds, through its traceback,
-        # the parser's frame, which holds the protocol, which holds the exception: a cycle
-        # that the collector would have to find, and never finds once frozen (TickLoop).
-        self.ws.parser_exc = None
+        wsadapter.forget_parser_error(self.ws)
         self.leave_world()
-        self.phase = Phase.CLOSED
+        self.phase = advance(self.phase, Step.LOST)
         self.state.connections.discard(self)
         if self.join_task is not None and not self.join_task.done():
             self.join_task.cancel()
@@ -302,13 +275,7 @@ class Connection(asyncio.Protocol):
 
     def _at_frame_boundary(self) -> bool:
         """True when the sans-I/O parser holds no partial frame, so the next byte starts one."""
-        ws = self.ws
-        return (
-            ws.state is State.OPEN
-            and not ws.reader.buffer
-            and ws.current_size is None
-            and self.fragments is None
-        )
+        return self.fragments is None and wsadapter.at_frame_boundary(self.ws)
 
     def _fast_inputs(self, data: bytes) -> bytes:
         """Decode whole masked INPUT frames directly: 20,000 of them a second arrive at a
@@ -333,6 +300,26 @@ class Connection(asyncio.Protocol):
         except Exception as e:
             self._crashed(e)
         return None
+
+    # --- the Client interface (server.game.player.Client) ---
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_since is not None
+
+    def verified(self) -> bool:
+        if self.closing or self.phase is not Phase.AUTH:
+            return False
+        self.phase = advance(self.phase, Step.VERIFIED)
+        return True
+
+    def bind(self, player: Player, slot: int) -> bool:
+        if self.closing or self.phase is not Phase.JOINING:
+            return False
+        self.player = player
+        self.slot = slot
+        self.phase = advance(self.phase, Step.WELCOMED)
+        return True
 
     # --- writing ---
 
@@ -402,6 +389,7 @@ class Connection(asyncio.Protocol):
             self.ws.send_close(int(code), reason.encode()[:120].decode("utf-8", "ignore"))
         self.flush()
         self.leave_world()
+        self.phase = advance(self.phase, Step.CLOSE)
         asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
 
     def abort(self) -> None:
@@ -428,23 +416,27 @@ class Connection(asyncio.Protocol):
         asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
 
     def _on_request(self, request: Request, pipelined: bool = False) -> None:
+        if self.phase is not Phase.HTTP:
+            return  # one upgrade per connection
         response = route(self.state, request)
+        step: Step | None = None
         if response is None:
-            response = self.ws.accept(request)
-        if response.status_code != 101:
+            path = request.path.split("?", 1)[0]
+            step = SESSION_ROUTES.get(path)
+            if step is None:
+                text = RESERVED_ROUTES.get(path, f"no WebSocket service at {path}; use /ws\n")
+                self.state.metrics.connections_refused.labels(reason="path").inc()
+                response = plain_response(404, "Not Found", text)
+            else:
+                response = self.ws.accept(request)
+        if step is None or response.status_code != 101:
             self._answer_http(response.serialize())
             return
         self.ws.send_response(response)
-        self.phase = Phase.HELLO
-        # websockets' server parser keeps the handshake request (headers and all) alive in
-        # its generator frame for the life of the connection; past the handshake it only
-        # parses frames, which the base protocol's parser does holding nothing else.
-        # Only when it waits at a frame boundary: nothing buffered, nothing parsed after.
-        if not pipelined and not self.ws.reader.buffer:
-            old = self.ws.parser
-            self.ws.parser = Protocol.parse(self.ws)
-            next(self.ws.parser)
-            old.close()
+        self.phase = advance(self.phase, step)
+        # Only when the parser waits at a frame boundary: nothing parsed after the request.
+        if not pipelined:
+            wsadapter.drop_handshake_parser(self.ws)
 
     def _on_frame(self, frame: Frame) -> None:
         op = frame.opcode
@@ -477,17 +469,21 @@ class Connection(asyncio.Protocol):
     def _on_message(self, is_text: bool, data: bytes) -> None:
         phase = self.phase
         if phase is Phase.PLAYING:
-            if not self._within_rate():
+            player = self.player
+            if player is None or not self._within_rate():
                 return
             try:
                 if is_text:
-                    self._on_control(control.decode_client(data))
+                    self.game.dispatch(player, control.decode_client(data))
                 else:
-                    self._on_input(decode_input(data))
+                    inp = decode_input(data)
+                    self.ack = inp.ack
+                    self.game.movement.on_input(player, inp)
             except ProtocolError as e:
                 self.fail(e)
             return
-        if phase is Phase.HELLO:
+        accept = ACCEPTS[phase]
+        if accept is Accept.HELLO:
             try:
                 if not is_text:
                     raise ProtocolError(
@@ -498,9 +494,13 @@ class Connection(asyncio.Protocol):
                 self.fail(e)
                 return
             self.ws.max_message_size = self.state.config.max_message_size
-            self._begin_join(hello)
+            self.phase = advance(phase, Step.HELLO)
+            task = self.game.join.begin(self, hello)
+            if task is not None:
+                self.join_task = task
+                task.add_done_callback(self._joined)
             return
-        if phase is Phase.JOINING:
+        if accept is Accept.NOT_READY:
             self.fail(ProtocolError("wait for the welcome", error=ErrorCode.NOT_READY))
 
     def fail(self, e: ProtocolError, ref: int | None = None) -> None:
@@ -552,281 +552,29 @@ class Connection(asyncio.Protocol):
             )
         return False
 
-    # --- playing ---
-
-    def _on_input(self, inp: InputFrame) -> None:
-        if inp.seq <= self.input_seq:  # SPEC §9.2: a repeated or older INPUT changes nothing
-            self.fail(
-                ProtocolError(
-                    f"INPUT seq {inp.seq} is not after {self.input_seq}",
-                    error=ErrorCode.STALE_INPUT,
-                ),
-                ref=inp.seq,
-            )
-            return
-        self.input_seq = inp.seq
-        st = self.state
-        self.ack = inp.ack
-        b = st.world.bounds
-        if not b.contains(inp.x, inp.y, inp.z):
-            self._reject(inp, ErrorCode.OUT_OF_BOUNDS, "position outside the world")
-            return
-        cfg = st.config
-        now = time.monotonic()
-        cap = cfg.player_max_speed + MOVE_SLACK_M
-        self.move_budget = min(
-            cap, self.move_budget + (now - self.budget_at) * cfg.player_max_speed
-        )
-        self.budget_at = now
-        lx, ly, lz = self.last_pos
-        dist = math.sqrt((inp.x - lx) ** 2 + (inp.y - ly) ** 2 + (inp.z - lz) ** 2)
-        if dist > self.move_budget + MOVE_SLACK_M:
-            self._reject(
-                inp,
-                ErrorCode.IMPOSSIBLE_MOVE,
-                f"moved {dist:.1f} m, faster than {cfg.player_max_speed:g} m/s",
-            )
-            return
-        self.move_budget = max(0.0, self.move_budget - dist)
-        self.last_pos = (inp.x, inp.y, inp.z)
-        st.world.players.place(self.nid, inp.x, inp.y, inp.z, inp.heading)
-        st.inputs += 1
-
-    def _reject(self, inp: InputFrame, code: ErrorCode, message: str) -> None:
-        self.fail(ProtocolError(message, error=code), ref=inp.seq)
-        p = self.state.world.players
-        nid = self.nid
-        self.send(
-            control.Correct(
-                x=float(p.x[nid]),
-                y=float(p.y[nid]),
-                z=float(p.z[nid]),
-                heading=float(p.heading[nid]),
-                ref=inp.seq,
-            )
-        )
-
-    def _on_control(self, msg: control.ClientMessage) -> None:
-        st = self.state
-        if isinstance(msg, control.Ping):
-            self.send(control.Pong(id=msg.id, t=msg.t, server_time=time.time()))
-        elif isinstance(msg, control.Chat):
-            self._chat(msg.text)
-        elif isinstance(msg, control.Talk):
-            w = st.world
-            npc = msg.npc
-            if w.kind[npc] != EntityKind.NPC or not w.grid.sees(
-                int(w.cell[self.nid]), int(w.cell[npc])
-            ):
-                self.fail(ProtocolError(f"no NPC {npc} in view", error=ErrorCode.UNKNOWN_ENTITY))
-                return
-            self.send(control.NpcSay(npc=npc, to=self.nid, text=offline_reply(npc, msg.text)))
-        elif isinstance(msg, control.Who):
-            self.send(who_reply(st.world, self.nid, msg.ids))
-        elif isinstance(msg, control.Leave):
-            self.close(CloseCode.NORMAL, "bye", keep_for_resume=False)
-        elif isinstance(msg, control.Hello):
-            self.fail(ProtocolError("already welcomed", error=ErrorCode.ALREADY_WELCOMED))
-
-    def _chat(self, text: str) -> None:
-        st = self.state
-        w = st.world
-        cell = int(w.cell[self.nid])
-        data = control.encode(control.ChatMessage(from_id=self.nid, name=self.name, text=text))
-        for conn in list(st.players.values()):
-            if w.grid.sees(int(w.cell[conn.nid]), cell):
-                conn.send_raw_text(data)
-
     # --- joining and leaving ---
-
-    def _begin_join(self, hello: control.Hello) -> None:
-        st = self.state
-        if st.draining:
-            self.close(CloseCode.SERVICE_RESTART, "server is restarting; try again shortly")
-            return
-        if st.player_count + st.joining >= st.config.max_players and not hello.resume:
-            st.metrics.connections_refused.labels(reason="full").inc()
-            self.close(CloseCode.SERVER_FULL, f"server full ({st.config.max_players} players)")
-            return
-        self.phase = Phase.JOINING
-        st.joining += 1
-        task = asyncio.get_running_loop().create_task(self._join(hello))
-        task.add_done_callback(self._joined)
-        self.join_task = task
 
     def _joined(self, task: asyncio.Task[None]) -> None:
         # A finished task keeps its coroutine: five objects per player for the collector.
         if self.join_task is task:
             self.join_task = None
 
-    async def _join(self, hello: control.Hello) -> None:
-        st = self.state
-        cfg = st.config
-        try:
-            try:
-                session = await st.persistence.take_session(hello.resume) if hello.resume else None
-                name = session.name if session else hello.name
-                record = await st.persistence.load_or_create_player(name)
-            finally:
-                st.joining -= 1
-        except Exception:
-            log.exception("join failed for %s", self.peer)
-            self.close(CloseCode.INTERNAL_ERROR, "could not load the player")
-            return
-        if self.closing or self.phase is not Phase.JOINING:
-            return
-        if session is None and st.player_count >= cfg.max_players:
-            self.close(CloseCode.SERVER_FULL, f"server full ({cfg.max_players} players)")
-            return
-        pid = record.player_id
-        old = st.players.get(pid)
-        if old is not None and old is not self:
-            old.close(CloseCode.REPLACED, "this player connected again elsewhere")
-        w = st.world
-        now = time.time()
-        reserved = st.reserved.pop(pid, None)
-        if reserved is not None and reserved[1] >= now:
-            nid = reserved[0]
-        else:
-            if reserved is not None:
-                w.net_ids.release(reserved[0], w.tick)
-            nid = w.net_ids.allocate(w.tick)
-        data: dict[str, Any] = session.data if session else {}
-        if "x" in data and w.bounds.contains(data["x"], data["y"], data["z"]):
-            x, y, z, h = (
-                float(data["x"]),
-                float(data["y"]),
-                float(data["z"]),
-                float(data.get("heading", 0.0)),
-            )
-        elif record.has_position and w.bounds.contains(record.x, record.y, record.z):
-            x, y, z, h = record.x, record.y, record.z, record.heading
-        else:
-            x0, y0, x1, y1 = w.npcs.area
-            x, y, z, h = random.uniform(x0, x1), random.uniform(y0, y1), 0.0, random.uniform(0, 360)
-        self.nid, self.player_id, self.name = nid, pid, record.name
-        self.money, self.armor = record.money, record.armor
-        self.last_pos = (x, y, z)
-        self.budget_at = time.monotonic()
-        self.move_budget = cfg.player_max_speed * 0.25  # a normal first step is not a teleport
-        w.spawn_player(nid, record.name, x, y, z, h)
-        w.players.health[nid] = max(0, min(255, record.health))
-        self.slot = st.viewers.add(nid, self.send_state, nid % cfg.aoi_far_every, st.phase_of(nid))
-        st.viewers.paused[self.slot] = self.paused_since is not None
-        st.players[pid] = self
-        self.phase = Phase.PLAYING
-        self.resume_token = secrets.token_urlsafe(18)
-        st.joined_since_gc += 1
-        st.metrics.clients.set(st.player_count)
-        self.send(
-            control.Welcome(
-                v=PROTOCOL_VERSION,
-                player_id=pid,
-                net_id=nid,
-                name=record.name,
-                server_name=cfg.server_name,
-                tick_rate=cfg.tickrate,
-                send_rate=cfg.send_rate,
-                tick=w.tick,
-                server_time=now,
-                world=w.bounds.as_dict(),
-                aoi_radius=cfg.aoi_radius,
-                aoi_cell_size=cfg.aoi_cell_size,
-                resume_token=self.resume_token,
-                resume_window=cfg.resume_window,
-                max_message_size=cfg.max_message_size,
-                input_rate_limit=cfg.input_rate_limit,
-                resumed=session is not None,
-                x=x,
-                y=y,
-                z=z,
-                heading=h,
-                limits=welcome_limits(cfg),
-            )
-        )
-        log.info(
-            "%s joined as %r (net id %d%s) from %s",
-            pid,
-            record.name,
-            nid,
-            ", resumed" if session else "",
-            self.peer,
-        )
-        # Without a position: if this server dies, a resume must restore the last snapshot
-        # from the database, not the place where the player joined.
-        await self.save_session(with_position=False)
-
-    def snapshot(self) -> PlayerSnapshot:
-        p = self.state.world.players
-        n = self.nid
-        return PlayerSnapshot(
-            player_id=self.player_id,
-            x=float(p.x[n]),
-            y=float(p.y[n]),
-            z=float(p.z[n]),
-            heading=float(p.heading[n]),
-            health=int(p.health[n]),
-            armor=self.armor,
-            money=self.money,
-            taken_at=time.time(),
-        )
-
-    async def save_session(self, token: str | None = None, *, with_position: bool = True) -> None:
-        """Store what a resume token unlocks, so a resume works on any instance. With the
-        position (leaving, draining), a resume puts the player back exactly there."""
-        if not self.player_id:
-            return
-        data: dict[str, Any] = {"net_id": self.nid}
-        if with_position:
-            snap = self.snapshot()
-            data.update(x=snap.x, y=snap.y, z=snap.z, heading=snap.heading)
-        try:
-            await self.state.persistence.save_session(
-                ResumeSession(
-                    token=token or self.resume_token,
-                    player_id=self.player_id,
-                    name=self.name,
-                    expires_at=time.time() + self.state.config.resume_window,
-                    data=data,
-                )
-            )
-        except Exception:
-            log.warning("could not store the resume session of %s", self.player_id, exc_info=True)
-
-    async def _forget_session(self, token: str) -> None:
-        try:
-            await self.state.persistence.take_session(token)
-        except Exception:
-            log.warning("could not delete the resume session of %s", self.player_id, exc_info=True)
-
     def leave_world(self) -> None:
-        """Take the player out of the world; keep its net id for a resume unless it said leave."""
-        if self.phase is not Phase.PLAYING:
+        """Hand the player back to the game (out of the world, kept for a resume unless it
+        said leave); from then on nothing it sends is handled."""
+        player = self.player
+        if player is None:
             return
-        st = self.state
-        w = st.world
-        self.phase = Phase.CLOSED  # out of the game; the socket may still be closing
-        st.persistence.submit_snapshots([self.snapshot()])
-        w.despawn_player(self.nid)
-        st.viewers.remove(self.slot)
-        self.slot = -1
-        if st.players.get(self.player_id) is self:
-            del st.players[self.player_id]
-        if self.keep_for_resume and st.config.resume_window > 0:
-            st.reserved[self.player_id] = (self.nid, time.time() + st.config.resume_window)
-            asyncio.get_running_loop().create_task(self.save_session())
-        else:
-            w.net_ids.release(self.nid, w.tick)
-            if self.resume_token:  # the token stored at welcome must not resume a player who left
-                asyncio.get_running_loop().create_task(self._forget_session(self.resume_token))
-        st.metrics.clients.set(st.player_count)
-        log.info("%s (%r, net id %d) left", self.player_id, self.name, self.nid)
+        self.player = None
+        if self.phase is Phase.PLAYING:
+            self.phase = advance(self.phase, Step.CLOSE)
+        self.game.join.leave(player, keep_for_resume=self.keep_for_resume)
 
     # --- housekeeping, called about once a second off the tick ---
 
     def housekeep(self, now: float) -> None:
         cfg = self.state.config
-        if self.closing or self.phase is Phase.CLOSED:
+        if self.closing or self.phase is Phase.CLOSED or self.phase is Phase.CLOSING:
             return
         if self.phase in (Phase.HTTP, Phase.HELLO) and now > self.deadline:
             if self.phase is Phase.HTTP:

@@ -129,3 +129,8 @@ def too_large(limit: int) -> bytes:
     return _response(
         431, "Request Header Fields Too Large", text, "text/plain; charset=utf-8"
     ).serialize()
+
+
+def plain_response(status: int, reason: str, text: str) -> Response:
+    """A short text/plain answer (refused upgrades, unknown paths)."""
+    return _response(status, reason, text.encode(), "text/plain; charset=utf-8")

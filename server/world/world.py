@@ -498,10 +498,17 @@ class World:
             pend = self._pending
             self._pending = []
             ids_parts.append(np.array([p[0] for p in pend], dtype=np.int64))
-            # from == -2 marks a despawn: its real from-cell is the entity's current cell.
-            from_parts.append(
-                np.array([self.cell[p[0]] if p[1] == -2 else p[1] for p in pend], dtype=np.int32)
-            )
+            # from == -2 marks a despawn: its real from-cell is the cell the entity is in by
+            # then, which is where an earlier entry of this same batch put it (a player who
+            # joins and quits between two ticks), else its current cell. Reading only the
+            # current cell left such a player in its spawn cell's members for good: a ghost
+            # in every later FULL snapshot, with no name.
+            at: dict[int, int] = {}
+            froms: list[int] = []
+            for e, f, to in pend:
+                froms.append(at.get(e, int(self.cell[e])) if f == -2 else f)
+                at[e] = to
+            from_parts.append(np.array(froms, dtype=np.int32))
             to_parts.append(np.array([p[2] for p in pend], dtype=np.int32))
         if ids_parts:
             cid = np.concatenate(ids_parts)

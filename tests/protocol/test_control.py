@@ -45,6 +45,11 @@ client_messages: st.SearchStrategy[c.ClientMessage] = st.one_of(
     st.builds(c.Chat, text=texts),
     st.builds(c.Talk, npc=st.integers(0, 0xFFFF), text=texts),
     st.just(c.Leave()),
+    st.builds(
+        c.Custom,
+        type=st.from_regex(r"[a-z0-9_]{1,20}\.[a-z0-9_]{1,20}", fullmatch=True),
+        data=st.dictionaries(any_text, st.integers(-(2**63), 2**63 - 1) | any_text, max_size=3),
+    ),
     st.builds(c.Who, ids=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=c.WHO_MAX)),
 )
 
@@ -93,6 +98,12 @@ server_messages: st.SearchStrategy[c.ServerMessage] = st.one_of(
     st.builds(c.Correct, x=finite, y=finite, z=finite, heading=finite, ref=i64),
     st.builds(c.ChatMessage, from_id=st.integers(0, 0xFFFF), name=names, text=texts),
     st.builds(c.NpcSay, npc=st.integers(0, 0xFFFF), to=st.integers(0, 0xFFFF), text=texts),
+    st.builds(
+        c.GameEvent, type=any_text, data=st.dictionaries(any_text, i64 | any_text, max_size=3)
+    ),
+    st.builds(
+        c.CustomMessage, type=any_text, data=st.dictionaries(any_text, i64 | any_text, max_size=3)
+    ),
     st.builds(
         c.WhoReply,
         entities=st.lists(
@@ -165,6 +176,7 @@ def test_ops_cover_the_catalogue() -> None:
         ClientOp.CHAT: c.Chat(text="a"),
         ClientOp.TALK: c.Talk(npc=1, text="a"),
         ClientOp.LEAVE: c.Leave(),
+        ClientOp.CUSTOM: c.Custom(type="taxi.start", data={}),
         ClientOp.WHO: c.Who(ids=[1]),
     }
     assert set(sample) == set(ClientOp)
@@ -178,6 +190,8 @@ def test_ops_cover_the_catalogue() -> None:
         c.Correct.OP,
         c.ChatMessage.OP,
         c.NpcSay.OP,
+        c.GameEvent.OP,
+        c.CustomMessage.OP,
         c.WhoReply.OP,
     }
     assert server_ops == set(ServerOp)

@@ -72,7 +72,7 @@ async def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def server_side(srv: Server, name: str) -> Connection:
-    return next(c for c in srv.state.connections if c.name == name)
+    return next(c for c in srv.state.connections if c.player is not None and c.player.name == name)
 
 
 def sample(srv: Server, metric: str, **labels: str) -> float:

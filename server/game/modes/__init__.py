@@ -1,0 +1,1 @@
+"""Game modes shipped with the server (examples of the extension API)."""

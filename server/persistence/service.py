@@ -807,8 +807,11 @@ class PersistenceService:
         key = self.keys.faction_state(name)
         found, raw = await self.cache.get(key)
         if found and isinstance(raw, dict):
-            rels = tuple(FactionRelationship(**r) for r in raw.pop("relationships", ()))
-            return FactionState(**raw, relationships=rels)
+            # A copy: the L1 tier hands out the cached object itself, popping from it would
+            # strip the relationships from every later hit.
+            fields = dict(raw)
+            rels = tuple(FactionRelationship(**r) for r in fields.pop("relationships", ()))
+            return FactionState(**fields, relationships=rels)
         state: FactionState | None = await self._read(self.storage.faction(name))
         if state is not None:
             await self.cache.set(key, dataclasses.asdict(state))

@@ -17,7 +17,8 @@ from tests.persistence.conftest import make_config  # noqa: F401  (a fixture, us
 
 @pytest.fixture(params=["sqlite", "postgres", "memory"])
 async def persistence(
-    request: pytest.FixtureRequest, make_config: Callable[..., Config]  # noqa: F811
+    request: pytest.FixtureRequest,
+    make_config: Callable[..., Config],  # noqa: F811
 ) -> AsyncIterator[Any]:
     """A started persistence of each backend; the gameplay services use its `.repos`."""
     p: Any

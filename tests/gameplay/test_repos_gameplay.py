@@ -96,9 +96,7 @@ async def test_offer_lifecycle(persistence: Any) -> None:
     o = await m.offer_of(mid)
     assert o.state == "accepted" and o.accepted_at is not None
     assert o.deadline == pytest.approx(deadline, abs=1e-3)
-    assert [(a.mission_id, a.status) for a in await m.assignments(p.player_id)] == [
-        (mid, "active")
-    ]
+    assert [(a.mission_id, a.status) for a in await m.assignments(p.player_id)] == [(mid, "active")]
 
     await m.end(mid, p.player_id, "failed", "npc_gone")
     await m.end(mid, p.player_id, "failed", "npc_gone")  # replay

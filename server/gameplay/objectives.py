@@ -151,7 +151,7 @@ class WorldView:
 
 
 def _quantise(x: float) -> float:
-    return round(min(1.0, max(0.0, x)) / STEP) * STEP
+    return round(round(min(1.0, max(0.0, x)) / STEP) * STEP, 4)
 
 
 def _approach(s: ObjectiveState, dist: float, radius: float) -> ObjectiveState:

@@ -128,9 +128,7 @@ async def test_full_loop_completes_once_with_money_and_faction_change(persistenc
 
 async def test_failure_expiry_and_restore(persistence: Any) -> None:
     avoid = spec(
-        objectives=[
-            {"kind": "avoid_faction", "faction": "vagos", "distance_m": 30, "seconds": 60}
-        ]
+        objectives=[{"kind": "avoid_faction", "faction": "vagos", "distance_m": 30, "seconds": 60}]
     )
     rig = Rig(persistence, FixedGenerator(avoid), offer_ttl=60.0, max_open_offers=5)
     pid = await _setup(persistence)

@@ -29,8 +29,9 @@ def state(objectives: list[dict[str, Any]], accepted_at: float = 0.0) -> Mission
 
 def advance(s: MissionState, v: Any) -> tuple[MissionState, Any]:
     p = check_objectives(s, v)
-    return MissionState(s.mission_id, s.player_id, s.objectives, s.places, s.accepted_at,
-                        s.deadline, p.states), p
+    return MissionState(
+        s.mission_id, s.player_id, s.objectives, s.places, s.accepted_at, s.deadline, p.states
+    ), p
 
 
 def test_reach_place_progresses_with_distance_and_latches() -> None:

@@ -51,6 +51,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("resume_sessions", "token"),
     ("ai_calls", "id"),
     ("admin_audit", "id"),
+    ("applied_events", "event_id"),
+    ("mission_offers", "mission_id"),
 )
 
 

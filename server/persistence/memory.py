@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
@@ -24,29 +25,39 @@ from server.persistence.models import (
     Membership,
     Mission,
     MissionAssignment,
+    MissionOffer,
     NpcMemory,
 )
 from server.persistence.ops import (
+    AcceptMission,
     AddNpcMemory,
     AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
+    CompleteMissionRewards,
     CreateAccount,
     CreateFaction,
     CreateMission,
     CreatePlayer,
+    EndMission,
+    OfferMission,
     RecordAiCall,
     SaveCompanion,
     SetFaction,
     SetRelationship,
+    ShiftRelationship,
 )
 from server.persistence.repos import (
     Repositories,
     build_repositories,
     check_ai_call,
     check_emotional_weight,
+    check_mission_end,
+    completion_key,
+    money_event_of,
 )
+from server.persistence.stance import DEFAULT_RULE, StanceRule, canonical_pair
 
 
 class MemoryPersistence:
@@ -183,6 +194,109 @@ class MemoryPersistence:
 
     async def assignments(self, player_id: str) -> list[MissionAssignment]:
         return await self.storage.assignments(player_id)
+
+    # --- gameplay: relationship shifts and the mission lifecycle ---
+    async def shift_faction_relationship(
+        self,
+        faction_a: str,
+        faction_b: str,
+        delta: int,
+        *,
+        reason: str,
+        event_id: str | None = None,
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> str:
+        a, b = canonical_pair(faction_a, faction_b)
+        eid = event_id or str(uuid.uuid4())
+        await self.storage.apply(
+            ShiftRelationship(eid, a, b, int(delta), rule.as_tuple(), reason[:50], time.time())
+        )
+        return eid
+
+    async def offer_mission(
+        self,
+        player_id: str,
+        *,
+        title: str,
+        spec: dict[str, Any],
+        description: str | None = None,
+        generated_by: str = "ai",
+        difficulty: int = 1,
+        estimated_duration_s: float | None = None,
+        reward_pool: int = 0,
+        faction_impact: dict[str, Any] | None = None,
+        giver_faction: str | None = None,
+        expires_at: float | None = None,
+        mission_id: str | None = None,
+    ) -> str:
+        if not 1 <= difficulty <= 10:
+            raise ValueError("difficulty must be between 1 and 10")
+        mid = mission_id or str(uuid.uuid4())
+        await self.storage.apply(
+            OfferMission(
+                mid,
+                player_id,
+                title[:255],
+                description,
+                generated_by[:50],
+                difficulty,
+                estimated_duration_s,
+                int(reward_pool),
+                faction_impact,
+                spec,
+                giver_faction,
+                time.time(),
+                expires_at,
+            )
+        )
+        return mid
+
+    async def accept_mission(
+        self, mission_id: str, player_id: str, *, deadline: float | None = None
+    ) -> None:
+        await self.storage.apply(AcceptMission(mission_id, player_id, deadline, time.time()))
+
+    async def end_mission(self, mission_id: str, player_id: str, state: str, reason: str) -> None:
+        check_mission_end(state)
+        await self.storage.apply(EndMission(mission_id, player_id, state, reason, time.time()))
+
+    async def complete_with_rewards(
+        self,
+        mission_id: str,
+        player_id: str,
+        *,
+        reward: int,
+        shifts: Sequence[tuple[str, str, int]] = (),
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> None:
+        key = completion_key(mission_id, player_id)
+        await self.storage.apply(
+            CompleteMissionRewards(
+                key,
+                mission_id,
+                player_id,
+                int(reward),
+                money_event_of(key),
+                tuple((*canonical_pair(a, b), int(d)) for a, b, d in shifts),
+                rule.as_tuple(),
+                time.time(),
+            )
+        )
+
+    async def faction_members(self, faction: str) -> list[Membership]:
+        return await self.storage.faction_members(faction)
+
+    async def mission_offer(self, mission_id: str) -> MissionOffer | None:
+        return await self.storage.mission_offer(mission_id)
+
+    async def mission_offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]:
+        return await self.storage.mission_offers(player_id, limit)
+
+    async def open_mission_offers(self, limit: int = 10_000) -> list[MissionOffer]:
+        return await self.storage.open_mission_offers(limit)
+
+    async def event_applied(self, event_id: str) -> bool:
+        return await self.storage.event_applied(event_id)
 
     async def save_companion(self, c: Companion) -> None:
         await self.storage.apply(

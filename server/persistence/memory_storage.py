@@ -27,27 +27,34 @@ from server.persistence.models import (
     Membership,
     Mission,
     MissionAssignment,
+    MissionOffer,
     NpcMemory,
     StorageInfo,
 )
 from server.persistence.ops import (
+    AcceptMission,
     AddNpcMemory,
     AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
+    CompleteMissionRewards,
     CreateAccount,
     CreateFaction,
     CreateMission,
     CreatePlayer,
+    EndMission,
+    OfferMission,
     Op,
     RecordAiCall,
     SaveCompanion,
     SaveSnapshots,
     SetFaction,
     SetRelationship,
+    ShiftRelationship,
 )
-from server.persistence.storage import UnknownPlayer
+from server.persistence.stance import StanceRule, canonical_pair, clamp_strength, stance_after
+from server.persistence.storage import StateConflict, UnknownPlayer
 
 
 class IntegrityError(ValueError):
@@ -81,6 +88,8 @@ class MemoryStorage:
         self._sessions: dict[str, ResumeSession] = {}
         self._ai_calls: dict[str, AiCall] = {}
         self._audit: dict[str, AuditEntry] = {}
+        self._offers: dict[str, MissionOffer] = {}
+        self._applied: set[str] = set()
         self._id = uuid.uuid4().hex
         self._writes: dict[type, Callable[[Any], None]] = {
             CreatePlayer: self._create_player,
@@ -96,6 +105,11 @@ class MemoryStorage:
             SaveCompanion: self._save_companion,
             RecordAiCall: self._record_ai_call,
             AppendAudit: self._append_audit,
+            ShiftRelationship: self._shift_relationship,
+            OfferMission: self._offer_mission,
+            AcceptMission: self._accept_mission,
+            EndMission: self._end_mission,
+            CompleteMissionRewards: self._complete_mission_rewards,
         }
 
     # --- lifecycle ---
@@ -264,6 +278,117 @@ class MemoryStorage:
             a, status="completed", completed_at=op.at, reward_paid=op.reward
         )
 
+    # --- gameplay writes (checked first, then applied: all or nothing) ---
+    def _shift(
+        self, faction_a: str, faction_b: str, delta: int, rule: StanceRule, at: float
+    ) -> None:
+        a, b = canonical_pair(faction_a, faction_b)
+        old = self._relations.get((a, b))
+        strength = clamp_strength((old.strength if old else 0) + delta)
+        stance = stance_after(old.relationship_type if old else "neutral", strength, rule)
+        self._relations[(a, b)] = FactionRelationship(a, b, stance, strength, at)
+
+    def _shift_relationship(self, op: ShiftRelationship) -> None:
+        rule = StanceRule.of(op.rule)
+        canonical_pair(op.faction_a, op.faction_b)
+        if op.event_id in self._applied:
+            return
+        self._applied.add(op.event_id)
+        self._shift(op.faction_a, op.faction_b, op.delta, rule, op.at)
+
+    def _offer_mission(self, op: OfferMission) -> None:
+        if op.player_id not in self._players:
+            raise UnknownPlayer(op.player_id)
+        self._create_mission(
+            CreateMission(
+                op.mission_id,
+                op.title,
+                op.description,
+                op.generated_by,
+                op.difficulty,
+                op.estimated_duration_s,
+                op.reward_pool,
+                op.faction_impact,
+                op.at,
+                op.expires_at,
+            )
+        )
+        self._offers.setdefault(
+            op.mission_id,
+            MissionOffer(
+                op.mission_id,
+                op.player_id,
+                "offered",
+                copy.deepcopy(op.spec),
+                op.giver_faction,
+                op.at,
+                op.expires_at,
+            ),
+        )
+
+    def _offer_of(self, mission_id: str, player_id: str) -> MissionOffer | None:
+        o = self._offers.get(mission_id)
+        return o if o is not None and o.player_id == player_id else None
+
+    def _accept_mission(self, op: AcceptMission) -> None:
+        o = self._offer_of(op.mission_id, op.player_id)
+        if o is not None and o.state == "accepted":
+            return  # replayed
+        if (
+            o is None
+            or o.state != "offered"
+            or (o.expires_at is not None and o.expires_at <= op.at)
+        ):
+            state = o.state if o is not None else "unknown"
+            raise StateConflict(f"mission {op.mission_id} cannot be accepted: {state}")
+        self._assign_mission(AssignMission(op.mission_id, op.player_id, op.at))
+        self._offers[op.mission_id] = replace(
+            o, state="accepted", accepted_at=op.at, deadline=op.deadline
+        )
+
+    def _end_mission(self, op: EndMission) -> None:
+        o = self._offer_of(op.mission_id, op.player_id)
+        if o is not None and o.state == op.state:
+            return  # replayed
+        if o is None or o.state not in ("offered", "accepted"):
+            state = o.state if o is not None else None
+            raise StateConflict(f"mission {op.mission_id} cannot become {op.state}: {state}")
+        self._offers[op.mission_id] = replace(
+            o, state=op.state, ended_at=op.at, reason=op.reason[:100]
+        )
+        key = (op.mission_id, op.player_id)
+        a = self._assignments.get(key)
+        if a is not None and a.status == "active":
+            status = "failed" if op.state == "failed" else "abandoned"
+            self._assignments[key] = replace(a, status=status, completed_at=op.at)
+
+    def _complete_mission_rewards(self, op: CompleteMissionRewards) -> None:
+        if op.key in self._applied:
+            return  # completed before: a repeated message or a journal replay
+        o = self._offer_of(op.mission_id, op.player_id)
+        if o is None or o.state != "accepted":
+            state = o.state if o is not None else None
+            raise StateConflict(f"mission {op.mission_id} cannot be completed: {state}")
+        if op.reward and op.player_id not in self._players:
+            raise UnknownPlayer(op.player_id)
+        rule = StanceRule.of(op.rule)
+        for a, b, _ in op.shifts:
+            canonical_pair(a, b)  # refuse a bad pair before anything changes
+        self._applied.add(op.key)
+        self._offers[op.mission_id] = replace(o, state="completed", ended_at=op.at)
+        key = (op.mission_id, op.player_id)
+        assigned = self._assignments.get(key)
+        if assigned is not None and assigned.status == "active":
+            self._assignments[key] = replace(
+                assigned, status="completed", completed_at=op.at, reward_paid=op.reward
+            )
+        if op.reward:
+            self._money(
+                op.money_event_id, op.player_id, op.reward, f"mission:{op.mission_id}", op.at
+            )
+        for fa, fb, delta in op.shifts:
+            self._shift(fa, fb, delta, rule, op.at)
+
     def _add_npc_memory(self, op: AddNpcMemory) -> None:
         if op.player_id is not None and op.player_id not in self._players:
             raise UnknownPlayer(op.player_id)
@@ -368,6 +493,28 @@ class MemoryStorage:
         )
         members = sum(1 for m in self._members.values() if m.faction == name)
         return FactionState(name, f[0], f[1], members, tuple(rels))
+
+    async def faction_members(self, faction: str) -> list[Membership]:
+        return sorted(
+            (m for m in self._members.values() if m.faction == faction),
+            key=lambda m: (m.joined_at, m.player_id),
+        )
+
+    async def mission_offer(self, mission_id: str) -> MissionOffer | None:
+        return copy.deepcopy(self._offers.get(mission_id))
+
+    async def mission_offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]:
+        mine = [o for o in self._offers.values() if o.player_id == player_id]
+        mine.sort(key=lambda o: o.offered_at, reverse=True)
+        return copy.deepcopy(mine[:limit])
+
+    async def open_mission_offers(self, limit: int = 10_000) -> list[MissionOffer]:
+        open_ = [o for o in self._offers.values() if o.state in ("offered", "accepted")]
+        open_.sort(key=lambda o: o.offered_at)
+        return copy.deepcopy(open_[:limit])
+
+    async def event_applied(self, event_id: str) -> bool:
+        return event_id in self._applied
 
     async def mission(self, mission_id: str) -> Mission | None:
         return copy.deepcopy(self._missions.get(mission_id))

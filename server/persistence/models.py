@@ -80,6 +80,31 @@ class MissionAssignment:
     reward_paid: int
 
 
+MISSION_STATES: tuple[str, ...] = ("offered", "accepted", "completed", "failed", "expired")
+OPEN_MISSION_STATES: tuple[str, ...] = ("offered", "accepted")
+
+
+@dataclass(slots=True, frozen=True)
+class MissionOffer:
+    """A mission's lifecycle for the player it was generated for (`mission_offers`).
+
+    state: offered -> accepted -> completed | failed | expired (an offer can also expire or
+    fail before it is accepted). `spec` is the validated mission (objectives...) as JSON.
+    """
+
+    mission_id: str
+    player_id: str
+    state: str
+    spec: dict[str, Any]
+    giver_faction: str | None
+    offered_at: float
+    expires_at: float | None
+    accepted_at: float | None = None
+    deadline: float | None = None
+    ended_at: float | None = None
+    reason: str | None = None
+
+
 @dataclass(slots=True, frozen=True)
 class NpcMemory:
     memory_id: str

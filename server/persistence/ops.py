@@ -181,6 +181,86 @@ class AppendAudit:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ShiftRelationship:
+    """Move the strength between two factions by `delta` (clamped to -100..100) and re-derive
+    their stance with `rule` (server/persistence/stance.py), in one transaction.
+
+    A delta is not idempotent by itself, so `event_id` is claimed in `applied_events`: a
+    replay of the same event changes nothing.
+    """
+
+    kind: ClassVar[str] = "shift_relationship"
+    event_id: str
+    faction_a: str
+    faction_b: str
+    delta: int
+    rule: tuple[int, ...]
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMission:
+    """A generated mission offered to one player: the `missions` row and its offer together."""
+
+    kind: ClassVar[str] = "offer_mission"
+    mission_id: str
+    player_id: str
+    title: str
+    description: str | None
+    generated_by: str
+    difficulty: int
+    estimated_duration_s: float | None
+    reward_pool: int
+    faction_impact: dict[str, Any] | None
+    spec: dict[str, Any]
+    giver_faction: str | None
+    at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptMission:
+    """offered -> accepted (before the offer expires); also opens the assignment."""
+
+    kind: ClassVar[str] = "accept_mission"
+    mission_id: str
+    player_id: str
+    deadline: float | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EndMission:
+    """offered/accepted -> `state` ("failed" or "expired") with a reason."""
+
+    kind: ClassVar[str] = "end_mission"
+    mission_id: str
+    player_id: str
+    state: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteMissionRewards:
+    """accepted -> completed, the reward paid and every faction shift applied, in ONE
+    transaction, exactly once: `key` (one per mission and player) is claimed in
+    `applied_events` (unique), so a repeated completion or a journal replay does nothing.
+    `shifts` holds (faction_a, faction_b, delta) triples."""
+
+    kind: ClassVar[str] = "complete_mission_rewards"
+    key: str
+    mission_id: str
+    player_id: str
+    reward: int
+    money_event_id: str
+    shifts: tuple[tuple[str, str, int], ...]
+    rule: tuple[int, ...]
+    at: float
+
+
 Op = (
     CreatePlayer
     | SaveSnapshots
@@ -196,6 +276,11 @@ Op = (
     | SaveCompanion
     | RecordAiCall
     | AppendAudit
+    | ShiftRelationship
+    | OfferMission
+    | AcceptMission
+    | EndMission
+    | CompleteMissionRewards
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -215,6 +300,11 @@ _TYPES: dict[str, type[Any]] = {
         SaveCompanion,
         RecordAiCall,
         AppendAudit,
+        ShiftRelationship,
+        OfferMission,
+        AcceptMission,
+        EndMission,
+        CompleteMissionRewards,
     )
 }
 
@@ -257,7 +347,13 @@ def op_from_dict(d: dict[str, Any]) -> Op:
             )
             return SaveSnapshots(snaps)
         names = [f.name for f in dataclasses.fields(cls)]
-        op: Op = cls(**{n: d[n] for n in names})
+        args = {n: d[n] for n in names}
+        # JSON has no tuples: give the journal's lists back the shape the write declares.
+        if "rule" in args:
+            args["rule"] = tuple(int(v) for v in args["rule"])
+        if "shifts" in args:
+            args["shifts"] = tuple((str(a), str(b), int(x)) for a, b, x in args["shifts"])
+        op: Op = cls(**args)
         return op
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise OpDecodeError(f"bad {kind} record: {err}") from None

@@ -18,6 +18,8 @@ return False/None when the queue is full.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,8 +35,10 @@ from server.persistence.models import (
     Membership,
     Mission,
     MissionAssignment,
+    MissionOffer,
     NpcMemory,
 )
+from server.persistence.stance import DEFAULT_RULE, StanceRule
 
 
 # --- the contracts game code sees ---
@@ -68,6 +72,24 @@ class FactionRepository(Protocol):
         self, faction_a: str, faction_b: str, relationship_type: str, strength: int
     ) -> None: ...
 
+    async def members(self, faction: str) -> list[Membership]:
+        """Members in the order they joined (ranks included)."""
+        ...
+
+    async def shift_relationship(
+        self,
+        faction_a: str,
+        faction_b: str,
+        delta: int,
+        *,
+        reason: str,
+        event_id: str | None = None,
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> str:
+        """Strength += delta (clamped), stance re-derived by `rule`, in one transaction; the
+        pair is stored in sorted order. Returns the event id: retrying with it applies once."""
+        ...
+
 
 class MissionRepository(Protocol):
     async def create(
@@ -91,6 +113,65 @@ class MissionRepository(Protocol):
     ) -> None: ...
 
     async def assignments(self, player_id: str) -> list[MissionAssignment]: ...
+
+    # --- the offer lifecycle: offered -> accepted -> completed | failed | expired ---
+    async def offer(
+        self,
+        player_id: str,
+        *,
+        title: str,
+        spec: dict[str, Any],
+        description: str | None = None,
+        generated_by: str = "ai",
+        difficulty: int = 1,
+        estimated_duration_s: float | None = None,
+        reward_pool: int = 0,
+        faction_impact: dict[str, Any] | None = None,
+        giver_faction: str | None = None,
+        expires_at: float | None = None,
+        mission_id: str | None = None,
+    ) -> str:
+        """Create the mission and its offer to `player_id` together; returns the mission id."""
+        ...
+
+    async def accept(
+        self, mission_id: str, player_id: str, *, deadline: float | None = None
+    ) -> None:
+        """offered -> accepted; StateConflict if it is not offered (or the offer expired)."""
+        ...
+
+    async def end(self, mission_id: str, player_id: str, state: str, reason: str) -> None:
+        """offered/accepted -> "failed" or "expired"; StateConflict from any other state."""
+        ...
+
+    async def complete_with_rewards(
+        self,
+        mission_id: str,
+        player_id: str,
+        *,
+        reward: int,
+        shifts: Sequence[tuple[str, str, int]] = (),
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> None:
+        """accepted -> completed, `reward` paid and each (faction_a, faction_b, delta) shift
+        applied, in ONE transaction, at most once per (mission, player): the key
+        `completion_key(...)` is claimed under a unique constraint, so calling it again (a
+        repeated message, a retry after a crash) changes nothing. StateConflict when the
+        mission is neither accepted nor already completed."""
+        ...
+
+    async def offer_of(self, mission_id: str) -> MissionOffer | None: ...
+    async def offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]:
+        """Newest first: the player's mission history."""
+        ...
+
+    async def open_offers(self, limit: int = 10_000) -> list[MissionOffer]:
+        """Still offered or accepted, oldest first."""
+        ...
+
+    async def completed(self, mission_id: str, player_id: str) -> bool:
+        """Whether the completion of this (mission, player) has been applied."""
+        ...
 
 
 class CompanionRepository(Protocol):
@@ -195,6 +276,52 @@ class DomainStore(Protocol):
     async def assignments(self, player_id: str) -> list[MissionAssignment]: ...
     async def save_companion(self, c: Companion) -> None: ...
     async def companions(self, player_id: str) -> list[Companion]: ...
+    async def faction_members(self, faction: str) -> list[Membership]: ...
+    async def shift_faction_relationship(
+        self,
+        faction_a: str,
+        faction_b: str,
+        delta: int,
+        *,
+        reason: str,
+        event_id: str | None = None,
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> str: ...
+    async def offer_mission(
+        self,
+        player_id: str,
+        *,
+        title: str,
+        spec: dict[str, Any],
+        description: str | None = None,
+        generated_by: str = "ai",
+        difficulty: int = 1,
+        estimated_duration_s: float | None = None,
+        reward_pool: int = 0,
+        faction_impact: dict[str, Any] | None = None,
+        giver_faction: str | None = None,
+        expires_at: float | None = None,
+        mission_id: str | None = None,
+    ) -> str: ...
+    async def accept_mission(
+        self, mission_id: str, player_id: str, *, deadline: float | None = None
+    ) -> None: ...
+    async def end_mission(
+        self, mission_id: str, player_id: str, state: str, reason: str
+    ) -> None: ...
+    async def complete_with_rewards(
+        self,
+        mission_id: str,
+        player_id: str,
+        *,
+        reward: int,
+        shifts: Sequence[tuple[str, str, int]] = (),
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> None: ...
+    async def mission_offer(self, mission_id: str) -> MissionOffer | None: ...
+    async def mission_offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]: ...
+    async def open_mission_offers(self, limit: int = 10_000) -> list[MissionOffer]: ...
+    async def event_applied(self, event_id: str) -> bool: ...
     def add_npc_memory(
         self,
         npc_id: str,
@@ -231,6 +358,21 @@ def check_ai_call(call: AiCall) -> str | None:
 def check_emotional_weight(weight: int) -> None:
     if not 0 <= weight <= 100:
         raise ValueError("emotional_weight must be between 0 and 100")
+
+
+def check_mission_end(state: str) -> None:
+    if state not in ("failed", "expired"):
+        raise ValueError("a mission ends as 'failed' or 'expired' (completion has its own call)")
+
+
+def completion_key(mission_id: str, player_id: str) -> str:
+    """The idempotency key of a mission's completion: one per (mission, player)."""
+    return f"complete:{mission_id}:{player_id}"
+
+
+def money_event_of(key: str) -> str:
+    """The ledger event id derived from an idempotency key (the ledger keys on UUIDs)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ganggpt:{key}"))
 
 
 # --- the one implementation, over any DomainStore ---
@@ -288,6 +430,23 @@ class _Factions:
     ) -> None:
         await self._s.set_faction_relationship(faction_a, faction_b, relationship_type, strength)
 
+    async def members(self, faction: str) -> list[Membership]:
+        return await self._s.faction_members(faction)
+
+    async def shift_relationship(
+        self,
+        faction_a: str,
+        faction_b: str,
+        delta: int,
+        *,
+        reason: str,
+        event_id: str | None = None,
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> str:
+        return await self._s.shift_faction_relationship(
+            faction_a, faction_b, delta, reason=reason, event_id=event_id, rule=rule
+        )
+
 
 class _Missions:
     def __init__(self, s: DomainStore) -> None:
@@ -331,6 +490,70 @@ class _Missions:
 
     async def assignments(self, player_id: str) -> list[MissionAssignment]:
         return await self._s.assignments(player_id)
+
+    async def offer(
+        self,
+        player_id: str,
+        *,
+        title: str,
+        spec: dict[str, Any],
+        description: str | None = None,
+        generated_by: str = "ai",
+        difficulty: int = 1,
+        estimated_duration_s: float | None = None,
+        reward_pool: int = 0,
+        faction_impact: dict[str, Any] | None = None,
+        giver_faction: str | None = None,
+        expires_at: float | None = None,
+        mission_id: str | None = None,
+    ) -> str:
+        return await self._s.offer_mission(
+            player_id,
+            title=title,
+            spec=spec,
+            description=description,
+            generated_by=generated_by,
+            difficulty=difficulty,
+            estimated_duration_s=estimated_duration_s,
+            reward_pool=reward_pool,
+            faction_impact=faction_impact,
+            giver_faction=giver_faction,
+            expires_at=expires_at,
+            mission_id=mission_id,
+        )
+
+    async def accept(
+        self, mission_id: str, player_id: str, *, deadline: float | None = None
+    ) -> None:
+        await self._s.accept_mission(mission_id, player_id, deadline=deadline)
+
+    async def end(self, mission_id: str, player_id: str, state: str, reason: str) -> None:
+        await self._s.end_mission(mission_id, player_id, state, reason)
+
+    async def complete_with_rewards(
+        self,
+        mission_id: str,
+        player_id: str,
+        *,
+        reward: int,
+        shifts: Sequence[tuple[str, str, int]] = (),
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> None:
+        await self._s.complete_with_rewards(
+            mission_id, player_id, reward=reward, shifts=shifts, rule=rule
+        )
+
+    async def offer_of(self, mission_id: str) -> MissionOffer | None:
+        return await self._s.mission_offer(mission_id)
+
+    async def offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]:
+        return await self._s.mission_offers(player_id, limit)
+
+    async def open_offers(self, limit: int = 10_000) -> list[MissionOffer]:
+        return await self._s.open_mission_offers(limit)
+
+    async def completed(self, mission_id: str, player_id: str) -> bool:
+        return await self._s.event_applied(completion_key(mission_id, player_id))
 
 
 class _Companions:

@@ -52,22 +52,28 @@ from server.persistence.models import (
     Membership,
     Mission,
     MissionAssignment,
+    MissionOffer,
     NpcMemory,
 )
 from server.persistence.ops import (
+    AcceptMission,
     AddNpcMemory,
     AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
+    CompleteMissionRewards,
     CreateAccount,
     CreateFaction,
     CreateMission,
     CreatePlayer,
+    EndMission,
+    OfferMission,
     RecordAiCall,
     SaveCompanion,
     SetFaction,
     SetRelationship,
+    ShiftRelationship,
 )
 from server.persistence.owner import (
     Owner,
@@ -82,9 +88,13 @@ from server.persistence.repos import (
     build_repositories,
     check_ai_call,
     check_emotional_weight,
+    check_mission_end,
+    completion_key,
+    money_event_of,
 )
 from server.persistence.sessions import SessionStore
 from server.persistence.sqlite_storage import SqliteStorage
+from server.persistence.stance import DEFAULT_RULE, StanceRule, canonical_pair
 from server.persistence.storage import PersistenceError, Storage
 from server.persistence.writer import WriteBehind
 
@@ -554,6 +564,141 @@ class PersistenceService:
             self.keys.mission_details(mission_id), self.keys.player_profile(player_id)
         )
 
+    # --- gameplay: relationship shifts and the mission lifecycle (durable when they return) ---
+    async def shift_faction_relationship(
+        self,
+        faction_a: str,
+        faction_b: str,
+        delta: int,
+        *,
+        reason: str,
+        event_id: str | None = None,
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> str:
+        """Move a relationship's strength by `delta` and re-derive its stance; returns the
+        event id (pass it again to retry safely: applied once)."""
+        a, b = canonical_pair(faction_a, faction_b)
+        eid = event_id or str(uuid.uuid4())
+        await self.writer.commit(
+            ShiftRelationship(eid, a, b, int(delta), rule.as_tuple(), reason[:50], time.time())
+        )
+        await self.cache.delete(self.keys.faction_state(a), self.keys.faction_state(b))
+        return eid
+
+    async def offer_mission(
+        self,
+        player_id: str,
+        *,
+        title: str,
+        spec: dict[str, Any],
+        description: str | None = None,
+        generated_by: str = "ai",
+        difficulty: int = 1,
+        estimated_duration_s: float | None = None,
+        reward_pool: int = 0,
+        faction_impact: dict[str, Any] | None = None,
+        giver_faction: str | None = None,
+        expires_at: float | None = None,
+        mission_id: str | None = None,
+    ) -> str:
+        if not 1 <= difficulty <= 10:
+            raise ValueError("difficulty must be between 1 and 10")
+        mid = mission_id or str(uuid.uuid4())
+        await self.writer.commit(
+            OfferMission(
+                mid,
+                player_id,
+                title[:255],
+                description,
+                generated_by[:50],
+                difficulty,
+                estimated_duration_s,
+                int(reward_pool),
+                faction_impact,
+                spec,
+                giver_faction,
+                time.time(),
+                expires_at,
+            )
+        )
+        return mid
+
+    async def accept_mission(
+        self, mission_id: str, player_id: str, *, deadline: float | None = None
+    ) -> None:
+        await self.writer.commit(AcceptMission(mission_id, player_id, deadline, time.time()))
+
+    async def end_mission(self, mission_id: str, player_id: str, state: str, reason: str) -> None:
+        check_mission_end(state)
+        await self.writer.commit(EndMission(mission_id, player_id, state, reason, time.time()))
+
+    async def complete_with_rewards(
+        self,
+        mission_id: str,
+        player_id: str,
+        *,
+        reward: int,
+        shifts: Sequence[tuple[str, str, int]] = (),
+        rule: StanceRule = DEFAULT_RULE,
+    ) -> None:
+        """Completion, reward and faction shifts in one transaction, exactly once per
+        (mission, player). Apply the reward to the live player first, as with change_money."""
+        at = time.time()
+        pairs = tuple((*canonical_pair(a, b), int(d)) for a, b, d in shifts)
+        key = completion_key(mission_id, player_id)
+        if reward:
+            self._money_at[player_id] = at
+        already = player_id in self._known and await self._applied_quiet(key)
+        await self.writer.commit(
+            CompleteMissionRewards(
+                key,
+                mission_id,
+                player_id,
+                int(reward),
+                money_event_of(key),
+                pairs,
+                rule.as_tuple(),
+                at,
+            )
+        )
+        known = self._known.get(player_id)
+        if known is not None and reward and not already:
+            known.money += int(reward)
+        factions = {f for a, b, _ in pairs for f in (a, b)}
+        await self.cache.delete(
+            self.keys.mission_details(mission_id),
+            self.keys.player_profile(player_id),
+            *(self.keys.faction_state(f) for f in sorted(factions)),
+        )
+
+    async def _applied_quiet(self, key: str) -> bool:
+        if self.writer.outage:
+            return False
+        try:
+            return await self.storage.event_applied(key)
+        except Exception:
+            return False
+
+    async def faction_members(self, faction: str) -> list[Membership]:
+        result: list[Membership] = await self._read(self.storage.faction_members(faction))
+        return result
+
+    async def mission_offer(self, mission_id: str) -> MissionOffer | None:
+        result: MissionOffer | None = await self._read(self.storage.mission_offer(mission_id))
+        return result
+
+    async def mission_offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]:
+        result: list[MissionOffer] = await self._read(self.storage.mission_offers(player_id, limit))
+        return result
+
+    async def open_mission_offers(self, limit: int = 10_000) -> list[MissionOffer]:
+        result: list[MissionOffer] = await self._read(self.storage.open_mission_offers(limit))
+        return result
+
+    async def event_applied(self, event_id: str) -> bool:
+        result: bool = await self._read(self.storage.event_applied(event_id))
+        return result
+
     async def save_companion(self, c: Companion) -> None:
         await self.writer.commit(
             SaveCompanion(
@@ -662,8 +807,11 @@ class PersistenceService:
         key = self.keys.faction_state(name)
         found, raw = await self.cache.get(key)
         if found and isinstance(raw, dict):
-            rels = tuple(FactionRelationship(**r) for r in raw.pop("relationships", ()))
-            return FactionState(**raw, relationships=rels)
+            # A copy: the L1 tier hands out the cached object itself, popping from it would
+            # strip the relationships from every later hit.
+            fields = dict(raw)
+            rels = tuple(FactionRelationship(**r) for r in fields.pop("relationships", ()))
+            return FactionState(**fields, relationships=rels)
         state: FactionState | None = await self._read(self.storage.faction(name))
         if state is not None:
             await self.cache.set(key, dataclasses.asdict(state))

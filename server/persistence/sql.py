@@ -29,26 +29,35 @@ from server.persistence.models import (
     Membership,
     Mission,
     MissionAssignment,
+    MissionOffer,
     NpcMemory,
 )
 from server.persistence.ops import (
+    AcceptMission,
     AddNpcMemory,
     AppendAudit,
     AssignMission,
     ChangeMoney,
     CompleteMission,
+    CompleteMissionRewards,
     CreateAccount,
     CreateFaction,
     CreateMission,
     CreatePlayer,
+    EndMission,
+    OfferMission,
     Op,
     RecordAiCall,
     SaveCompanion,
     SaveSnapshots,
     SetFaction,
     SetRelationship,
+    ShiftRelationship,
 )
-from server.persistence.storage import UnknownPlayer
+from server.persistence.stance import StanceRule, canonical_pair, clamp_strength, stance_after
+from server.persistence.storage import StateConflict, UnknownPlayer
+
+SHIFT_ATTEMPTS = 20  # compare-and-set rounds before a relationship shift gives up
 
 
 class Conn(Protocol):
@@ -388,6 +397,173 @@ class SqlStorage:
                 c, op.event_id, op.player_id, op.reward, f"mission:{op.mission_id}", op.at
             )
 
+    # --- gameplay writes: faction shifts and the mission lifecycle ---
+    async def _claim(self, c: Conn, event_id: str, kind: str, at: float) -> bool:
+        """Claim an idempotency key in this transaction; False when it was claimed before."""
+        row = await c.fetchrow(
+            "INSERT INTO applied_events (event_id, kind, created_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            event_id[:200],
+            kind,
+            self.ts(at),
+        )
+        return row is not None
+
+    async def _shift(
+        self, c: Conn, faction_a: str, faction_b: str, delta: int, rule: StanceRule, at: float
+    ) -> None:
+        a, b = canonical_pair(faction_a, faction_b)
+        await c.execute(
+            "INSERT INTO faction_relationships (id, faction_a, faction_b, relationship_type,"
+            " strength, last_updated) VALUES ($1, $2, $3, 'neutral', 0, $4)"
+            " ON CONFLICT (faction_a, faction_b) DO NOTHING",
+            str(uuid.uuid4()),
+            a,
+            b,
+            self.ts(at),
+        )
+        # Compare-and-set: the stance depends on the previous one (hysteresis), so the new
+        # values are computed here and written only if nobody changed the row meanwhile.
+        for _ in range(SHIFT_ATTEMPTS):
+            row = await c.fetchrow(
+                "SELECT strength, relationship_type FROM faction_relationships"
+                " WHERE faction_a = $1 AND faction_b = $2",
+                a,
+                b,
+            )
+            old = int(row["strength"] or 0)
+            old_type = str(row["relationship_type"])
+            new = clamp_strength(old + delta)
+            done = await c.fetchrow(
+                "UPDATE faction_relationships SET strength = $3, relationship_type = $4,"
+                " last_updated = $5 WHERE faction_a = $1 AND faction_b = $2"
+                " AND COALESCE(strength, 0) = $6 AND relationship_type = $7 RETURNING strength",
+                a,
+                b,
+                new,
+                stance_after(old_type, new, rule),
+                self.ts(at),
+                old,
+                old_type,
+            )
+            if done is not None:
+                return
+        raise RuntimeError(f"relationship {a}/{b} kept changing; shift not applied")
+
+    async def _shift_relationship(self, c: Conn, op: ShiftRelationship) -> None:
+        if await self._claim(c, op.event_id, "shift_relationship", op.at):
+            await self._shift(
+                c, op.faction_a, op.faction_b, op.delta, StanceRule.of(op.rule), op.at
+            )
+
+    async def _offer_mission(self, c: Conn, op: OfferMission) -> None:
+        await self._create_mission(
+            c,
+            CreateMission(
+                op.mission_id,
+                op.title,
+                op.description,
+                op.generated_by,
+                op.difficulty,
+                op.estimated_duration_s,
+                op.reward_pool,
+                op.faction_impact,
+                op.at,
+                op.expires_at,
+            ),
+        )
+        await c.execute(
+            "INSERT INTO mission_offers (mission_id, player_id, state, spec, giver_faction,"
+            " offered_at, expires_at) VALUES ($1, $2, 'offered', $3, $4, $5, $6)"
+            " ON CONFLICT (mission_id) DO NOTHING",
+            op.mission_id,
+            op.player_id,
+            _dumps(op.spec),
+            op.giver_faction,
+            self.ts(op.at),
+            self._ts_opt(op.expires_at),
+        )
+
+    async def _offer_state(self, c: Conn, mission_id: str, player_id: str) -> str | None:
+        row = await c.fetchrow(
+            "SELECT state FROM mission_offers WHERE mission_id = $1 AND player_id = $2",
+            mission_id,
+            player_id,
+        )
+        return None if row is None else str(row["state"])
+
+    async def _accept_mission(self, c: Conn, op: AcceptMission) -> None:
+        done = await c.fetchrow(
+            "UPDATE mission_offers SET state = 'accepted', accepted_at = $3, deadline = $4"
+            " WHERE mission_id = $1 AND player_id = $2 AND state = 'offered'"
+            " AND (expires_at IS NULL OR expires_at > $3) RETURNING mission_id",
+            op.mission_id,
+            op.player_id,
+            self.ts(op.at),
+            self._ts_opt(op.deadline),
+        )
+        if done is None:
+            state = await self._offer_state(c, op.mission_id, op.player_id)
+            if state == "accepted":
+                return  # replayed
+            raise StateConflict(f"mission {op.mission_id} cannot be accepted: {state or 'unknown'}")
+        await self._assign_mission(c, AssignMission(op.mission_id, op.player_id, op.at))
+
+    async def _end_mission(self, c: Conn, op: EndMission) -> None:
+        done = await c.fetchrow(
+            "UPDATE mission_offers SET state = $3, ended_at = $4, reason = $5"
+            " WHERE mission_id = $1 AND player_id = $2 AND state IN ('offered', 'accepted')"
+            " RETURNING mission_id",
+            op.mission_id,
+            op.player_id,
+            op.state,
+            self.ts(op.at),
+            op.reason[:100],
+        )
+        if done is None:
+            state = await self._offer_state(c, op.mission_id, op.player_id)
+            if state == op.state:
+                return  # replayed
+            raise StateConflict(f"mission {op.mission_id} cannot become {op.state}: {state}")
+        await c.execute(
+            "UPDATE mission_assignments SET status = $3, completed_at = $4"
+            " WHERE mission_id = $1 AND player_id = $2 AND status = 'active'",
+            op.mission_id,
+            op.player_id,
+            "failed" if op.state == "failed" else "abandoned",
+            self.ts(op.at),
+        )
+
+    async def _complete_mission_rewards(self, c: Conn, op: CompleteMissionRewards) -> None:
+        if not await self._claim(c, op.key, "complete_mission", op.at):
+            return  # completed before: a repeated message or a journal replay
+        done = await c.fetchrow(
+            "UPDATE mission_offers SET state = 'completed', ended_at = $3"
+            " WHERE mission_id = $1 AND player_id = $2 AND state = 'accepted'"
+            " RETURNING mission_id",
+            op.mission_id,
+            op.player_id,
+            self.ts(op.at),
+        )
+        if done is None:  # raising rolls the claim back too
+            state = await self._offer_state(c, op.mission_id, op.player_id)
+            raise StateConflict(f"mission {op.mission_id} cannot be completed: {state}")
+        await c.execute(
+            "UPDATE mission_assignments SET status = 'completed', completed_at = $3,"
+            " reward_paid = $4 WHERE mission_id = $1 AND player_id = $2 AND status = 'active'",
+            op.mission_id,
+            op.player_id,
+            self.ts(op.at),
+            op.reward,
+        )
+        if op.reward:
+            await self._money(
+                c, op.money_event_id, op.player_id, op.reward, f"mission:{op.mission_id}", op.at
+            )
+        rule = StanceRule.of(op.rule)
+        for a, b, delta in op.shifts:
+            await self._shift(c, a, b, delta, rule, op.at)
+
     # --- players ---
     def _player(self, r: Any) -> PlayerRecord:
         has = r["has_position"]
@@ -602,6 +778,72 @@ class SqlStorage:
             for r in rows
         ]
 
+    # --- gameplay reads ---
+    async def faction_members(self, faction: str) -> list[Membership]:
+        async with self._read() as c:
+            rows = await c.fetch(
+                "SELECT player_id, faction, rank, joined_at FROM faction_members"
+                " WHERE faction = $1 ORDER BY joined_at, player_id",
+                faction,
+            )
+        return [
+            Membership(
+                self.uid(r["player_id"]),
+                str(r["faction"]),
+                str(r["rank"]),
+                self.ts_out(r["joined_at"]),
+            )
+            for r in rows
+        ]
+
+    _OFFER_COLS = (
+        "SELECT mission_id, player_id, state, spec, giver_faction, offered_at, expires_at,"
+        " accepted_at, deadline, ended_at, reason FROM mission_offers"
+    )
+
+    def _offer(self, r: Any) -> MissionOffer:
+        return MissionOffer(
+            mission_id=self.uid(r["mission_id"]),
+            player_id=self.uid(r["player_id"]),
+            state=str(r["state"]),
+            spec=_loads(r["spec"]) or {},
+            giver_faction=r["giver_faction"],
+            offered_at=self.ts_out(r["offered_at"]),
+            expires_at=self._ts_out_opt(r["expires_at"]),
+            accepted_at=self._ts_out_opt(r["accepted_at"]),
+            deadline=self._ts_out_opt(r["deadline"]),
+            ended_at=self._ts_out_opt(r["ended_at"]),
+            reason=r["reason"],
+        )
+
+    async def mission_offer(self, mission_id: str) -> MissionOffer | None:
+        async with self._read() as c:
+            r = await c.fetchrow(self._OFFER_COLS + " WHERE mission_id = $1", mission_id)
+        return None if r is None else self._offer(r)
+
+    async def mission_offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]:
+        async with self._read() as c:
+            rows = await c.fetch(
+                self._OFFER_COLS + " WHERE player_id = $1 ORDER BY offered_at DESC LIMIT $2",
+                player_id,
+                limit,
+            )
+        return [self._offer(r) for r in rows]
+
+    async def open_mission_offers(self, limit: int = 10_000) -> list[MissionOffer]:
+        async with self._read() as c:
+            rows = await c.fetch(
+                self._OFFER_COLS + " WHERE state IN ('offered', 'accepted')"
+                " ORDER BY offered_at LIMIT $1",
+                limit,
+            )
+        return [self._offer(r) for r in rows]
+
+    async def event_applied(self, event_id: str) -> bool:
+        async with self._read() as c:
+            r = await c.fetchrow("SELECT 1 FROM applied_events WHERE event_id = $1", event_id)
+        return r is not None
+
     # --- sessions ---
     async def save_session(self, s: ResumeSession) -> None:
         async with self._tx() as c:
@@ -742,4 +984,9 @@ _WRITES: dict[type, _Write] = {
     SaveCompanion: SqlStorage._save_companion,
     RecordAiCall: SqlStorage._record_ai_call,
     AppendAudit: SqlStorage._append_audit,
+    ShiftRelationship: SqlStorage._shift_relationship,
+    OfferMission: SqlStorage._offer_mission,
+    AcceptMission: SqlStorage._accept_mission,
+    EndMission: SqlStorage._end_mission,
+    CompleteMissionRewards: SqlStorage._complete_mission_rewards,
 }

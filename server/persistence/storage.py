@@ -27,6 +27,7 @@ from server.persistence.models import (
     Membership,
     Mission,
     MissionAssignment,
+    MissionOffer,
     NpcMemory,
     StorageInfo,
 )
@@ -39,6 +40,10 @@ class PersistenceError(Exception):
 
 class UnknownPlayer(LookupError):
     """A write names a player that does not exist."""
+
+
+class StateConflict(LookupError):
+    """A write's precondition does not hold (e.g. accepting a mission that is not offered)."""
 
 
 class Storage(Protocol):
@@ -104,6 +109,25 @@ class Storage(Protocol):
         ...
 
     async def companions(self, player_id: str) -> list[Companion]: ...
+
+    # --- gameplay: faction members, mission offers, claimed event keys ---
+    async def faction_members(self, faction: str) -> list[Membership]:
+        """Members in the order they joined."""
+        ...
+
+    async def mission_offer(self, mission_id: str) -> MissionOffer | None: ...
+
+    async def mission_offers(self, player_id: str, limit: int = 50) -> list[MissionOffer]:
+        """Newest offer first."""
+        ...
+
+    async def open_mission_offers(self, limit: int = 10_000) -> list[MissionOffer]:
+        """Offers still offered or accepted, oldest first (restored by the tracker at start)."""
+        ...
+
+    async def event_applied(self, event_id: str) -> bool:
+        """Whether an idempotency key has been claimed (`applied_events`)."""
+        ...
 
     # --- AI calls and the admin audit log ---
     async def ai_calls(

@@ -51,6 +51,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("resume_sessions", "token"),
     ("ai_calls", "id"),
     ("admin_audit", "id"),
+    ("npc_relationships", "npc_key, player_id"),
 )
 
 

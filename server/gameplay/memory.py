@@ -352,7 +352,7 @@ class MemoryService:
             m for m in self._fresh.get(npc_key, ()) if m.expires_at is None or m.expires_at > now
         ]
         out: dict[str, NpcMemory] = {}
-        for group in (fresh, about, newest, heavy):
+        for group in (about, newest, heavy, fresh):  # stored rows win: they carry decay
             for m in group:
                 out.setdefault(m.memory_id, m)
         return sorted(out.values(), key=lambda m: m.created_at, reverse=True)[:n]
@@ -393,14 +393,14 @@ class MemoryService:
 
     # --- upkeep (a periodic job) ---------------------------------------------------------
     async def upkeep(self, now: float | None = None) -> Upkeep:
-        """One round: decay memories older than a game day, prune expired and too old ones."""
+        """One round: prune expired and too old memories, decay those older than a game day."""
         now = self.clock() if now is None else now
         repo = self.repos.npc_memory
+        cutoff = retention_cutoff(now, self.s.retention_months)
+        pruned = await repo.prune(now, cutoff)
         decayed = 0
         if self.s.decay < 1.0:
             decayed = await repo.decay(self.s.decay, self.s.decay_floor, now - self.s.day_seconds)
-        cutoff = retention_cutoff(now, self.s.retention_months)
-        pruned = await repo.prune(now, cutoff)
         self.metrics.upkeep.labels("decayed").inc(decayed)
         self.metrics.upkeep.labels("pruned").inc(pruned)
         return Upkeep(decayed, pruned, cutoff)

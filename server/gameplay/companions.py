@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 PREMIUM = "ai:premium"
 ROLE = "companion"
 FOLLOW_DISTANCE = 2.5  # metres behind the player
+FOLLOW_SPEED = 6.0  # m/s: a jog, so it keeps up with a running player (NPCs walk slower)
 
 LOYALTY: dict[str, int] = {
     "praised": 3,
@@ -255,7 +256,9 @@ class CompanionService:
         )
         if nid is None:
             raise self._refuse("summon", "CAPACITY", "no room for another NPC in the world")
-        world.submit(Follow(npc=nid, target=player.nid, distance=FOLLOW_DISTANCE))
+        world.submit(
+            Follow(npc=nid, target=player.nid, distance=FOLLOW_DISTANCE, speed=FOLLOW_SPEED)
+        )
         self._forget_nid(companion_id)
         self._nid[companion_id] = nid
         self._by_nid[nid] = companion_id
@@ -310,7 +313,9 @@ class CompanionService:
             return await self.summon(world, player, companion_id)
         z = float(world.players.z[player.nid])
         world.submit(Teleport(entity=nid, x=pos[0] + 1.5, y=pos[1] - 1.5, z=z))
-        world.submit(Follow(npc=nid, target=player.nid, distance=FOLLOW_DISTANCE))
+        world.submit(
+            Follow(npc=nid, target=player.nid, distance=FOLLOW_DISTANCE, speed=FOLLOW_SPEED)
+        )
         self._event(c, "recalled")
         return nid
 

@@ -294,6 +294,54 @@ class Config(BaseSettings):
         "", description="Comma-separated origins allowed for browser clients."
     )
 
+    # --- gameplay: NPC memory, rumours, relationships, companions (issue 9) ---
+    npc_memory_hour_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Real seconds per game hour, for memory ages and decay (GTA's clock: 120).",
+    )
+    npc_memory_decay: float = Field(
+        0.98, gt=0, le=1, description="Memory weights are multiplied by this once per game day."
+    )
+    npc_memory_decay_floor: int = Field(
+        5, ge=0, le=100, description="Decay never takes a memory's weight below this."
+    )
+    npc_memory_ttl_days: float = Field(
+        30.0, ge=0, description="Real days a new memory lives before it expires; 0 = no expiry."
+    )
+    npc_memory_retention_months: int = Field(
+        6,
+        ge=0,
+        le=120,
+        description="Memories older than this many whole months are deleted (PostgreSQL drops"
+        " their monthly partitions); 0 = keep forever.",
+    )
+    npc_memory_candidates: int = Field(
+        40, ge=1, le=500, description="Stored memories fetched per talk before scoring."
+    )
+    npc_witness_radius: float = Field(
+        30.0, gt=0, description="Metres within which NPCs witness (and remember) an event."
+    )
+    npc_witness_max: int = Field(
+        16, ge=1, le=256, description="Most NPCs (the nearest) that remember one event."
+    )
+    rumour_fanout: int = Field(
+        4, ge=0, le=64, description="Faction-mates one NPC tells about an event; 0 = no rumours."
+    )
+    rumour_radius: float = Field(
+        250.0, gt=0, description="Metres within which an NPC finds faction-mates to tell."
+    )
+    rumour_interval: float = Field(
+        60.0, ge=0, description="Seconds before the same NPC spreads another rumour."
+    )
+    rumour_weight_factor: float = Field(
+        0.6, gt=0, le=1, description="A rumour's weight as a share of the witness's memory."
+    )
+    companion_limit: int = Field(1, ge=0, le=16, description="Companions per player.")
+    companion_limit_premium: int = Field(
+        3, ge=0, le=16, description="Companions per player with the ai:premium permission."
+    )
+
     @field_validator("sqlite_path", "journal_path")
     @classmethod
     def _absolute(cls, v: str | None) -> str | None:

@@ -53,6 +53,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("admin_audit", "id"),
     ("applied_events", "event_id"),
     ("mission_offers", "mission_id"),
+    ("npc_relationships", "npc_key, player_id"),
 )
 
 

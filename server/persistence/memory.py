@@ -27,6 +27,7 @@ from server.persistence.models import (
     MissionAssignment,
     MissionOffer,
     NpcMemory,
+    NpcRelationship,
 )
 from server.persistence.ops import (
     AcceptMission,
@@ -44,6 +45,7 @@ from server.persistence.ops import (
     OfferMission,
     RecordAiCall,
     SaveCompanion,
+    SaveNpcRelationship,
     SetFaction,
     SetRelationship,
     ShiftRelationship,
@@ -341,6 +343,32 @@ class MemoryPersistence:
         self, npc_id: str, player_id: str | None = None, limit: int = 20
     ) -> list[NpcMemory]:
         return await self.storage.npc_memories(npc_id, player_id, limit)
+
+    async def important_npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        return await self.storage.important_npc_memories(npc_id, player_id, limit)
+
+    async def decay_npc_memories(self, factor_milli: int, floor: int, created_before: float) -> int:
+        return await self.storage.decay_npc_memories(factor_milli, floor, created_before)
+
+    async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
+        return await self.storage.prune_npc_memories(now, created_before)
+
+    async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
+        return await self.storage.npc_relationship(npc_key, player_id)
+
+    async def save_npc_relationship(self, rel: NpcRelationship) -> None:
+        await self.storage.apply(
+            SaveNpcRelationship(
+                rel.npc_key,
+                rel.player_id,
+                rel.affinity,
+                rel.trust,
+                rel.conversations,
+                rel.updated_at or time.time(),
+            )
+        )
 
     def record_ai_call(self, call: AiCall) -> bool:
         if check_ai_call(call) is not None:

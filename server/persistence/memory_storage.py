@@ -29,6 +29,7 @@ from server.persistence.models import (
     MissionAssignment,
     MissionOffer,
     NpcMemory,
+    NpcRelationship,
     StorageInfo,
 )
 from server.persistence.ops import (
@@ -48,6 +49,7 @@ from server.persistence.ops import (
     Op,
     RecordAiCall,
     SaveCompanion,
+    SaveNpcRelationship,
     SaveSnapshots,
     SetFaction,
     SetRelationship,
@@ -90,6 +92,7 @@ class MemoryStorage:
         self._audit: dict[str, AuditEntry] = {}
         self._offers: dict[str, MissionOffer] = {}
         self._applied: set[str] = set()
+        self._relationships: dict[tuple[str, str], NpcRelationship] = {}
         self._id = uuid.uuid4().hex
         self._writes: dict[type, Callable[[Any], None]] = {
             CreatePlayer: self._create_player,
@@ -110,6 +113,7 @@ class MemoryStorage:
             AcceptMission: self._accept_mission,
             EndMission: self._end_mission,
             CompleteMissionRewards: self._complete_mission_rewards,
+            SaveNpcRelationship: self._save_npc_relationship,
         }
 
     # --- lifecycle ---
@@ -420,6 +424,20 @@ class MemoryStorage:
             old.created_at if old is not None else op.at,
         )
 
+    def _save_npc_relationship(self, op: SaveNpcRelationship) -> None:
+        if op.player_id not in self._players:
+            raise UnknownPlayer(op.player_id)
+        for name, v in (("affinity", op.affinity), ("trust", op.trust)):
+            if not -100 <= v <= 100:
+                raise IntegrityError(f"{name} must be between -100 and 100")
+        key = (op.npc_key, op.player_id)
+        old = self._relationships.get(key)
+        if old is not None and old.updated_at > op.at:
+            return  # an older write arriving late
+        self._relationships[key] = NpcRelationship(
+            op.npc_key, op.player_id, op.affinity, op.trust, op.conversations, op.at
+        )
+
     def _record_ai_call(self, op: RecordAiCall) -> None:
         self._ai_calls.setdefault(
             op.call_id,
@@ -523,19 +541,52 @@ class MemoryStorage:
         found = [a for (_, p), a in self._assignments.items() if p == player_id]
         return sorted(found, key=lambda a: a.assigned_at)
 
-    async def npc_memories(
-        self, npc_id: str, player_id: str | None = None, limit: int = 20
-    ) -> list[NpcMemory]:
+    def _live_memories(self, npc_id: str, player_id: str | None) -> list[NpcMemory]:
         now = time.time()
-        found = [
+        return [
             m
             for m in self._memories.values()
             if m.npc_id == npc_id
             and (m.expires_at is None or m.expires_at > now)
             and (player_id is None or m.player_id == player_id)
         ]
+
+    async def npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        found = self._live_memories(npc_id, player_id)
         found.sort(key=lambda m: m.created_at, reverse=True)
         return copy.deepcopy(found[:limit])
+
+    async def important_npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        found = self._live_memories(npc_id, player_id)
+        found.sort(key=lambda m: (m.emotional_weight, m.created_at), reverse=True)
+        return copy.deepcopy(found[:limit])
+
+    async def decay_npc_memories(self, factor_milli: int, floor: int, created_before: float) -> int:
+        n = 0
+        for k, m in self._memories.items():
+            if m.emotional_weight > floor and m.created_at < created_before:
+                w = max(floor, m.emotional_weight * factor_milli // 1000)
+                self._memories[k] = replace(m, emotional_weight=w)
+                n += 1
+        return n
+
+    async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
+        keep = {
+            k: m
+            for k, m in self._memories.items()
+            if (m.expires_at is None or m.expires_at > now)
+            and (created_before is None or m.created_at >= created_before)
+        }
+        n = len(self._memories) - len(keep)
+        self._memories = keep
+        return n
+
+    async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
+        return self._relationships.get((npc_key, player_id))
 
     async def companions(self, player_id: str) -> list[Companion]:
         found = [c for c in self._companions.values() if c.player_id == player_id]

@@ -118,6 +118,19 @@ class NpcMemory:
 
 
 @dataclass(slots=True, frozen=True)
+class NpcRelationship:
+    """What one NPC (by its stable key, never the net id) thinks of one player: affinity
+    (liking) and trust, each -100..100, and how many conversations they had."""
+
+    npc_key: str
+    player_id: str
+    affinity: int = 0
+    trust: int = 0
+    conversations: int = 0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
 class Companion:
     companion_id: str
     player_id: str

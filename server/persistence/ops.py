@@ -149,6 +149,20 @@ class SaveCompanion:
 
 
 @dataclass(frozen=True, slots=True)
+class SaveNpcRelationship:
+    """An NPC's view of a player, as absolute values: applied only when newer than the stored
+    row (`at`), so a replayed or late write never moves a relationship back."""
+
+    kind: ClassVar[str] = "npc_relationship"
+    npc_key: str
+    player_id: str
+    affinity: int
+    trust: int
+    conversations: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class RecordAiCall:
     """One call to a language model, for cost and quality accounting; not critical."""
 
@@ -281,6 +295,7 @@ Op = (
     | AcceptMission
     | EndMission
     | CompleteMissionRewards
+    | SaveNpcRelationship
 )
 
 _TYPES: dict[str, type[Any]] = {
@@ -305,6 +320,7 @@ _TYPES: dict[str, type[Any]] = {
         AcceptMission,
         EndMission,
         CompleteMissionRewards,
+        SaveNpcRelationship,
     )
 }
 

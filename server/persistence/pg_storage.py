@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,6 +51,12 @@ async def _transaction(c: Any) -> AsyncIterator[None]:
     except BaseException:
         await finish(_rollback(c, tr))
         raise
+
+
+def _partition_month(name: str) -> tuple[int, int] | None:
+    """(year, month) of an `npc_memories_YYYY_MM` partition, None for any other name."""
+    m = re.fullmatch(r"npc_memories_(\d{4})_(\d{2})", name)
+    return None if m is None else (int(m.group(1)), int(m.group(2)))
 
 
 class PostgresStorage(SqlStorage):
@@ -181,6 +188,33 @@ class PostgresStorage(SqlStorage):
         if key not in self._months:
             await c.fetchrow("SELECT ganggpt_ensure_npc_memory_partition($1)", d)
             self._months.add(key)
+
+    async def _changes(self, c: Conn, status: Any) -> int:
+        # asyncpg's execute returns the command tag, e.g. "UPDATE 12" / "DELETE 3".
+        tail = str(status or "").rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
+        """As SqlStorage, but whole months older than `created_before` go by dropping their
+        partition (no huge DELETE, no bloat); rows of a month the cut-off splits are deleted."""
+        dropped = 0
+        if created_before is not None:
+            cut = dt.datetime.fromtimestamp(created_before, tz=_UTC)
+            for part in await self.partitions():
+                month = _partition_month(part)
+                if month is None:
+                    continue
+                y, m = month
+                end = dt.datetime(y + m // 12, m % 12 + 1, 1, tzinfo=_UTC)
+                if end > cut:
+                    continue
+                async with self._tx() as c:
+                    r = await c.fetchrow(f'SELECT count(*) AS n FROM "{part}"')
+                    await c.execute(f'DROP TABLE IF EXISTS "{part}"')
+                dropped += int(r["n"])
+                # A late write for that month (a journal replayed) must recreate it.
+                self._months.discard((y, m))
+        return dropped + await super().prune_npc_memories(now, created_before)
 
     # --- schema ---
     async def migrate(self) -> list[int]:

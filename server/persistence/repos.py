@@ -1,7 +1,7 @@
 """Typed repositories: how game code reaches stored data, one small contract per domain.
 
 `persistence.repos.players / .accounts / .factions / .missions / .companions / .npc_memory /
-.ai_calls / .audit` are the same on every backend. Why one contract per domain instead of one
+.ai_calls / .audit / .npc_relationships` are the same on every backend. Why one contract per domain instead of one
 big object: a game mode that hands out missions should see missions, not the money ledger; and
 an in-memory implementation of each makes game logic testable without a database.
 
@@ -37,6 +37,7 @@ from server.persistence.models import (
     MissionAssignment,
     MissionOffer,
     NpcMemory,
+    NpcRelationship,
 )
 from server.persistence.stance import DEFAULT_RULE, StanceRule
 
@@ -199,6 +200,28 @@ class NpcMemoryRepository(Protocol):
         """Newest first, expired ones left out."""
         ...
 
+    async def important(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        """Weightiest first (newest first among equals), expired ones left out."""
+        ...
+
+    async def decay(self, factor: float, floor: int, created_before: float) -> int:
+        """Multiply by `factor` (0..1, to 1/1000) the weight of every memory created before
+        `created_before`, never below `floor`; how many changed."""
+        ...
+
+    async def prune(self, now: float, created_before: float | None = None) -> int:
+        """Delete expired memories and, with `created_before`, older ones; how many went."""
+        ...
+
+
+class NpcRelationshipRepository(Protocol):
+    async def get(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...
+    async def save(self, rel: NpcRelationship) -> None:
+        """Durable when it returns; ignored if the stored row is newer (`updated_at`)."""
+        ...
+
 
 class AiCallRepository(Protocol):
     def record(self, call: AiCall) -> bool:
@@ -232,6 +255,7 @@ class Repositories:
     npc_memory: NpcMemoryRepository
     ai_calls: AiCallRepository
     audit: AuditRepository
+    npc_relationships: NpcRelationshipRepository
 
 
 # --- what a persistence must offer to get these repositories ---
@@ -335,6 +359,15 @@ class DomainStore(Protocol):
     async def npc_memories(
         self, npc_id: str, player_id: str | None = None, limit: int = 20
     ) -> list[NpcMemory]: ...
+    async def important_npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]: ...
+    async def decay_npc_memories(
+        self, factor_milli: int, floor: int, created_before: float
+    ) -> int: ...
+    async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int: ...
+    async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...
+    async def save_npc_relationship(self, rel: NpcRelationship) -> None: ...
     def record_ai_call(self, call: AiCall) -> bool: ...
     async def ai_calls(
         self, limit: int = 100, *, player_id: str | None = None, npc_id: str | None = None
@@ -596,6 +629,42 @@ class _NpcMemory:
     ) -> list[NpcMemory]:
         return await self._s.npc_memories(npc_id, player_id, limit)
 
+    async def important(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        return await self._s.important_npc_memories(npc_id, player_id, limit)
+
+    async def decay(self, factor: float, floor: int, created_before: float) -> int:
+        if not 0.0 <= factor <= 1.0:
+            raise ValueError("decay factor must be between 0 and 1")
+        check_emotional_weight(floor)
+        return await self._s.decay_npc_memories(round(factor * 1000), floor, created_before)
+
+    async def prune(self, now: float, created_before: float | None = None) -> int:
+        return await self._s.prune_npc_memories(now, created_before)
+
+
+def check_relationship(rel: NpcRelationship) -> None:
+    for name, v in (("affinity", rel.affinity), ("trust", rel.trust)):
+        if not -100 <= v <= 100:
+            raise ValueError(f"{name} must be between -100 and 100")
+    if rel.conversations < 0:
+        raise ValueError("conversations must not be negative")
+    if not 0 < len(rel.npc_key) <= 100:
+        raise ValueError("npc_key must be 1-100 characters")
+
+
+class _NpcRelationships:
+    def __init__(self, s: DomainStore) -> None:
+        self._s = s
+
+    async def get(self, npc_key: str, player_id: str) -> NpcRelationship | None:
+        return await self._s.npc_relationship(npc_key, player_id)
+
+    async def save(self, rel: NpcRelationship) -> None:
+        check_relationship(rel)
+        await self._s.save_npc_relationship(rel)
+
 
 class _AiCalls:
     def __init__(self, s: DomainStore) -> None:
@@ -631,4 +700,5 @@ def build_repositories(store: DomainStore) -> Repositories:
         npc_memory=_NpcMemory(store),
         ai_calls=_AiCalls(store),
         audit=_Audit(store),
+        npc_relationships=_NpcRelationships(store),
     )

@@ -54,6 +54,7 @@ from server.persistence.models import (
     MissionAssignment,
     MissionOffer,
     NpcMemory,
+    NpcRelationship,
 )
 from server.persistence.ops import (
     AcceptMission,
@@ -71,6 +72,7 @@ from server.persistence.ops import (
     OfferMission,
     RecordAiCall,
     SaveCompanion,
+    SaveNpcRelationship,
     SetFaction,
     SetRelationship,
     ShiftRelationship,
@@ -744,6 +746,45 @@ class PersistenceService:
         with contextlib.suppress(RuntimeError):
             self._spawn(self.cache.delete(self.keys.npc_memory(npc_id)))
         return mid
+
+    async def important_npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        result: list[NpcMemory] = await self._read(
+            self.storage.important_npc_memories(npc_id, player_id, limit)
+        )
+        return result
+
+    async def decay_npc_memories(self, factor_milli: int, floor: int, created_before: float) -> int:
+        """Upkeep, straight to the database (not journaled: a decay missed during an outage is
+        made up by the next one). The cached latest-20 of an NPC (`npc_memories` without a
+        player) may show the old weights until it expires (REDIS_TTL / CACHE_L1_TTL)."""
+        n: int = await self._read(
+            self.storage.decay_npc_memories(factor_milli, floor, created_before)
+        )
+        return n
+
+    async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
+        n: int = await self._read(self.storage.prune_npc_memories(now, created_before))
+        return n
+
+    async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
+        result: NpcRelationship | None = await self._read(
+            self.storage.npc_relationship(npc_key, player_id)
+        )
+        return result
+
+    async def save_npc_relationship(self, rel: NpcRelationship) -> None:
+        await self.writer.commit(
+            SaveNpcRelationship(
+                rel.npc_key,
+                rel.player_id,
+                rel.affinity,
+                rel.trust,
+                rel.conversations,
+                rel.updated_at or time.time(),
+            )
+        )
 
     def record_ai_call(self, call: AiCall) -> bool:
         """Queue one AI call row (never waits, never raises); False when it was dropped."""

@@ -31,6 +31,7 @@ from server.persistence.models import (
     MissionAssignment,
     MissionOffer,
     NpcMemory,
+    NpcRelationship,
 )
 from server.persistence.ops import (
     AcceptMission,
@@ -49,6 +50,7 @@ from server.persistence.ops import (
     Op,
     RecordAiCall,
     SaveCompanion,
+    SaveNpcRelationship,
     SaveSnapshots,
     SetFaction,
     SetRelationship,
@@ -130,6 +132,11 @@ class SqlStorage:
     async def _before_npc_memory(self, c: Conn, at: float) -> None:
         """Make room for a memory created at `at` (PostgreSQL: its month's partition)."""
         return None
+
+    async def _changes(self, c: Conn, status: Any) -> int:
+        """Rows changed by the last statement on `c` (`status`: what `execute` returned)."""
+        r = await c.fetchrow("SELECT changes() AS n")
+        return int(r["n"])
 
     def _ts_opt(self, v: float | None) -> Any:
         return None if v is None else self.ts(v)
@@ -285,6 +292,21 @@ class SqlStorage:
             op.experience_points,
             op.loyalty_level,
             None if op.memory_data is None else _dumps(op.memory_data),
+            self.ts(op.at),
+        )
+
+    async def _save_npc_relationship(self, c: Conn, op: SaveNpcRelationship) -> None:
+        await c.execute(
+            "INSERT INTO npc_relationships (npc_key, player_id, affinity, trust, conversations,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (npc_key, player_id)"
+            " DO UPDATE SET affinity = excluded.affinity, trust = excluded.trust,"
+            " conversations = excluded.conversations, updated_at = excluded.updated_at"
+            " WHERE npc_relationships.updated_at <= excluded.updated_at",
+            op.npc_key,
+            op.player_id,
+            op.affinity,
+            op.trust,
+            op.conversations,
             self.ts(op.at),
         )
 
@@ -727,6 +749,19 @@ class SqlStorage:
     async def npc_memories(
         self, npc_id: str, player_id: str | None = None, limit: int = 20
     ) -> list[NpcMemory]:
+        return await self._memories(npc_id, player_id, limit, "created_at DESC")
+
+    async def important_npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        """Weightiest first (newest first among equals), expired ones left out."""
+        return await self._memories(
+            npc_id, player_id, limit, "emotional_weight DESC, created_at DESC"
+        )
+
+    async def _memories(
+        self, npc_id: str, player_id: str | None, limit: int, order: str
+    ) -> list[NpcMemory]:
         sql = (
             "SELECT id, npc_id, player_id, memory_type, content, emotional_weight, created_at,"
             " expires_at FROM npc_memories WHERE npc_id = $1"
@@ -738,7 +773,7 @@ class SqlStorage:
             args += [limit, player_id]
         else:
             args.append(limit)
-        sql += " ORDER BY created_at DESC LIMIT $3"
+        sql += f" ORDER BY {order} LIMIT $3"
         async with self._replica() as c:
             rows = await c.fetch(sql, *args)
         return [
@@ -754,6 +789,58 @@ class SqlStorage:
             )
             for r in rows
         ]
+
+    async def decay_npc_memories(self, factor_milli: int, floor: int, created_before: float) -> int:
+        """weight = max(floor, weight * factor_milli // 1000) for memories created before
+        `created_before` and still above `floor`; returns how many changed. Integer
+        arithmetic so that both backends round the same way (down)."""
+        async with self._tx() as c:
+            status = await c.execute(
+                "UPDATE npc_memories SET emotional_weight = CASE"
+                " WHEN emotional_weight * $1 / 1000 < $2 THEN $2"
+                " ELSE emotional_weight * $1 / 1000 END"
+                " WHERE emotional_weight > $2 AND created_at < $3",
+                int(factor_milli),
+                int(floor),
+                self.ts(created_before),
+            )
+            return await self._changes(c, status)
+
+    async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
+        """Delete expired memories and, when `created_before` is given, every memory created
+        before it (retention); returns how many went."""
+        n = 0
+        async with self._tx() as c:
+            status = await c.execute(
+                "DELETE FROM npc_memories WHERE expires_at IS NOT NULL AND expires_at <= $1",
+                self.ts(now),
+            )
+            n += await self._changes(c, status)
+            if created_before is not None:
+                status = await c.execute(
+                    "DELETE FROM npc_memories WHERE created_at < $1", self.ts(created_before)
+                )
+                n += await self._changes(c, status)
+        return n
+
+    async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
+        async with self._read() as c:
+            r = await c.fetchrow(
+                "SELECT npc_key, player_id, affinity, trust, conversations, updated_at"
+                " FROM npc_relationships WHERE npc_key = $1 AND player_id = $2",
+                npc_key,
+                player_id,
+            )
+        if r is None:
+            return None
+        return NpcRelationship(
+            str(r["npc_key"]),
+            self.uid(r["player_id"]),
+            int(r["affinity"]),
+            int(r["trust"]),
+            int(r["conversations"]),
+            self.ts_out(r["updated_at"]),
+        )
 
     async def companions(self, player_id: str) -> list[Companion]:
         async with self._replica() as c:
@@ -989,4 +1076,5 @@ _WRITES: dict[type, _Write] = {
     AcceptMission: SqlStorage._accept_mission,
     EndMission: SqlStorage._end_mission,
     CompleteMissionRewards: SqlStorage._complete_mission_rewards,
+    SaveNpcRelationship: SqlStorage._save_npc_relationship,
 }

@@ -29,6 +29,7 @@ from server.persistence.models import (
     MissionAssignment,
     MissionOffer,
     NpcMemory,
+    NpcRelationship,
     StorageInfo,
 )
 from server.persistence.ops import Op
@@ -128,6 +129,25 @@ class Storage(Protocol):
     async def event_applied(self, event_id: str) -> bool:
         """Whether an idempotency key has been claimed (`applied_events`)."""
         ...
+
+    # --- NPC memory upkeep and relationships (gameplay memory service) ---
+    async def important_npc_memories(
+        self, npc_id: str, player_id: str | None = None, limit: int = 20
+    ) -> list[NpcMemory]:
+        """Weightiest first (newest first among equals), expired ones left out."""
+        ...
+
+    async def decay_npc_memories(self, factor_milli: int, floor: int, created_before: float) -> int:
+        """weight = max(floor, weight * factor_milli // 1000) for memories created before
+        `created_before` and above `floor`; returns how many changed."""
+        ...
+
+    async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
+        """Delete expired memories and those created before `created_before` (PostgreSQL:
+        whole old monthly partitions are dropped); returns how many went."""
+        ...
+
+    async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...
 
     # --- AI calls and the admin audit log ---
     async def ai_calls(

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from config import Config
 from server.persistence.api import GamePersistence
 from server.persistence.memory import MemoryPersistence
-from server.persistence.models import AiCall, AuditEntry, Companion
+from server.persistence.models import AiCall, AuditEntry, Companion, NpcRelationship
 from server.persistence.service import PersistenceService
 from tests.persistence.conftest import eventually
 
@@ -151,3 +151,35 @@ async def test_audit_is_durable_when_append_returns(persistence: GamePersistence
     [got] = await audit.recent()
     assert got.created_at == pytest.approx(e.created_at, abs=1e-5)
     assert dataclasses.replace(got, created_at=e.created_at) == e
+
+
+async def test_npc_memory_upkeep(persistence: GamePersistence) -> None:
+    mem = persistence.repos.npc_memory
+    p = await persistence.repos.players.load_or_create("remembered")
+    for w in (20, 80, 50):
+        mem.add("npc-u", "talk", {"w": w}, player_id=p.player_id, emotional_weight=w)
+
+    async def three() -> bool:
+        return len(await mem.recent("npc-u", p.player_id)) == 3
+
+    await eventually(three, 10, "three memories")
+    assert [m.content["w"] for m in await mem.important("npc-u", p.player_id)] == [80, 50, 20]
+    with pytest.raises(ValueError):
+        await mem.decay(1.5, 5, time.time())
+    assert await mem.decay(0.5, 15, time.time() + 1) == 3
+    # (by player: the NPC's unfiltered latest 20 are cached for up to the cache TTL)
+    got = await mem.recent("npc-u", p.player_id)
+    assert sorted(m.emotional_weight for m in got) == [15, 25, 40]
+    assert await mem.prune(time.time(), time.time() + 1) == 3
+    assert await mem.recent("npc-u", p.player_id) == []
+
+
+async def test_npc_relationships(persistence: GamePersistence) -> None:
+    rels = persistence.repos.npc_relationships
+    p = await persistence.repos.players.load_or_create("liked")
+    assert await rels.get("pin:rosa", p.player_id) is None
+    await rels.save(NpcRelationship("pin:rosa", p.player_id, 40, 10, 3, time.time()))
+    got = await rels.get("pin:rosa", p.player_id)
+    assert got is not None and (got.affinity, got.trust, got.conversations) == (40, 10, 3)
+    with pytest.raises(ValueError):
+        await rels.save(NpcRelationship("pin:rosa", p.player_id, 101, 0, 0, time.time()))

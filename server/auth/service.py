@@ -382,7 +382,7 @@ class AccountService:
             password_hash = await self.hasher.hash(data)
         except HasherBusy:
             raise Busy("server is busy; try again shortly") from None
-        account_id = uuid.uuid4().hex
+        account_id = str(uuid.uuid4())  # players.id: a UUID
         account = Account(
             id=account_id,
             username=name,
@@ -524,13 +524,17 @@ class AccountService:
 
     # --- moderation hooks ---
 
-    async def ban(self, account_id: str, *, until: float, reason: str | None) -> list[str]:
-        """Ban until `until` (math.inf = for good) and end every session; returns their sids."""
+    async def ban(
+        self, account_id: str, *, until: float, reason: str | None, actor: str | None = None
+    ) -> list[str]:
+        """Ban until `until` (math.inf = for good) and end every session; returns their sids.
+
+        `actor` (who banned) is stored with the ban for the admin console."""
         if math.isnan(until):
             raise ValueError("ban end is NaN")
         if await self.store.by_id(account_id) is None:
             raise KeyError(account_id)
-        await self.store.set_ban(account_id, until, reason)
+        await self.store.set_ban(account_id, until, reason, actor=actor, at=self._clock())
         ended = await self.sessions.revoke_account(account_id, "ban")
         self._ended(account_id, ended, "ban")
         return ended

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
+from server.persistence.auth_memory import AuthMemory
 from server.persistence.models import (
     Account,
     AiCall,
@@ -62,7 +63,7 @@ class _State:
     money_changed_at: float = 0.0
 
 
-class MemoryStorage:
+class MemoryStorage(AuthMemory):
     backend = "memory"
 
     def __init__(self) -> None:
@@ -82,6 +83,7 @@ class MemoryStorage:
         self._ai_calls: dict[str, AiCall] = {}
         self._audit: dict[str, AuditEntry] = {}
         self._id = uuid.uuid4().hex
+        self._auth_init()
         self._writes: dict[type, Callable[[Any], None]] = {
             CreatePlayer: self._create_player,
             ChangeMoney: self._change_money,
@@ -124,6 +126,7 @@ class MemoryStorage:
         self._memories = {
             k: m for k, m in self._memories.items() if m.expires_at is None or m.expires_at >= now
         }
+        await self.auth_prune(now)
 
     async def info(self) -> StorageInfo:
         return StorageInfo(self.backend, await self.schema_version(), {})
@@ -155,6 +158,9 @@ class MemoryStorage:
             if s.taken_at > st.money_changed_at:
                 r.money = s.money
             st.snapshot_at = s.taken_at
+
+    def _player_named(self, name: str) -> bool:
+        return name in self._by_name
 
     def _create_player(self, op: CreatePlayer) -> None:
         if op.player_id in self._players:

@@ -46,7 +46,7 @@ async def test_backup_restore_round_trip(
 
     manifest = await backup(cfg, str(tmp_path / "bk"))
     assert manifest["backend"] == ("postgres" if cfg.database_url else "sqlite")
-    assert manifest["schema_version"] == 3
+    assert manifest["schema_version"] == 4
     assert (tmp_path / "bk" / manifest["files"]["database"]).stat().st_size > 0
     assert ("redis" in manifest["files"]) == with_redis
     with pytest.raises(CommandError, match="not empty"):

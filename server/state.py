@@ -20,6 +20,7 @@ from server.replication.view import Viewers
 from server.world.world import World
 
 if TYPE_CHECKING:
+    from server.auth.service import AccountService
     from server.net.connection import Connection
 
 HISTORY_SECONDS = 4
@@ -48,6 +49,8 @@ class ServerState:
     # players leaving at once) never makes a tick wait for more than one of them.
     tick_due: float = math.inf
     held: collections.deque[Connection] = field(default_factory=collections.deque)
+    # Accounts, tokens and live display names (server/auth); built by start_server.
+    accounts: AccountService | None = None
 
     @classmethod
     def create(cls, config: Config, persistence: GamePersistence) -> ServerState:

@@ -46,6 +46,13 @@ class AccountExists(Exception):
         self.field = field
 
 
+class StoreUnavailable(Exception):
+    """The store cannot answer now (its database is unreachable); a retry later may work.
+
+    Stores raise it (or a subclass) so the endpoints can answer 503 without knowing the
+    storage layer."""
+
+
 class AccountStore(Protocol):
     async def create(self, account: Account) -> None:
         """Insert; raises AccountExists naming the field when username or email_hash is taken."""

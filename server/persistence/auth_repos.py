@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from server.auth.accounts import Account
+from server.auth.accounts import Account, StoreUnavailable
 from server.auth.permissions import Tier
 from server.auth.sessions import RefreshRecord, Session
 from server.persistence.auth_storage import AuthStorage
@@ -33,6 +33,11 @@ T = TypeVar("T")
 
 NOTE_MAX = 4000
 REASON_MAX = 1000
+
+
+class AuthStorageUnavailable(StorageUnavailable, StoreUnavailable):
+    """The database behind the auth stores is unreachable: the persistence's error and the
+    auth library's at once, so each layer catches its own."""
 
 
 class _Guarded:
@@ -47,7 +52,7 @@ class _Guarded:
             return await aw
         except Exception as err:
             if self._unavailable(err):
-                raise StorageUnavailable(f"{type(err).__name__}: {err}") from err
+                raise AuthStorageUnavailable(f"{type(err).__name__}: {err}") from err
             raise
 
 

@@ -16,7 +16,7 @@ from server.persistence.service import PersistenceService
 
 def test_run_migrate_is_idempotent(make_config: Callable[..., Config]) -> None:
     cfg = make_config()
-    assert run_migrate(cfg) == [1, 2, 3]
+    assert run_migrate(cfg) == [1, 2, 3, 4]
     assert run_migrate(cfg) == []
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import jwt
 import orjson
-import pytest
 
 from protocol import control
 from protocol.catalogue import CloseCode
@@ -210,9 +209,9 @@ async def test_methods_paths_bodies_and_limits(start: ServerFactory) -> None:
     assert 'ganggpt_http_requests_refused_total{reason="body_too_large"} 1.0' in refused
 
     # A body that arrives after the head, in another TCP segment, is waited for.
-    body = orjson.dumps({"username": "slow", "email": "slow@example.com", "password": PW})
-    head = post("/auth/register", body)[: -len(body)]
-    answer = await raw(srv, head[:20], then=head[20:] + body, pause=0.2)
+    payload = orjson.dumps({"username": "slow", "email": "slow@example.com", "password": PW})
+    head = post("/auth/register", payload)[: -len(payload)]
+    answer = await raw(srv, head[:20], then=head[20:] + payload, pause=0.2)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
     # Chunked bodies too (h11 reads them).
     chunked = (

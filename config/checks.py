@@ -36,8 +36,6 @@ OWN_PREFIXES = (
 # know. The feature that reads one removes it from here.
 NOT_YET_USED = {
     "cors_origins": "browser origins are not checked yet",
-    "jwt_secret": "player tokens are not signed yet (accounts)",
-    "encryption_key": "nothing is encrypted with it yet (accounts)",
 }
 
 

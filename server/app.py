@@ -22,6 +22,8 @@ from config import Config
 from config.checks import startup_facts
 from protocol import control
 from protocol.catalogue import CloseCode
+from server.auth.metrics import AuthMetrics
+from server.auth.service import AccountService
 from server.metrics import Metrics
 from server.net.connection import Connection
 from server.persistence.api import GamePersistence
@@ -48,6 +50,18 @@ def default_persistence(
     from server.persistence.service import open_persistence
 
     return open_persistence(config, registry)
+
+
+def build_accounts(
+    config: Config, persistence: GamePersistence, registry: CollectorRegistry
+) -> AccountService:
+    """Accounts over the persistence's auth repositories, metrics on the server's registry."""
+    return AccountService.from_config(
+        config,
+        store=persistence.repos.auth_accounts,
+        refresh_store=persistence.repos.auth_sessions,
+        metrics=AuthMetrics(registry),
+    )
 
 
 class Server:
@@ -140,6 +154,8 @@ class Server:
             self.sweeper.snapshot(0.0)
         self.unwatch_gc()
         await self.state.persistence.close()
+        if self.state.accounts is not None:
+            self.state.accounts.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.tcp.wait_closed(), 2.0)
         self.closed.set()
@@ -180,6 +196,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
         persistence = default_persistence(config, metrics.registry)
     state = ServerState.create(config, persistence, metrics)
     state.world.commands.register_metrics(metrics.registry)
+    state.accounts = build_accounts(config, persistence, metrics.registry)
     loop = asyncio.get_running_loop()
     try:
         tcp = await loop.create_server(
@@ -202,6 +219,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
         await tcp.start_serving()
     except BaseException:
         tcp.close()
+        state.accounts.close()
         with contextlib.suppress(Exception):
             await state.game.stop()
         with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ from server.replication.view import Viewers
 from server.world.world import World
 
 if TYPE_CHECKING:
+    from server.auth.service import AccountService
     from server.game.core import Game
     from server.game.player import Player
     from server.net.connection import Connection
@@ -52,6 +53,8 @@ class ServerState:
     held: collections.deque[Connection] = field(default_factory=collections.deque)
     # The game layer (server/game): set by `create`, which every server uses.
     game: Game = field(init=False, repr=False)
+    # Accounts, tokens and live display names (server/auth); built by start_server.
+    accounts: AccountService | None = None
 
     @classmethod
     def create(

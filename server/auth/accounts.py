@@ -31,6 +31,8 @@ class Account:
     created_at: float = 0.0
     banned_until: float | None = None  # math.inf = permanent
     ban_reason: str | None = None
+    banned_by: str | None = None  # who banned (an admin's account id, "anticheat", ...)
+    banned_at: float | None = None
 
     def banned(self, now: float) -> bool:
         return self.banned_until is not None and now < self.banned_until
@@ -42,6 +44,13 @@ class AccountExists(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(f"{field} is already registered")
         self.field = field
+
+
+class StoreUnavailable(Exception):
+    """The store cannot answer now (its database is unreachable); a retry later may work.
+
+    Stores raise it (or a subclass) so the endpoints can answer 503 without knowing the
+    storage layer."""
 
 
 class AccountStore(Protocol):
@@ -57,8 +66,16 @@ class AccountStore(Protocol):
 
     async def set_password_hash(self, account_id: str, password_hash: str) -> None: ...
 
-    async def set_ban(self, account_id: str, until: float | None, reason: str | None) -> None:
-        """`until=None` lifts the ban."""
+    async def set_ban(
+        self,
+        account_id: str,
+        until: float | None,
+        reason: str | None,
+        *,
+        actor: str | None = None,
+        at: float | None = None,
+    ) -> None:
+        """`until=None` lifts the ban; raises KeyError for an unknown account."""
         ...
 
     async def set_role(self, account_id: str, role: str) -> None: ...
@@ -106,10 +123,22 @@ class MemoryAccountStore:
     async def set_password_hash(self, account_id: str, password_hash: str) -> None:
         self._update(account_id, password_hash=password_hash)
 
-    async def set_ban(self, account_id: str, until: float | None, reason: str | None) -> None:
+    async def set_ban(
+        self,
+        account_id: str,
+        until: float | None,
+        reason: str | None,
+        *,
+        actor: str | None = None,
+        at: float | None = None,
+    ) -> None:
         if until is not None and math.isnan(until):
             raise ValueError("ban end is NaN")
-        self._update(account_id, banned_until=until, ban_reason=reason)
+        if until is None:
+            actor = at = None
+        self._update(
+            account_id, banned_until=until, ban_reason=reason, banned_by=actor, banned_at=at
+        )
 
     async def set_role(self, account_id: str, role: str) -> None:
         self._update(account_id, role=role)

@@ -34,7 +34,12 @@ from config.settings import Config
 from server.auth.accounts import Account, AccountExists, AccountStore
 from server.auth.crypto import AesGcmFields, FieldProtector, PlainFields, fields_from_config
 from server.auth.metrics import AuthMetrics
-from server.auth.names import NameRefused, normalize_display_name, normalize_username
+from server.auth.names import (
+    NameRefused,
+    NameRegistry,
+    normalize_display_name,
+    normalize_username,
+)
 from server.auth.passwords import (
     HasherBusy,
     PasswordHasher,
@@ -49,6 +54,7 @@ from server.auth.sessions import (
     SessionPolicy,
     Sessions,
     SingleSession,
+    hash_refresh,
 )
 from server.auth.throttle import SlidingWindow
 from server.auth.tokens import AccessClaims, AccessTokens, Reason, Rejected
@@ -263,6 +269,8 @@ class AccountService:
         self.providers: dict[str, IdentityProvider] = {
             "password": PasswordProvider(store, hasher, fields)
         }
+        # Display names of live players (the game claims one per join, releases it on leave).
+        self.names = NameRegistry()
 
     @classmethod
     def from_config(
@@ -382,7 +390,7 @@ class AccountService:
             password_hash = await self.hasher.hash(data)
         except HasherBusy:
             raise Busy("server is busy; try again shortly") from None
-        account_id = uuid.uuid4().hex
+        account_id = str(uuid.uuid4())  # players.id: a UUID
         account = Account(
             id=account_id,
             username=name,
@@ -487,6 +495,17 @@ class AccountService:
         self._ended(session.account_id, ended, "logout")
         return True
 
+    async def logout_everywhere_with(self, refresh_token: object) -> list[str]:
+        """Logout everywhere, proven by a refresh token of a live session (a spent or revoked
+        one proves nothing: it may be a copy). Ends nothing and returns [] otherwise."""
+        session = await self.sessions.session_of(refresh_token)
+        if session is None or not session.live(self._clock()):
+            return []
+        record = await self.sessions.store.get_token(hash_refresh(str(refresh_token)))
+        if record is None or record.used_at is not None:
+            return []
+        return await self.logout_everywhere(session.account_id)
+
     async def logout_everywhere(self, account_id: str) -> list[str]:
         ended = await self.sessions.revoke_account(account_id, "logout")
         self._ended(account_id, ended, "logout")
@@ -524,13 +543,17 @@ class AccountService:
 
     # --- moderation hooks ---
 
-    async def ban(self, account_id: str, *, until: float, reason: str | None) -> list[str]:
-        """Ban until `until` (math.inf = for good) and end every session; returns their sids."""
+    async def ban(
+        self, account_id: str, *, until: float, reason: str | None, actor: str | None = None
+    ) -> list[str]:
+        """Ban until `until` (math.inf = for good) and end every session; returns their sids.
+
+        `actor` (who banned) is stored with the ban for the admin console."""
         if math.isnan(until):
             raise ValueError("ban end is NaN")
         if await self.store.by_id(account_id) is None:
             raise KeyError(account_id)
-        await self.store.set_ban(account_id, until, reason)
+        await self.store.set_ban(account_id, until, reason, actor=actor, at=self._clock())
         ended = await self.sessions.revoke_account(account_id, "ban")
         self._ended(account_id, ended, "ban")
         return ended
@@ -542,6 +565,14 @@ class AccountService:
         """Takes effect at the next refresh (access tokens live ACCESS_TOKEN_TTL seconds)."""
         self.roles.role(role)
         await self.store.set_role(account_id, role)
+
+    def now(self) -> float:
+        """The service's clock (Unix seconds): what bans and sessions are compared with."""
+        return self._clock()
+
+    def close(self) -> None:
+        """Stop the hashing threads (at server shutdown)."""
+        self.hasher.close()
 
     async def email_of(self, account: Account) -> str:
         return self.fields.open(account.email_sealed, purpose=email_purpose(account.id))

@@ -49,6 +49,8 @@ class Reason(StrEnum):
     REUSED = "reused"
     UNKNOWN = "unknown"
     BANNED = "banned"
+    FORBIDDEN = "forbidden"  # a good token without the permission asked for (play:game)
+    TOKEN_REQUIRED = "token_required"  # no token, and guest play is off
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from protocol.session import ACCEPTS, Accept, Phase, Step, advance
 from protocol.state import INPUT, decode_input
 from server.limits import ERROR_BUDGET, ERROR_WINDOW
 from server.net import wsadapter
+from server.net.api import PlainHttp
 from server.net.backlog import kernel_unsent, socket_fd
 from server.net.frames import binary_frame
 from server.net.http import plain_response, route, too_large
@@ -65,6 +66,7 @@ class Connection(asyncio.Protocol):
     # Slots: 10,000 idle connections must cost little memory (a dict per object would not).
     __slots__ = (
         "ack",
+        "api",
         "behind_since",
         "closing",
         "deadline",
@@ -116,6 +118,7 @@ class Connection(asyncio.Protocol):
         self.behind_since: float | None = None  # since when the client has not kept up
         self.fd = -1  # the socket, for the kernel's send queue (server.net.backlog)
         self.head_bytes = 0  # bytes of the HTTP request read so far
+        self.api: PlainHttp | None = None  # reads an API request (/auth/...) instead of websockets
         self.fragments: list[bytes] | None = None
         self.fragment_text = False
         # rate limiting
@@ -221,7 +224,13 @@ class Connection(asyncio.Protocol):
             if self.phase is Phase.HTTP:
                 if self.closing:
                     return  # answered (see _answer_http): the rest is not read
+                first = self.head_bytes == 0
                 self.head_bytes += len(data)
+                if first or self.api is not None:
+                    rest = self._plain_http(data)
+                    if rest is None:
+                        return  # an API request (server.net.api) took the bytes
+                    data = rest
             elif (
                 self.phase is Phase.PLAYING
                 and not len(data) % INPUT_WIRE
@@ -414,6 +423,22 @@ class Connection(asyncio.Protocol):
             else:  # pragma: no cover - TCP transports can
                 t.close()
         asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
+
+    def _plain_http(self, data: bytes) -> bytes | None:
+        """Show the request's first bytes to server.net.api: a request for an API path (with
+        a body, answered asynchronously) is read there; anything else comes back for websockets."""
+        if self.api is None:
+            self.api = PlainHttp(
+                self.state, self.peer.rsplit(":", 1)[0], self._answer_api, self.deadline
+            )
+        rest = self.api.feed(data)
+        if rest is not None:
+            self.api = None
+        return rest
+
+    def _answer_api(self, data: bytes) -> None:
+        if not self.lost and not self.closing:
+            self._answer_http(data)
 
     def _on_request(self, request: Request, pipelined: bool = False) -> None:
         if self.phase is not Phase.HTTP:

@@ -65,7 +65,9 @@ from server.persistence.stance import DEFAULT_RULE, StanceRule, canonical_pair
 class MemoryPersistence:
     def __init__(self) -> None:
         self.storage = MemoryStorage()
-        self.repos: Repositories = build_repositories(self)
+        self.repos: Repositories = build_repositories(
+            self, self.storage, self.storage.is_unavailable
+        )
         self.snapshots = 0  # snapshots applied (tests read it)
         self.ai_calls_dropped = 0
 

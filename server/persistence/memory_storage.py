@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
+from server.persistence.auth_memory import AuthMemory
 from server.persistence.models import (
     Account,
     AiCall,
@@ -71,7 +72,7 @@ class _State:
     money_changed_at: float = 0.0
 
 
-class MemoryStorage:
+class MemoryStorage(AuthMemory):
     backend = "memory"
 
     def __init__(self) -> None:
@@ -94,6 +95,7 @@ class MemoryStorage:
         self._applied: set[str] = set()
         self._relationships: dict[tuple[str, str], NpcRelationship] = {}
         self._id = uuid.uuid4().hex
+        self._auth_init()
         self._writes: dict[type, Callable[[Any], None]] = {
             CreatePlayer: self._create_player,
             ChangeMoney: self._change_money,
@@ -142,6 +144,7 @@ class MemoryStorage:
         self._memories = {
             k: m for k, m in self._memories.items() if m.expires_at is None or m.expires_at >= now
         }
+        await self.auth_prune(now)
 
     async def info(self) -> StorageInfo:
         return StorageInfo(self.backend, await self.schema_version(), {})
@@ -173,6 +176,9 @@ class MemoryStorage:
             if s.taken_at > st.money_changed_at:
                 r.money = s.money
             st.snapshot_at = s.taken_at
+
+    def _player_named(self, name: str) -> bool:
+        return name in self._by_name
 
     def _create_player(self, op: CreatePlayer) -> None:
         if op.player_id in self._players:

@@ -191,6 +191,30 @@ class AuditEntry:
     entry_id: str = field(default_factory=_new_id)
 
 
+@dataclass(slots=True, frozen=True)
+class PlayerNote:
+    """An administrator's note on a player (`player_notes`); players never see notes."""
+
+    account_id: str
+    author: str
+    text: str
+    created_at: float = field(default_factory=time.time)
+    note_id: str = field(default_factory=_new_id)
+
+
+@dataclass(slots=True, frozen=True)
+class PlayerWarning:
+    """A warning an administrator gave a player (`player_warnings`); shown to the player until
+    acknowledged."""
+
+    account_id: str
+    author: str
+    reason: str
+    created_at: float = field(default_factory=time.time)
+    acknowledged_at: float | None = None
+    warning_id: str = field(default_factory=_new_id)
+
+
 @dataclass(slots=True)
 class StorageInfo:
     """What health and the commands report about a backend."""

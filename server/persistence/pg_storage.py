@@ -149,6 +149,9 @@ class PostgresStorage(SqlStorage):
             | asyncpg.exceptions.InternalClientError,
         )
 
+    def is_conflict(self, exc: BaseException) -> bool:
+        return isinstance(exc, asyncpg.exceptions.UniqueViolationError)
+
     async def ping(self) -> None:
         if self._pool is None:
             await self.open()

@@ -1,7 +1,8 @@
 """Typed repositories: how game code reaches stored data, one small contract per domain.
 
 `persistence.repos.players / .accounts / .factions / .missions / .companions / .npc_memory /
-.ai_calls / .audit / .npc_relationships` are the same on every backend. Why one contract per domain instead of one
+.ai_calls / .audit / .npc_relationships` (and the auth library's `.auth_accounts / .auth_sessions` with the admin
+console's `.notes / .warnings`, auth_repos.py) are the same on every backend. Why one contract per domain instead of one
 big object: a game mode that hands out missions should see missions, not the money ledger; and
 an in-memory implementation of each makes game logic testable without a database.
 
@@ -19,11 +20,13 @@ return False/None when the queue is full.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.persistence.api import PlayerRecord
+from server.persistence.auth_repos import AuthAccounts, AuthSessions, PlayerNotes, PlayerWarnings
+from server.persistence.auth_storage import AuthStorage
 from server.persistence.models import (
     AI_OUTCOMES,
     Account,
@@ -256,6 +259,12 @@ class Repositories:
     ai_calls: AiCallRepository
     audit: AuditRepository
     npc_relationships: NpcRelationshipRepository
+    # The auth library's stores (server/auth: AccountStore, RefreshTokenStore) and the admin
+    # console's notes and warnings; see auth_repos.py for why they bypass the write-behind.
+    auth_accounts: AuthAccounts
+    auth_sessions: AuthSessions
+    notes: PlayerNotes
+    warnings: PlayerWarnings
 
 
 # --- what a persistence must offer to get these repositories ---
@@ -690,7 +699,11 @@ class _Audit:
         return await self._s.audit_log(limit, actor=actor)
 
 
-def build_repositories(store: DomainStore) -> Repositories:
+def build_repositories(
+    store: DomainStore, auth: AuthStorage, unavailable: Callable[[BaseException], bool]
+) -> Repositories:
+    """`auth` is the backend itself (these calls go straight to it); `unavailable` tells its
+    "database not reachable" errors, which the auth repositories raise as StorageUnavailable."""
     return Repositories(
         players=_Players(store),
         accounts=_Accounts(store),
@@ -701,4 +714,8 @@ def build_repositories(store: DomainStore) -> Repositories:
         ai_calls=_AiCalls(store),
         audit=_Audit(store),
         npc_relationships=_NpcRelationships(store),
+        auth_accounts=AuthAccounts(auth, unavailable),
+        auth_sessions=AuthSessions(auth, unavailable),
+        notes=PlayerNotes(auth, unavailable),
+        warnings=PlayerWarnings(auth, unavailable),
     )

@@ -97,16 +97,12 @@ from server.persistence.repos import (
 from server.persistence.sessions import SessionStore
 from server.persistence.sqlite_storage import SqliteStorage
 from server.persistence.stance import DEFAULT_RULE, StanceRule, canonical_pair
-from server.persistence.storage import PersistenceError, Storage
+from server.persistence.storage import Storage, StorageUnavailable
 from server.persistence.writer import WriteBehind
 
 log = logging.getLogger("ganggpt.persistence")
 
 MAINTENANCE_EVERY = 3600.0  # partitions ahead, expired sessions and memories
-
-
-class StorageUnavailable(PersistenceError):
-    """A read needs the database and the database is down (a retry later may work)."""
 
 
 def make_storage(config: Config) -> Storage:
@@ -210,7 +206,9 @@ class PersistenceService:
             weakref.WeakValueDictionary()
         )
         self._migrated = False
-        self.repos: Repositories = build_repositories(self)
+        self.repos: Repositories = build_repositories(
+            self, self.storage, self.storage.is_unavailable
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self.started = False

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
+from server.persistence.auth_sql import AuthSql
 from server.persistence.models import (
     Account,
     AiCall,
@@ -96,7 +97,7 @@ _SNAPSHOT_SQL = (
 )
 
 
-class SqlStorage:
+class SqlStorage(AuthSql):
     """Shared implementation of `Storage`; subclasses give connections and value conversions."""
 
     backend = "sql"
@@ -973,6 +974,7 @@ class SqlStorage:
                 "DELETE FROM npc_memories WHERE expires_at IS NOT NULL AND expires_at < $1",
                 self.ts(now),
             )
+        await self.auth_prune(now)
 
     # --- AI calls and the audit log ---
     async def ai_calls(

@@ -150,6 +150,9 @@ class SqliteStorage(SqlStorage):
             return any(w in msg for w in ("locked", "disk i/o", "unable to open", "busy"))
         return isinstance(exc, ConnectionError | OSError | TimeoutError)
 
+    def is_conflict(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
     async def ping(self) -> None:
         if self._db is None:
             await self.open()

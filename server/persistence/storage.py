@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
+from server.persistence.auth_storage import AuthStorage
 from server.persistence.models import (
     Account,
     AiCall,
@@ -39,6 +40,10 @@ class PersistenceError(Exception):
     """A write could not be made durable anywhere (database and journal both failed)."""
 
 
+class StorageUnavailable(PersistenceError):
+    """A read needs the database and the database is down (a retry later may work)."""
+
+
 class UnknownPlayer(LookupError):
     """A write names a player that does not exist."""
 
@@ -47,7 +52,7 @@ class StateConflict(LookupError):
     """A write's precondition does not hold (e.g. accepting a mission that is not offered)."""
 
 
-class Storage(Protocol):
+class Storage(AuthStorage, Protocol):
     backend: str
 
     async def open(self) -> None:

@@ -95,7 +95,9 @@ var GangGPT = (() => {
     RATE_LIMITED: 9,
     UNKNOWN_ENTITY: 10,
     ALREADY_WELCOMED: 11,
-    STALE_INPUT: 12
+    STALE_INPUT: 12,
+    UNKNOWN_TYPE: 13,
+    HANDLER_FAILED: 14
   });
   var CloseCode = Object.freeze({
     NORMAL: 1e3,
@@ -610,6 +612,9 @@ var GangGPT = (() => {
       const keys = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z"];
       if (!isPlainObject(w) || !keys.every((k) => typeof w[k] === "number")) throw badField("welcome: bad 'world'");
       if (!isPlainObject(out.limits)) out.limits = null;
+    } else if (op === "custom" || op === "event") {
+      if (typeof out.type !== "string") throw badField(`${op}: 'type' must be a string`);
+      if (!isPlainObject(out.data)) throw badField(`${op}: 'data' must be a JSON object`);
     }
     return out;
   }
@@ -906,7 +911,7 @@ var GangGPT = (() => {
           return [{ type: "custom", customType: msg.type, data: msg.data }];
         case "event": {
           const ev = [{ type: "event", eventType: msg.type, data: msg.data }];
-          const topic = String(msg.type).split(/[._:]/, 1)[0];
+          const topic = msg.type.split(".", 1)[0];
           if (topic === "mission" || topic === "faction") ev.push({ type: topic, eventType: msg.type, data: msg.data });
           return ev;
         }

@@ -281,6 +281,10 @@ export function decodeServerObject(obj) {
     if (!isPlainObject(w) || !keys.every((k) => typeof w[k] === "number")) throw badField("welcome: bad 'world'");
     // Limits are for information (SPEC §4.3): a malformed one is dropped, not a failed welcome.
     if (!isPlainObject(out.limits)) out.limits = null;
+  } else if (op === "custom" || op === "event") {
+    // SPEC §4.3: `type` a string, `data` an object; anything else cannot be handed to the app.
+    if (typeof out.type !== "string") throw badField(`${op}: 'type' must be a string`);
+    if (!isPlainObject(out.data)) throw badField(`${op}: 'data' must be a JSON object`);
   }
   return out;
 }

@@ -13,6 +13,8 @@ export const ErrorCode = Object.freeze({
   UNKNOWN_ENTITY: 10,
   ALREADY_WELCOMED: 11,
   STALE_INPUT: 12,
+  UNKNOWN_TYPE: 13,
+  HANDLER_FAILED: 14,
 });
 
 export const CloseCode = Object.freeze({

@@ -25,7 +25,8 @@ export declare const FrameType: { readonly STATE: 0x01; readonly INPUT: 0x10 };
 export declare const StateFlag: { readonly FULL: 0x01 };
 export declare const ErrorCode: Readonly<Record<
   "BAD_JSON" | "UNKNOWN_OP" | "BAD_FIELD" | "BAD_FRAME" | "NOT_READY" | "IMPOSSIBLE_MOVE" |
-  "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT", number>>;
+  "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT" |
+  "UNKNOWN_TYPE" | "HANDLER_FAILED", number>>;
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
   "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |
@@ -224,7 +225,9 @@ export interface Events {
   custom: { type: "custom"; customType: string; data: Record<string, unknown> };
   /** A game event (`{"op":"event","type","data"}`): money, faction, mission, ... */
   event: { type: "event"; eventType: string; data: Record<string, unknown> };
+  /** Also sent for an `event` whose type is `mission` or `mission.*` (after its `event`). */
   mission: { type: "mission"; eventType: string; data: Record<string, unknown> };
+  /** Also sent for an `event` whose type is `faction` or `faction.*`, e.g. `faction.member` (after its `event`). */
   faction: { type: "faction"; eventType: string; data: Record<string, unknown> };
   who: { type: "who"; entities: Identity[] };
   /** Every JSON message from the server, including ops this SDK does not know (`known: false`). */

@@ -175,8 +175,9 @@ export class Mirror {
         return [{ type: "custom", customType: msg.type, data: msg.data }];
       case "event": {
         const ev = [{ type: "event", eventType: msg.type, data: msg.data }];
-        // Game events are namespaced by what they are about (mission.*, faction.*, money.*).
-        const topic = String(msg.type).split(/[._:]/, 1)[0];
+        // SPEC §4.3 event types: `mission`, `faction` and `faction.member` (dot-namespaced like
+        // custom types). Apps that follow one topic get it as its own event, subtypes included.
+        const topic = msg.type.split(".", 1)[0];
         if (topic === "mission" || topic === "faction") ev.push({ type: topic, eventType: msg.type, data: msg.data });
         return ev;
       }

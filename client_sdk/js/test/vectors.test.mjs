@@ -197,6 +197,42 @@ describe("control_messages.json", () => {
     for (const code of [null, 1001, 1006, 1011, 1012, 1013]) assert.equal(sdk.closeAction(code), "resume", code);
     assert.equal(sdk.closeAction(1000), "stop");
     assert.equal(sdk.errorName(12), "STALE_INPUT");
+    assert.equal(sdk.errorName(13), "UNKNOWN_TYPE");
+    assert.equal(sdk.errorName(14), "HANDLER_FAILED");
+    assert.equal(sdk.errorName(99), "99"); // codes newer than this SDK are still shown (SPEC §12)
+  });
+
+  test("game events: every one as `event`; mission and faction types (SPEC §4.3) also under their topic", () => {
+    const m = new sdk.Mirror({ name: "Ana" });
+    const typed = (type, data) => m.receive(JSON.stringify({ op: "event", type, data }), 1).filter((e) => e.type !== "message");
+    const row = load("control_messages.json").find((c) => c.name === "event_money");
+    assert.deepEqual(m.receive(row.text, 1).filter((e) => e.type !== "message"), [{ type: "event", eventType: "money", data: JSON.parse(row.text).data }]);
+    const member = { net_id: 2, name: "Bob", faction: "ballas", rank: 1 };
+    assert.deepEqual(typed("faction.member", member), [
+      { type: "event", eventType: "faction.member", data: member },
+      { type: "faction", eventType: "faction.member", data: member },
+    ]);
+    assert.deepEqual(typed("faction", { faction: null, rank: 0 }).map((e) => e.type), ["event", "faction"]);
+    assert.deepEqual(typed("mission", { mission: "m1", status: "started" }).map((e) => e.type), ["event", "mission"]);
+    // Only the dot namespace of SPEC's types counts; a type the SDK does not know is still an `event`.
+    assert.deepEqual(typed("missionary", {}).map((e) => e.type), ["event"]);
+    assert.deepEqual(typed("mission_board", {}).map((e) => e.type), ["event"]);
+    assert.deepEqual(typed("weather.rain", {}).map((e) => e.type), ["event"]);
+    assert.equal(m.stats.invalid, 0);
+  });
+
+  test("custom and event: `type` must be a string and `data` an object, else the message is invalid", () => {
+    for (const op of ["custom", "event"]) {
+      for (const bad of [{ type: 1, data: {} }, { type: "a.b", data: [1] }, { type: "a.b", data: "x" }, { type: "a.b" }]) {
+        const text = JSON.stringify({ op, ...bad });
+        assert.throws(() => sdk.decodeServer(text), (e) => e.code === sdk.ErrorCode.BAD_FIELD, text);
+        const m = new sdk.Mirror({ name: "Ana" });
+        const evs = m.receive(text, 1);
+        assert.equal(evs[0].type, "invalid", text);
+        assert.ok(!evs.some((e) => e.type === op || e.type === "event"), text);
+        assert.equal(m.stats.invalid, 1);
+      }
+    }
   });
 
   test("welcome.limits: kept whole (keys a newer server adds too), null when absent or malformed", () => {

@@ -58,4 +58,4 @@ js-test: $(STAMP)
 	  echo "js-test: node not found, JavaScript SDK tests skipped"; exit 0; \
 	fi; \
 	cd $(JS) && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && \
-	node --test test/*.test.mjs
+	node --test --test-force-exit --test-timeout=180000 test/*.test.mjs

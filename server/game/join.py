@@ -10,7 +10,8 @@ The connection hands over a valid hello (`JoinService.begin`) and, when it close
 - **Which player**: an account's player is its row `players.id = sub`; a guest's is stored
   under `guest_storage_name(guest_id)`, a name no username can be (it has a space and is
   longer than USERNAME_MAX), so a guest never loads a registered player by typing its name.
-  A resume token only resumes the player of the identity presenting it.
+  A resume token only resumes the player of the identity presenting it; another player's
+  is put back untouched and the join goes on as a fresh one.
 - **Capacity**: a seat is a playing player or a seat reserved for a resume (a player who
   dropped, for RESUME_WINDOW seconds). New players are refused with SERVER_FULL when
   playing + reserved seats reach MAX_PLAYERS; a player returning to its own reserved seat
@@ -204,11 +205,11 @@ class JoinService:
                 client.close(CloseCode.INTERNAL_ERROR, "could not load the player")
             return None
         if session is not None and session.player_id != record.player_id:
-            # Someone else's resume token: it stays its owner's, this join starts fresh.
+            # Another player's resume token (a guest under another name, another account):
+            # it stays its owner's, and this identity joins as itself, not resumed.
             self._put_back(session)
-            st.metrics.connections_refused.labels(reason="resume_other").inc()
-            client.close(CloseCode.RESUME_REFUSED, "this resume token belongs to another player")
-            return None
+            st.metrics.resume_ignored.inc()
+            session = None
         return self._place(client, identity, record, session)
 
     async def _load(self, identity: Identity) -> PlayerRecord | None:

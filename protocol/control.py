@@ -134,6 +134,8 @@ class Welcome:
     heading: float
     # Every other limit the server enforces (SPEC §4.3); None only from servers before it.
     limits: dict[str, Any] | None = None
+    # True: a guest (no account; ENV=production has none). None only from servers before it.
+    guest: bool | None = None
 
     @property
     def bounds(self) -> WorldBounds:

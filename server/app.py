@@ -24,6 +24,7 @@ from protocol import control
 from protocol.catalogue import CloseCode
 from server.auth.metrics import AuthMetrics
 from server.auth.service import AccountService
+from server.game.identity import wire_accounts
 from server.metrics import Metrics
 from server.net.connection import Connection
 from server.persistence.api import GamePersistence
@@ -197,6 +198,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     state = ServerState.create(config, persistence, metrics)
     state.world.commands.register_metrics(metrics.registry)
     state.accounts = build_accounts(config, persistence, metrics.registry)
+    wire_accounts(state)  # hellos identified by token (or as guests); ended sessions close
     loop = asyncio.get_running_loop()
     try:
         tcp = await loop.create_server(

@@ -128,6 +128,11 @@ class Metrics:
         self.connections_refused = Counter(
             "ganggpt_connections_refused_total", "Handshakes refused.", ["reason"], registry=r
         )
+        self.resume_ignored = Counter(
+            "ganggpt_resume_ignored_total",
+            "Hellos whose resume token was another player's (left to its owner; joined fresh).",
+            registry=r,
+        )
         # transport limits
         self.http_refused = Counter(
             "ganggpt_http_requests_refused_total",

@@ -16,7 +16,7 @@ import json
 import struct
 import sys
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -1180,6 +1180,21 @@ def control_cases() -> list[Json]:
             sv,
             session,
             welcome_json[:-1] + ',"weather":"rain","OP":"x"}',
+        ),
+        _ctl_ok(
+            "welcome_guest",
+            "The answer to a guest's hello (no token): `guest` is true. A welcome without "
+            "`guest` (the one above) is from a server older than accounts.",
+            sv,
+            session,
+            _enc(replace(welcome, guest=True)),
+        ),
+        _ctl_ok(
+            "welcome_account",
+            "The answer to a hello with an account's token: `guest` is false.",
+            sv,
+            session,
+            _enc(replace(welcome, guest=False)),
         ),
         _ctl_bad(
             "welcome_missing_field",

@@ -4,8 +4,14 @@ The connection hands over a valid hello (`JoinService.begin`) and, when it close
 (`JoinService.leave`); everything between is decided here.
 
 - **Identity** comes from the `Authenticator`, the one place where token verification plugs
-  in. Today `GuestAuthenticator` accepts everyone as a guest under the hello's name; the
-  accounts issue replaces it with a verifier of `hello.token`.
+  in: a real server uses `server.game.identity.AccountAuthenticator` (the token's `sub`, or a
+  guest when guest play is on); `GuestAuthenticator` (everyone a guest) is for servers built
+  without accounts (tests driving the game directly). The hello's name is only a display name.
+- **Which player**: an account's player is its row `players.id = sub`; a guest's is stored
+  under `guest_storage_name(guest_id)`, a name no username can be (it has a space and is
+  longer than USERNAME_MAX), so a guest never loads a registered player by typing its name.
+  A resume token only resumes the player of the identity presenting it; another player's
+  is put back untouched and the join goes on as a fresh one.
 - **Capacity**: a seat is a playing player or a seat reserved for a resume (a player who
   dropped, for RESUME_WINDOW seconds). New players are refused with SERVER_FULL when
   playing + reserved seats reach MAX_PLAYERS; a player returning to its own reserved seat
@@ -13,8 +19,11 @@ The connection hands over a valid hello (`JoinService.begin`) and, when it close
 - **Resume**: a resume token is good once, and only after its owner's connection is gone.
   Presented while the owner is still connected, it is refused with RESUME_REFUSED and the
   owner plays on. Every welcome carries a new token.
-- **Replacement**: a guest joining under the name of a connected player replaces it (the old
-  connection is closed with REPLACED, and its token dies with it).
+- **Replacement**: the same identity joining again (an account on a second connection, a
+  guest under the same name) replaces the connected player (the old connection is closed
+  with REPLACED, and its token dies with it).
+- **Display names** are claimed by the authenticator and released exactly once: when the
+  player leaves, or when a verified join does not end in the world.
 
 Cancellation: the join task is cancelled when its connection is lost, at whatever await it
 is. `state.joining` is released exactly once (a ticket, also released by the task's done
@@ -29,6 +38,7 @@ import logging
 import random
 import secrets
 import time
+import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,7 +57,15 @@ log = logging.getLogger("ganggpt.join")
 
 
 class AuthError(Exception):
-    """The hello's credentials were refused: the connection is closed with AUTH_FAILED."""
+    """The hello was refused: the connection is closed with `code` (AUTH_FAILED for a token,
+    BAD_HELLO for a display name); `reason` labels the refusal metric."""
+
+    def __init__(
+        self, message: str, *, code: CloseCode = CloseCode.AUTH_FAILED, reason: str = "auth"
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
 
 
 class Authenticator(Protocol):
@@ -55,15 +73,31 @@ class Authenticator(Protocol):
 
     async def verify(self, hello: control.Hello) -> Identity: ...
 
+    def release(self, identity: Identity) -> None:
+        """The identity's player left (or never got in): give its display name back."""
+        ...
+
+
+GUEST_PREFIX = "guest "
+
+
+def guest_storage_name(guest_id: str) -> str:
+    """The players row name of a guest: never a username (those have no spaces and at most
+    USERNAME_MAX characters), so guests and accounts cannot share a row."""
+    return GUEST_PREFIX + guest_id
+
 
 class GuestAuthenticator:
-    """Everyone is a guest, known by the name in the hello; `hello.token` is not read.
-
-    The accounts issue replaces this with a verifier of the token (its `sub` becomes the
-    identity, the name only a display name)."""
+    """Everyone is a guest, known by the name in the hello; `hello.token` is not read. Only
+    for servers without accounts (tests of the game layer); `start_server` never uses it."""
 
     async def verify(self, hello: control.Hello) -> Identity:
-        return Identity(name=hello.name)
+        return Identity(
+            name=hello.name, guest_id=str(uuid.uuid5(uuid.NAMESPACE_OID, hello.name.casefold()))
+        )
+
+    def release(self, identity: Identity) -> None:
+        return None
 
 
 class _Ticket:
@@ -117,20 +151,42 @@ class JoinService:
 
     async def _join(self, client: Client, hello: control.Hello, ticket: _Ticket) -> None:
         st = self.state
+        try:
+            identity = await self.authenticator.verify(hello)
+        except AuthError as e:
+            ticket.release()
+            st.metrics.connections_refused.labels(reason=e.reason).inc()
+            client.close(e.code, str(e) or "token refused")
+            return
+        except Exception:
+            ticket.release()
+            log.exception("could not check the hello of %s", client.peer)
+            client.close(CloseCode.INTERNAL_ERROR, "could not check the credentials; retry")
+            return
+        player: Player | None = None
+        try:
+            player = await self._load_and_place(client, hello, identity, ticket)
+        finally:
+            # No player took the identity: nobody else gives back the name verify() claimed
+            # (a player that got in gives it back when it leaves).
+            if player is None:
+                self.authenticator.release(identity)
+        if player is not None and player.active:
+            # Without a position: if this server dies, a resume must restore the last
+            # snapshot from the database, not the place where the player joined.
+            await self.save_session(player, with_position=False)
+
+    async def _load_and_place(
+        self, client: Client, hello: control.Hello, identity: Identity, ticket: _Ticket
+    ) -> Player | None:
+        st = self.state
         session: ResumeSession | None = None
         try:
-            try:
-                identity = await self.authenticator.verify(hello)
-            except AuthError as e:
-                st.metrics.connections_refused.labels(reason="auth").inc()
-                client.close(CloseCode.AUTH_FAILED, str(e) or "token refused")
-                return
             if not client.verified():
-                return
+                return None
             if hello.resume:
                 session = await self._take_session(hello.resume)
-            name = session.name if session else identity.name
-            record = await st.persistence.load_or_create_player(name)
+            record = await self._load(identity)
         except asyncio.CancelledError:
             if session is not None:
                 self._put_back(session)
@@ -138,18 +194,31 @@ class JoinService:
         except Exception:
             log.exception("join failed for %s", client.peer)
             client.close(CloseCode.INTERNAL_ERROR, "could not load the player")
-            return
+            return None
         finally:
             ticket.release()
-        if client.closing:
+        if client.closing or record is None:
             if session is not None:
                 self._put_back(session)
-            return
-        player = self._place(client, identity, record, session)
-        if player is not None:
-            # Without a position: if this server dies, a resume must restore the last
-            # snapshot from the database, not the place where the player joined.
-            await self.save_session(player, with_position=False)
+            if record is None:
+                log.error("account %s has no player row", identity.account_id)
+                client.close(CloseCode.INTERNAL_ERROR, "could not load the player")
+            return None
+        if session is not None and session.player_id != record.player_id:
+            # Another player's resume token (a guest under another name, another account):
+            # it stays its owner's, and this identity joins as itself, not resumed.
+            self._put_back(session)
+            st.metrics.resume_ignored.inc()
+            session = None
+        return self._place(client, identity, record, session)
+
+    async def _load(self, identity: Identity) -> PlayerRecord | None:
+        """The identity's player: an account's row by id, a guest's by its guest name."""
+        persistence = self.state.persistence
+        if identity.account_id is not None:
+            return await persistence.repos.players.get(identity.account_id)
+        assert identity.guest_id is not None, "a guest identity has a guest_id"
+        return await persistence.load_or_create_player(guest_storage_name(identity.guest_id))
 
     def _place(
         self,
@@ -159,7 +228,8 @@ class JoinService:
         session: ResumeSession | None,
     ) -> Player | None:
         """Put the loaded player in the world and welcome it. Synchronous: nothing can
-        change between the checks and taking the seat."""
+        change between the checks and taking the seat. Returns None if the join was refused,
+        the player if it got in (inactive if its client went away at that very moment)."""
         st = self.state
         cfg = st.config
         w = st.world
@@ -181,8 +251,8 @@ class JoinService:
             self._full(client)
             return None
         if old is not None:
-            # A guest joining under a connected player's name takes its place; the old
-            # connection's token dies with it (it must not resume what was taken over).
+            # The same identity joined again: it takes the place; the old connection's
+            # token dies with it (it must not resume what was taken over).
             self.leave(old, keep_for_resume=False)
             old.client.close(CloseCode.REPLACED, "this player connected again elsewhere")
         now = time.time()
@@ -194,17 +264,18 @@ class JoinService:
                 w.net_ids.release(reserved[0], w.tick)
             nid = w.net_ids.allocate(w.tick)
         x, y, z, h = self._spawn_point(record, session)
+        name = identity.name  # the display name: what the player is called, never who it is
         player = Player(
             pid,
             nid,
-            record.name,
+            name,
             client,
             w.players,
             identity=identity,
             money=record.money,
             armor=record.armor,
         )
-        w.spawn_player(nid, record.name, x, y, z, h)
+        w.spawn_player(nid, name, x, y, z, h)
         w.players.health[nid] = max(0, min(255, record.health))
         slot = st.viewers.add(nid, client.send_state, nid % cfg.aoi_far_every, st.phase_of(nid))
         st.viewers.paused[slot] = client.paused
@@ -212,7 +283,7 @@ class JoinService:
         st.players[pid] = player
         if not client.bind(player, slot):
             self.leave(player, keep_for_resume=False)
-            return None
+            return player
         self.game.movement.start(player)
         player.resume_token = secrets.token_urlsafe(18)
         st.joined_since_gc += 1
@@ -222,7 +293,7 @@ class JoinService:
                 v=PROTOCOL_VERSION,
                 player_id=pid,
                 net_id=nid,
-                name=record.name,
+                name=name,
                 server_name=cfg.server_name,
                 tick_rate=cfg.tickrate,
                 send_rate=cfg.send_rate,
@@ -241,12 +312,13 @@ class JoinService:
                 z=z,
                 heading=h,
                 limits=welcome_limits(cfg),
+                guest=identity.guest,
             )
         )
         log.info(
             "%s joined as %r (net id %d%s) from %s",
             pid,
-            record.name,
+            name,
             nid,
             ", resumed" if session else "",
             client.peer,
@@ -297,6 +369,7 @@ class JoinService:
             w.net_ids.release(player.nid, w.tick)
             if player.resume_token:  # the token stored at welcome must not resume a leaver
                 self._spawn(self._forget_session(player, player.resume_token))
+        self.authenticator.release(player.identity)
         st.metrics.clients.set(st.player_count)
         log.info("%s (%r, net id %d) left", player.player_id, player.name, player.nid)
         self.game.bus.publish(PlayerLeft(player, kept_for_resume=keep))

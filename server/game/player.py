@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from protocol import control
 from protocol.catalogue import CloseCode, ProtocolError
+from server.auth.permissions import Grants
 
 if TYPE_CHECKING:
     from server.world.players import Players
@@ -60,12 +61,28 @@ class Client(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a hello proved to be. Guests today; the accounts issue fills it from a token."""
+    """Who a hello proved to be (server/game/identity.py fills it from `server.auth.hello`).
+
+    `name` is the display name others see, never what identifies the player: an account is
+    its token's `sub` (`account_id`, also its player id), a guest its `guest_id`."""
 
     name: str
-    account_id: str | None = None  # the token's `sub` once accounts exist
+    account_id: str | None = None  # the token's `sub`; None for guests
+    guest: bool = True
+    guest_id: str | None = None  # a guest's stable id (uuid5 of its normalised name)
     tier: str = "free"
     permissions: frozenset[str] = field(default_factory=lambda: frozenset({PLAY_GAME}))
+    sid: str | None = None  # the login session; its end (ban, logout...) closes the connection
+    role: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """Who holds the display name in `AccountService.names`."""
+        return self.account_id or self.guest_id or self.name
+
+    @property
+    def grants(self) -> Grants:
+        return Grants.from_claims(self.permissions)
 
 
 class Player:

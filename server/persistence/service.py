@@ -406,7 +406,10 @@ class PersistenceService:
             record = _with_snapshot(
                 record, snap, snap.taken_at > self._money_at.get(player_id, 0.0)
             )
-        return record
+        # Known from now on, as if loaded by name: an account's player is loaded by id at the
+        # join, and its profile must follow flushes and outlive an outage like any other.
+        self._remember(record)
+        return dataclasses.replace(record)
 
     def submit_snapshots(self, snaps: list[PlayerSnapshot]) -> None:
         self.writer.submit_snapshots(snaps)

@@ -23,6 +23,8 @@ import pytest
 
 from config import load_config
 from server.app import start_server
+from server.auth.hello import guest_id
+from server.game.join import guest_storage_name
 from server.persistence.service import PersistenceService
 from tests.e2e.support import (
     Player,
@@ -206,7 +208,9 @@ async def test_database_cut_under_a_running_server_loses_nothing_and_never_stall
         assert stored[banker.player_id]["money"] == sum(rewards)
         for p in joined:  # acknowledged during the cut: created, and where they spawned
             r = stored.get(p.player_id)
-            assert r is not None and r["username"] == p.c.mirror.name, (p.player_id, r)
+            # A guest's row is named for its guest id, never its display name.
+            expected = guest_storage_name(guest_id(p.c.mirror.name))
+            assert r is not None and r["username"] == expected, (p.player_id, r)
             assert r["has_position"]
             assert distance((r["x"], r["y"]), (p.welcome.x, p.welcome.y)) < 0.01, dict(r)
     finally:

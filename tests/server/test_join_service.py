@@ -77,9 +77,15 @@ async def test_resume_token_of_a_live_player_is_refused_and_the_owner_stays(
     st = srv.state
     owner = await open_client(srv.url, "owner")
     token = owner.mirror.resume_token
-    thief = await open_client(srv.url, "thief", resume=token, welcome=False)
-    await thief.ws.send(thief.mirror.hello().decode())
-    assert await thief.closed_code() == CloseCode.RESUME_REFUSED
+    # The same guest on a second connection: refused while the owner is connected.
+    twin = await open_client(srv.url, "owner", resume=token, welcome=False)
+    await twin.ws.send(twin.mirror.hello().decode())
+    assert await twin.closed_code() == CloseCode.RESUME_REFUSED
+    # Another guest: the token is not its to use; it joins as itself.
+    thief = await open_client(srv.url, "thief", resume=token)
+    assert thief.mirror.welcome is not None and not thief.mirror.welcome.resumed
+    assert thief.mirror.player_id != owner.mirror.player_id
+    await thief.ws.close()
     # The owner plays on: still in the game and still getting frames.
     assert owner.mirror.player_id in st.players
     n = len(owner.frames)

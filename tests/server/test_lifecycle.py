@@ -16,8 +16,8 @@ from tests.server.conftest import Client, ServerFactory, open_client
 
 async def test_one_past_max_players_is_refused(start: ServerFactory, clients: list[Client]) -> None:
     srv = await start(max_players=2)
-    clients += [await open_client(srv.url, "p1"), await open_client(srv.url, "p2")]
-    third = await open_client(srv.url, "p3", welcome=False)
+    clients += [await open_client(srv.url, "player1"), await open_client(srv.url, "player2")]
+    third = await open_client(srv.url, "player3", welcome=False)
     clients.append(third)
     await third.ws.send(third.mirror.hello().decode())
     assert await third.closed_code() == CloseCode.SERVER_FULL
@@ -82,7 +82,13 @@ async def test_dropped_client_resumes_same_player_and_net_id(
     assert token
     a.ws.transport.abort()  # no close frame: a network drop
     await asyncio.sleep(0.2)
-    b = await open_client(srv.url, "someone-else", resume=token)
+    # The token is phoenix's: another guest presenting it joins as itself, and the token
+    # stays good for phoenix.
+    other = await open_client(srv.url, "someone-else", resume=token)
+    clients.append(other)
+    assert other.mirror.welcome is not None and not other.mirror.welcome.resumed
+    assert other.mirror.player_id != pid
+    b = await open_client(srv.url, "phoenix", resume=token)
     clients.append(b)
     assert b.mirror.welcome is not None and b.mirror.welcome.resumed
     assert b.mirror.player_id == pid and b.nid == nid

@@ -210,7 +210,7 @@ class JoinService:
             self._put_back(session)
             st.metrics.resume_ignored.inc()
             session = None
-        return self._place(client, identity, record, session)
+        return self._place(client, identity, record, session, hello.resume)
 
     async def _load(self, identity: Identity) -> PlayerRecord | None:
         """The identity's player: an account's row by id, a guest's by its guest name."""
@@ -226,6 +226,7 @@ class JoinService:
         identity: Identity,
         record: PlayerRecord,
         session: ResumeSession | None,
+        resume: str | None = None,
     ) -> Player | None:
         """Put the loaded player in the world and welcome it. Synchronous: nothing can
         change between the checks and taking the seat. Returns None if the join was refused,
@@ -235,10 +236,17 @@ class JoinService:
         w = st.world
         pid = record.player_id
         old = st.players.get(pid)
-        if session is not None and old is not None and not old.client.closing:
+        # The live player's own token counts even when its session is not in storage: a
+        # concurrent hello with it may hold the session until it is put back, and this one
+        # must not become a fresh join that replaces the owner.
+        presented = session is not None or (
+            resume is not None and old is not None and secrets.compare_digest(resume, old.resume_token)
+        )
+        if presented and old is not None and not old.client.closing:
             # The token's owner is still connected: the token is not good yet. It goes back
             # to storage (a crash of this server must not cost the owner its resume).
-            self._put_back(session)
+            if session is not None:
+                self._put_back(session)
             st.metrics.connections_refused.labels(reason="session_active").inc()
             client.close(
                 CloseCode.RESUME_REFUSED,

@@ -105,6 +105,29 @@ async def test_resume_token_of_a_live_player_is_refused_and_the_owner_stays(
     await again.ws.close()
 
 
+async def test_a_live_players_token_is_refused_while_another_join_holds_its_session(
+    start: ServerFactory,
+) -> None:
+    """Two hellos with the same token at once (a client's immediate reconnect racing another
+    try): one takes the stored session, and until it is put back the other finds none. The
+    owner is still connected, so the other is refused too, not taken for a fresh join of the
+    same guest that would replace the owner."""
+    srv: Server = await start()
+    st = srv.state
+    owner = await open_client(srv.url, "racer")
+    token = owner.mirror.resume_token
+    assert token is not None
+    held = await st.persistence.take_session(token)  # what the concurrent join holds
+    assert held is not None
+    twin = await open_client(srv.url, "racer", resume=token, welcome=False)
+    await twin.ws.send(twin.mirror.hello().decode())
+    assert await twin.closed_code() == CloseCode.RESUME_REFUSED
+    assert st.players[owner.mirror.player_id].client.closing is False
+    n = len(owner.frames)
+    await owner.until(lambda c: len(c.frames) > n + 2)
+    await owner.ws.close()
+
+
 async def test_a_replaced_connection_token_dies_with_it(start: ServerFactory) -> None:
     srv: Server = await start()
     first = await open_client(srv.url, "twin")

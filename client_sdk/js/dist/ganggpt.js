@@ -419,8 +419,8 @@ var GangGPT = (() => {
         "z",
         "heading"
       ],
-      ["limits"]
-      // absent only from servers older than the field
+      ["limits", "guest"]
+      // absent only from servers older than the fields
     ],
     pong: [["id", "server_time"], ["t"]],
     error: [["code", "name", "message"], ["ref"]],
@@ -612,6 +612,7 @@ var GangGPT = (() => {
       const keys = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z"];
       if (!isPlainObject(w) || !keys.every((k) => typeof w[k] === "number")) throw badField("welcome: bad 'world'");
       if (!isPlainObject(out.limits)) out.limits = null;
+      if (typeof out.guest !== "boolean") out.guest = null;
     } else if (op === "custom" || op === "event") {
       if (typeof out.type !== "string") throw badField(`${op}: 'type' must be a string`);
       if (!isPlainObject(out.data)) throw badField(`${op}: 'data' must be a JSON object`);
@@ -1214,12 +1215,12 @@ var GangGPT = (() => {
         let err;
         try {
           if (this._closing) throw new ConnectionError("client closed while connecting", 4e3, "client disconnect");
-          const { ws, events } = await this._attempt(resume);
+          const { ws, events, early } = await this._attempt(resume);
           if (this._closing) {
             this._kill(ws, 4e3);
             throw new ConnectionError("client closed while connecting", 4e3, "client disconnect");
           }
-          this._attach(ws, events);
+          this._attach(ws, events, early);
           return this.mirror.welcome;
         } catch (e) {
           err = e;
@@ -1412,7 +1413,10 @@ var GangGPT = (() => {
           }
           settled = true;
           clearTimeout(timer);
-          resolve({ ws, events });
+          const early = { messages: [], close: null };
+          ws.onmessage = (e) => early.messages.push(e.data);
+          ws.onclose = (e) => early.close = e;
+          resolve({ ws, events, early });
         };
         ws.onerror = () => {
         };
@@ -1422,7 +1426,7 @@ var GangGPT = (() => {
         };
       });
     }
-    _attach(ws, events) {
+    _attach(ws, events, early = { messages: [], close: null }) {
       this._ws = ws;
       this.state = "open";
       this._lastMessageAt = this.clock();
@@ -1455,6 +1459,8 @@ var GangGPT = (() => {
       this._outbox = [];
       for (const text of outbox) ws.send(text);
       if (this._pendingMove !== null && this._moveTimer === null) this._flushMove();
+      for (const data of early.messages) if (this._ws === ws) this._onMessage(data);
+      if (early.close !== null && this._ws === ws) ws.onclose(early.close);
     }
     _onMessage(data) {
       const now = this.clock();
@@ -1606,14 +1612,14 @@ var GangGPT = (() => {
         }
         this.emit("reconnecting", { attempt, delayMs: delay, resume });
         try {
-          const { ws, events } = await this._attempt(resume);
+          const { ws, events, early } = await this._attempt(resume);
           if (this._closing) {
             this._kill(ws, 4e3);
             this._finish(code, reason, null);
             return;
           }
           this.reconnects += 1;
-          this._attach(ws, events);
+          this._attach(ws, events, early);
           this.emit("reconnected", { attempt, resumed: this.mirror.welcome.resumed === true, welcome: this.mirror.welcome });
           return;
         } catch (e) {

@@ -163,12 +163,12 @@ export class GangClient extends Emitter {
       let err;
       try {
         if (this._closing) throw new ConnectionError("client closed while connecting", 4000, "client disconnect");
-        const { ws, events } = await this._attempt(resume);
+        const { ws, events, early } = await this._attempt(resume);
         if (this._closing) {
           this._kill(ws, 4000);
           throw new ConnectionError("client closed while connecting", 4000, "client disconnect");
         }
-        this._attach(ws, events);
+        this._attach(ws, events, early);
         return this.mirror.welcome;
       } catch (e) {
         err = e;
@@ -379,7 +379,13 @@ export class GangClient extends Emitter {
         }
         settled = true;
         clearTimeout(timer);
-        resolve({ ws, events });
+        // Until `_attach` takes the socket over (after this promise's continuation runs),
+        // what follows the welcome is kept, not dropped: the first FULL snapshot often
+        // arrives in the same TCP read as the welcome, and so may a close.
+        const early = { messages: [], close: null };
+        ws.onmessage = (e) => early.messages.push(e.data);
+        ws.onclose = (e) => (early.close = e);
+        resolve({ ws, events, early });
       };
       ws.onerror = () => {}; // a close event follows
       ws.onclose = (ev) => {
@@ -389,7 +395,7 @@ export class GangClient extends Emitter {
     });
   }
 
-  _attach(ws, events) {
+  _attach(ws, events, early = { messages: [], close: null }) {
     this._ws = ws;
     this.state = "open";
     this._lastMessageAt = this.clock();
@@ -420,6 +426,8 @@ export class GangClient extends Emitter {
     this._outbox = [];
     for (const text of outbox) ws.send(text);
     if (this._pendingMove !== null && this._moveTimer === null) this._flushMove();
+    for (const data of early.messages) if (this._ws === ws) this._onMessage(data);
+    if (early.close !== null && this._ws === ws) ws.onclose(early.close);
   }
 
   _onMessage(data) {
@@ -583,14 +591,14 @@ export class GangClient extends Emitter {
       }
       this.emit("reconnecting", { attempt, delayMs: delay, resume });
       try {
-        const { ws, events } = await this._attempt(resume);
+        const { ws, events, early } = await this._attempt(resume);
         if (this._closing) {
           this._kill(ws, 4000);
           this._finish(code, reason, null);
           return;
         }
         this.reconnects += 1;
-        this._attach(ws, events);
+        this._attach(ws, events, early);
         this.emit("reconnected", { attempt, resumed: this.mirror.welcome.resumed === true, welcome: this.mirror.welcome });
         return;
       } catch (e) {

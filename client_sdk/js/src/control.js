@@ -39,7 +39,7 @@ export const SERVER_FIELDS = Object.freeze({
       "server_time", "world", "aoi_radius", "aoi_cell_size", "resume_token", "resume_window",
       "max_message_size", "input_rate_limit", "resumed", "x", "y", "z", "heading",
     ],
-    ["limits"], // absent only from servers older than the field
+    ["limits", "guest"], // absent only from servers older than the fields
   ],
   pong: [["id", "server_time"], ["t"]],
   error: [["code", "name", "message"], ["ref"]],
@@ -281,6 +281,8 @@ export function decodeServerObject(obj) {
     if (!isPlainObject(w) || !keys.every((k) => typeof w[k] === "number")) throw badField("welcome: bad 'world'");
     // Limits are for information (SPEC §4.3): a malformed one is dropped, not a failed welcome.
     if (!isPlainObject(out.limits)) out.limits = null;
+    // `guest` (SPEC §3.1, §4.3): true for a guest, false for an account, null when unknown.
+    if (typeof out.guest !== "boolean") out.guest = null;
   } else if (op === "custom" || op === "event") {
     // SPEC §4.3: `type` a string, `data` an object; anything else cannot be handed to the app.
     if (typeof out.type !== "string") throw badField(`${op}: 'type' must be a string`);

@@ -143,6 +143,9 @@ export interface Welcome {
   x: number; y: number; z: number; heading: number;
   /** null only from servers older than the field */
   limits: WelcomeLimits | null;
+  /** true for a guest (no account: known by its name only), false for an account's player;
+   * null from servers older than accounts (unknown) */
+  guest: boolean | null;
 }
 
 export type ClientMessage =

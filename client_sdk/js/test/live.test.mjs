@@ -12,7 +12,7 @@ let server;
 const clients = [];
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ LOG_LEVEL: "info" }); // joins and refusals, printed when a join fails
 });
 
 after(async () => {
@@ -23,8 +23,14 @@ after(async () => {
 async function join(name, opts = {}) {
   const c = new GangClient({ url: server.url, name, WebSocket, ...opts });
   clients.push(c);
-  await c.connect();
-  await eventually(() => c.me !== null, 10000, `${name}'s first snapshot`);
+  try {
+    await c.connect();
+    await eventually(() => c.me !== null, 10000, `${name}'s first snapshot`);
+  } catch (e) {
+    // What the client got and what the server said (joins, refusals) explain a failure.
+    console.log(`${name}: state ${c.state}, stats ${JSON.stringify(c.stats)}\nserver log:\n${server.log()}`);
+    throw e;
+  }
   return c;
 }
 

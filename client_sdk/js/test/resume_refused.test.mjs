@@ -12,6 +12,10 @@ import WebSocket, { WebSocketServer } from "ws";
 import { CloseCode, ConnectionError, GangClient } from "../src/index.js";
 import { VECTORS, eventually } from "./support.mjs";
 
+const FULL = Buffer.from(
+  JSON.parse(readFileSync(join(VECTORS, "state_frames.json"), "utf8")).find((c) => c.name === "full_snapshot").hex,
+  "hex",
+);
 const WELCOME = JSON.parse(
   JSON.parse(readFileSync(join(VECTORS, "control_messages.json"), "utf8")).find((c) => c.name === "welcome").text,
 );
@@ -38,7 +42,15 @@ before(async () => {
       hellos.push(hello);
       const decision = plan(hello, hellos.length);
       if (typeof decision === "number") ws.close(decision, "scripted refusal");
-      else ws.send(JSON.stringify({ ...WELCOME, name: hello.name, resume_token: `tok-${hellos.length}`, ...decision }));
+      else {
+        const { after = null, ...fields } = decision;
+        // One TCP write for the welcome and what follows it, so the client reads them together.
+        ws._socket.cork();
+        ws.send(JSON.stringify({ ...WELCOME, name: hello.name, resume_token: `tok-${hellos.length}`, ...fields }));
+        if (after === "full") ws.send(FULL);
+        if (after === "close") ws.close(CloseCode.KICKED, "scripted kick");
+        ws._socket.uncork();
+      }
     });
   });
 });
@@ -125,4 +137,23 @@ test("disconnect() during a 4012 backoff stops connect() at once", async () => {
   assert.ok(Date.now() - t0 < 1000, "not after the 2.5-5 s backoff");
   assert.equal(c.closed, true);
   assert.equal(hellos.length, 1);
+});
+
+test("what arrives in the same read as the welcome (the first FULL, a close) is not lost", async () => {
+  reset(() => ({ after: "full" }));
+  const snapshots = [];
+  const c = new GangClient(opts());
+  c.on("snapshot", (e) => snapshots.push(e));
+  await c.connect();
+  assert.equal(c.stats.fullFrames, 1);
+  assert.equal(snapshots.length, 1);
+  assert.ok(c.entities.size > 0, "the FULL snapshot's entities are mirrored");
+  c.disconnect();
+
+  reset(() => ({ after: "close" }));
+  const d = new GangClient(opts({ reconnect: false }));
+  await d.connect();
+  const err = await d.done;
+  assert.equal(err.code, CloseCode.KICKED);
+  assert.equal(d.closed, true);
 });

@@ -240,7 +240,9 @@ class JoinService:
         # concurrent hello with it may hold the session until it is put back, and this one
         # must not become a fresh join that replaces the owner.
         presented = session is not None or (
-            resume is not None and old is not None and secrets.compare_digest(resume, old.resume_token)
+            resume is not None
+            and old is not None
+            and secrets.compare_digest(resume, old.resume_token)
         )
         if presented and old is not None and not old.client.closing:
             # The token's owner is still connected: the token is not good yet. It goes back

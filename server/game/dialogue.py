@@ -37,13 +37,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from protocol import control
 from protocol.catalogue import EntityKind
-from server.ai import AiCallRecord, AiService, CallerInfo, DialogueDelta, DialogueReply
+from server.ai import (
+    AiCallRecord,
+    AiService,
+    CallerInfo,
+    DialogueContext,
+    DialogueDelta,
+    DialogueReply,
+)
 from server.cache.tiered import TieredCache
 from server.game.events import NpcTalked, PlayerLeft
 from server.game.player import Player
 from server.gameplay.dialogue_context import (
     FactionNews,
     build_dialogue_context,
+    describe_place,
+    persona_of,
     remember_conversation,
 )
 from server.gameplay.memory import MemoryMetrics, MemoryService, MemorySettings
@@ -258,16 +267,27 @@ class Conversations:
         ident = w.identity(npc)
         if ident is None:
             return
-        ctx = await build_dialogue_context(
-            w,
-            self.game.state.persistence.repos,
-            npc,
-            player,
-            text,
-            memory=self.memory,
-            relationships=self.relationships,
-            news=self.news,
-        )
+        try:
+            ctx = await build_dialogue_context(
+                w,
+                self.game.state.persistence.repos,
+                npc,
+                player,
+                text,
+                memory=self.memory,
+                relationships=self.relationships,
+                news=self.news,
+            )
+        except Exception as err:
+            # Storage is down: the NPC still answers, without its memories of the player.
+            log.warning("dialogue context without memories for %s: %r", player, err)
+            ctx = DialogueContext(
+                persona=persona_of(ident),
+                player_id=player.player_id,
+                player_name=player.name,
+                player_text=text,
+                location=describe_place(w, npc, player.nid),
+            )
         if ctx is None:
             return
         caller = CallerInfo.from_scopes(player.player_id, ctx.persona.npc_id, player.permissions)

@@ -227,3 +227,22 @@ async def test_a_failing_provider_gets_a_clear_offline_reply_and_degraded_health
         ("error", "dialogue"),
         ("fallback", "dialogue"),
     ]
+
+
+async def test_storage_trouble_still_gets_a_reply(
+    start: ServerFactory, clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv = await start(**TOWN)
+    a, npc = await player_near_npc(srv, "unlucky")
+    clients.append(a)
+
+    async def down(*args: object, **kw: object) -> object:
+        raise ConnectionError("database unreachable")
+
+    talks = srv.state.game.talks
+    monkeypatch.setattr(talks.relationships, "get", down)
+    monkeypatch.setattr(talks.relationships, "change", down)
+    await talk(a, npc, "Anyone home?")
+    parts, say = await reply(a)
+    assert say["text"] and "".join(p["text"] for p in parts) == say["text"]
+    assert metric(srv, "ganggpt_npc_talks_total", result="replied") == 1

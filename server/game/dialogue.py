@@ -65,6 +65,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ganggpt.dialogue")
 
+# How long a new talk waits for the player's previous one to finish remembering (a storage
+# write), so the NPC's mood and trust already count the last exchange.
+REMEMBER_WAIT = 2.0
+
 RESULTS = ("replied", "cancelled", "walked_away", "left", "failed")
 
 
@@ -142,6 +146,9 @@ class Conversations:
         self._talking: dict[str, tuple[Player, asyncio.Task[None]]] = {}
         # Every task not yet finished (streaming or remembering), for shutdown.
         self._tasks: set[asyncio.Task[None]] = set()
+        # player_id -> that player's newest task, until it is done (one per player).
+        self._latest: dict[str, asyncio.Task[None]] = {}
+        self._owner: dict[asyncio.Task[None], str] = {}
         self._upkeep: asyncio.Task[None] | None = None
         game.bus.subscribe(PlayerLeft, self._player_left, name="dialogue")
 
@@ -185,6 +192,8 @@ class Conversations:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._talking.clear()
+        self._latest.clear()
+        self._owner.clear()
         await self.ai.close()
 
     # --- talking -----------------------------------------------------------------------------
@@ -192,12 +201,15 @@ class Conversations:
     def start_talk(self, player: Player, npc: int, text: str) -> int:
         """Answer `player` saying `text` to NPC `npc` (already checked to be in view) on a
         task of its own; cancels the player's previous reply. Returns the reply id."""
-        previous = self.cancel(player, "cancelled")
+        self.cancel(player, "cancelled")
+        previous = self._latest.get(player.player_id)
         reply_id = next(self._ids)
         task = asyncio.get_running_loop().create_task(
             self._talk(player, npc, text, reply_id, previous), name=f"ganggpt-talk-{reply_id}"
         )
         self._talking[player.player_id] = (player, task)
+        self._latest[player.player_id] = task
+        self._owner[task] = player.player_id
         self._tasks.add(task)
         self.metrics.active.inc()
         task.add_done_callback(self._done)
@@ -224,6 +236,9 @@ class Conversations:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        pid = self._owner.pop(task, None)
+        if pid is not None and self._latest.get(pid) is task:
+            del self._latest[pid]
         self.metrics.active.dec()
         if not task.cancelled() and task.exception() is not None:
             log.error("NPC conversation failed", exc_info=task.exception())
@@ -255,9 +270,10 @@ class Conversations:
     ) -> None:
         try:
             if previous is not None:
-                # The cancelled reply gives its provider request and the player's AI slot
-                # back while it unwinds; starting before that would find the player busy.
-                await asyncio.wait((previous,))
+                # A cancelled reply gives the provider request and the player's AI slot back
+                # while it unwinds (starting before would find the player busy); a finished
+                # one may still be storing the exchange the new context should include.
+                await asyncio.wait((previous,), timeout=REMEMBER_WAIT)
             await self._converse(player, npc, text, reply_id)
         finally:
             self._release(player, None)

@@ -310,7 +310,9 @@ class Conversations:
         final: DialogueReply | None = None
         seq = 0
         send = self.game.delivery.to_player
-        async with aclosing(self.ai.talk_stream(ctx, caller)) as events:
+        # No tools offered yet: nothing here applies a proposed action, and a model must not
+        # promise one that never happens (actions are the integrator's next step).
+        async with aclosing(self.ai.talk_stream(ctx, caller, actions=())) as events:
             async for ev in events:
                 if not self._in_view(player, npc, ident.key):
                     # Leaving the block closes the stream, which cancels the provider request.

@@ -36,10 +36,13 @@ from protocol.mirror import (
     CloseAction,
     CustomReceived,
     Entity,
+    ErrorReceived,
     Event,
     Mirror,
     MirrorStats,
     Npc,
+    NpcSaid,
+    NpcSaidPart,
     Player,
     PongReceived,
     ReconnectRequested,
@@ -124,8 +127,8 @@ class Client:
 
     State (always the latest, read it any time): `entities`, `me`, `net_id`, `player_id`,
     `welcome`, `stats`. Events: `events()` (async iterator), `on(Type, fn)` (callbacks),
-    `wait_for(predicate)`. Actions: `move` (synchronous, coalescing), `chat`, `talk`, `ping`,
-    `leave`, `close`.
+    `wait_for(predicate)`. Actions: `move` (synchronous, coalescing), `chat`, `talk` (and
+    `ask`, which waits for the reply), `ping`, `leave`, `close`.
     """
 
     def __init__(
@@ -359,9 +362,48 @@ class Client:
         await self._send_text(self.mirror.chat(text), timeout)
 
     async def talk(self, npc: int | Npc, text: str, timeout: float = 10.0) -> None:
-        """Speak to an NPC you can see; its answer arrives as an `NpcSaid` event."""
+        """Speak to an NPC you can see; its answer streams in as `NpcSaidPart` events and
+        ends with an `NpcSaid` (or use `ask`, which waits for it)."""
         nid = npc.net_id if isinstance(npc, Npc) else npc
         await self._send_text(self.mirror.talk(nid, text), timeout)
+
+    async def ask(
+        self,
+        npc: int | Npc,
+        text: str,
+        timeout: float = 30.0,
+        *,
+        on_part: Callable[[NpcSaidPart], object] | None = None,
+    ) -> NpcSaid:
+        """Talk to an NPC you can see and return its whole reply. `on_part` is called with
+        every streamed piece before it (to show the line as it is generated). Raises
+        ClientError when the NPC is not in view, TimeoutError after `timeout` seconds."""
+        nid = npc.net_id if isinstance(npc, Npc) else npc
+
+        def answer(ev: ClientEvent) -> bool:
+            if isinstance(ev, ErrorReceived):
+                return ev.name == "UNKNOWN_ENTITY"
+            return isinstance(ev, NpcSaid) and ev.npc == nid and ev.to == self.net_id
+
+        def part(ev: NpcSaidPart) -> None:
+            if on_part is not None and ev.npc == nid and ev.to == self.net_id:
+                on_part(ev)
+
+        off = self.on(NpcSaidPart, part)
+        fut: asyncio.Future[ClientEvent] = asyncio.get_running_loop().create_future()
+        entry = (answer, fut)
+        self._waiters.append(entry)  # before sending: the reply can come back at once
+        try:
+            await self.talk(nid, text, timeout)
+            ev = await asyncio.wait_for(fut, timeout)
+        finally:
+            off()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+        if isinstance(ev, ErrorReceived):
+            raise ClientError(f"cannot talk to {nid}: {ev.message}")
+        assert isinstance(ev, NpcSaid)
+        return ev
 
     async def send_custom(
         self, type_: str, data: dict[str, Any] | None = None, timeout: float = 10.0

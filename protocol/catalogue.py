@@ -40,6 +40,7 @@ class ServerOp(StrEnum):
     EVENT = "event"  # a game event the player must see (money, faction, mission, ...)
     CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
     WHO = "who"  # answer to a client's `who`
+    NPC_SAY_PART = "npc_say_part"  # a streamed piece of an NPC's reply, before its `npc_say`
 
 
 class FrameType(IntEnum):

@@ -193,9 +193,27 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class NpcSay:
+    """An NPC's whole reply. `reply_id` names the streamed reply it ends (its `npc_say_part`s
+    carry the same id); `replaced` is true when `text` replaces what the parts said."""
+
     OP: ClassVar[str] = ServerOp.NPC_SAY
     npc: int
     to: int
+    text: str
+    reply_id: int | None = None
+    replaced: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NpcSayPart:
+    """A piece of an NPC's reply as it is generated (whole sentences), `seq` 1, 2, ...; the
+    reply ends with an `npc_say` of the same `reply_id`, or not at all when it was cancelled."""
+
+    OP: ClassVar[str] = ServerOp.NPC_SAY_PART
+    npc: int
+    to: int
+    reply_id: int
+    seq: int
     text: str
 
 
@@ -239,6 +257,7 @@ ServerMessage = (
     | GameEvent
     | CustomMessage
     | WhoReply
+    | NpcSayPart
 )
 
 _SERVER_TYPES: dict[str, type[Any]] = {
@@ -254,6 +273,7 @@ _SERVER_TYPES: dict[str, type[Any]] = {
         GameEvent,
         CustomMessage,
         WhoReply,
+        NpcSayPart,
     )
 }
 # Constructor field names per op. `__dataclass_fields__` would also list the `OP` ClassVar,
@@ -479,6 +499,7 @@ __all__ = [
     "Hello",
     "Leave",
     "NpcSay",
+    "NpcSayPart",
     "Ping",
     "Pong",
     "Reconnect",

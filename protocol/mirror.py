@@ -52,6 +52,7 @@ from protocol.control import (
     Hello,
     Leave,
     NpcSay,
+    NpcSayPart,
     Ping,
     Pong,
     Reconnect,
@@ -189,8 +190,25 @@ class ChatReceived:
 
 @dataclass(frozen=True, slots=True)
 class NpcSaid:
+    """An NPC's whole reply (`npc_say`). After streamed parts of the same `reply_id`, `text`
+    is the whole line; `replaced`: show `text` instead of what the parts said."""
+
     npc: int
     to: int
+    text: str
+    reply_id: int | None = None
+    replaced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NpcSaidPart:
+    """A streamed piece of an NPC's reply (`npc_say_part`): append `text` to what the parts
+    of this `reply_id` said so far; an `NpcSaid` of the same id ends the reply."""
+
+    npc: int
+    to: int
+    reply_id: int
+    seq: int
     text: str
 
 
@@ -276,6 +294,7 @@ Event = (
     | StateReceived
     | ChatReceived
     | NpcSaid
+    | NpcSaidPart
     | GameEventReceived
     | CustomReceived
     | ErrorReceived
@@ -519,7 +538,9 @@ class Mirror:
         if isinstance(msg, ChatMessage):
             return [ChatReceived(msg.from_id, msg.name, msg.text)]
         if isinstance(msg, NpcSay):
-            return [NpcSaid(msg.npc, msg.to, msg.text)]
+            return [NpcSaid(msg.npc, msg.to, msg.text, msg.reply_id, msg.replaced is True)]
+        if isinstance(msg, NpcSayPart):
+            return [NpcSaidPart(msg.npc, msg.to, msg.reply_id, msg.seq, msg.text)]
         if isinstance(msg, CustomMessage):
             if not isinstance(msg.data, dict) or not isinstance(msg.type, str):
                 self.stats.invalid += 1
@@ -726,6 +747,7 @@ __all__ = [
     "MirrorStats",
     "Npc",
     "NpcSaid",
+    "NpcSaidPart",
     "Player",
     "PongReceived",
     "ReconnectRequested",

@@ -169,6 +169,7 @@ SERVER_TYPES: dict[str, type[Any]] = {
         c.GameEvent,
         c.CustomMessage,
         c.WhoReply,
+        c.NpcSayPart,
     )
 }
 
@@ -1265,6 +1266,35 @@ def control_cases() -> list[Json]:
             sv,
             session,
             _enc(c.NpcSay(npc=1000, to=1, text="Two blocks north, on Vinewood.")),
+        ),
+        # --- a streamed NPC reply (SPEC §4.3 npc_say_part): parts, then the whole line ---
+        _ctl_ok(
+            "npc_say_part_first",
+            "First streamed piece of NPC 1000's reply 7 to player net_id 1.",
+            sv,
+            session,
+            _enc(c.NpcSayPart(npc=1000, to=1, reply_id=7, seq=1, text="Two blocks north.")),
+        ),
+        _ctl_ok(
+            "npc_say_part_next",
+            "Second piece: appended as is (it starts with the space between sentences).",
+            sv,
+            session,
+            _enc(c.NpcSayPart(npc=1000, to=1, reply_id=7, seq=2, text=" On Vinewood.")),
+        ),
+        _ctl_ok(
+            "npc_say_streamed_final",
+            "The whole reply 7, ending the stream: its text is what the parts said.",
+            sv,
+            session,
+            _enc(c.NpcSay(npc=1000, to=1, text="Two blocks north. On Vinewood.", reply_id=7)),
+        ),
+        _ctl_ok(
+            "npc_say_replaced",
+            "The whole reply 8 replaces what its parts said (the model failed mid-line).",
+            sv,
+            session,
+            _enc(c.NpcSay(npc=1000, to=1, text="I saw nothing.", reply_id=8, replaced=True)),
         ),
         # --- game events and custom (game mode) messages ---
         _ctl_ok(

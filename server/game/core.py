@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from protocol import control
 from server.game.api import Modes
 from server.game.delivery import Delivery
+from server.game.dialogue import Conversations
 from server.game.events import (
     ChatSaid,
     EventBus,
@@ -59,6 +60,7 @@ class Game:
         self.handlers: dict[type[Any], Handler] = dict(HANDLERS)
         self.by_nid: dict[int, Player] = {}
         self._subscribe_core()
+        self.talks = Conversations.build(self)
 
     def _subscribe_core(self) -> None:
         bus = self.bus
@@ -91,10 +93,12 @@ class Game:
         """Load the configured game modes and start the event workers (needs the loop)."""
         self.modes.load(self.state.config.game_module_names)
         self.bus.start()
+        self.talks.start()
 
     async def stop(self) -> None:
         self.modes.stop()
         await self.join.settle()
+        await self.talks.stop()
         await self.bus.stop()
 
     # --- rules other code calls ---
@@ -156,7 +160,16 @@ class Game:
 
     def _deliver_npc_say(self, ev: NpcTalked) -> None:
         p = ev.player
-        self.delivery.to_player(p, control.NpcSay(npc=ev.npc, to=p.nid, text=ev.reply))
+        self.delivery.to_player(
+            p,
+            control.NpcSay(
+                npc=ev.npc,
+                to=p.nid,
+                text=ev.reply,
+                reply_id=ev.reply_id,
+                replaced=True if ev.replaced else None,
+            ),
+        )
 
     def _deliver_money(self, ev: MoneyChanged) -> None:
         data = {"money": ev.new, "delta": ev.new - ev.old, "reason": ev.reason}

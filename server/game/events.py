@@ -56,10 +56,14 @@ class ChatSaid:
 
 @dataclass(frozen=True, slots=True)
 class NpcTalked:
+    """An NPC answered a player (the whole reply; streamed parts went to the player first)."""
+
     player: Player
     npc: int
     text: str
     reply: str
+    reply_id: int | None = None
+    replaced: bool = False
 
 
 @dataclass(frozen=True, slots=True)

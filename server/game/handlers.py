@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from protocol import control
 from protocol.catalogue import CloseCode, EntityKind, ErrorCode, ProtocolError
-from server.game.events import ChatSaid, NpcTalked
+from server.game.events import ChatSaid
 from server.game.player import Player
 from server.world.who import who_reply
 
@@ -55,7 +55,8 @@ def talk(game: Game, player: Player, msg: control.Talk) -> None:
     if w.kind[npc] != EntityKind.NPC or not w.grid.sees(int(w.cell[player.nid]), int(w.cell[npc])):
         player.client.fail(ProtocolError(f"no NPC {npc} in view", error=ErrorCode.UNKNOWN_ENTITY))
         return
-    game.bus.publish(NpcTalked(player, npc, msg.text, game.npc_reply(npc, msg.text)))
+    # The reply streams from a task of its own (server/game/dialogue.py), never on the tick.
+    game.talks.start_talk(player, npc, msg.text)
 
 
 @handles(control.Leave)

@@ -51,7 +51,7 @@ def health(state: ServerState) -> tuple[int, dict[str, Any]]:
     for name in ("database", "redis"):
         d = dict(p.get(name, {"status": "ok"}))
         checks.append({"name": name, "status": d.pop("status", "ok"), "details": d})
-    checks.append({"name": "ai", "status": "ok", "details": {"backend": state.config.ai_backend}})
+    checks.append(state.game.talks.ai.health())
     checks.append({"name": "memory", "status": "ok", "details": {"rss_mb": round(_rss_mb(), 1)}})
     try:
         disk = shutil.disk_usage(os.path.dirname(os.path.abspath(state.config.sqlite_path)) or ".")

@@ -12,12 +12,14 @@ import pytest
 from client_sdk import (
     ChatReceived,
     Client,
+    ClientError,
     ClientEvent,
     Disconnected,
     EntityUpdated,
     FatalCloseError,
     Npc,
     NpcSaid,
+    NpcSaidPart,
     Player,
     PongReceived,
     Reconnected,
@@ -116,6 +118,32 @@ async def test_ping_rtt_and_talk_to_an_npc(server: Server) -> None:
         ev = await c.wait_for(lambda e: isinstance(e, NpcSaid), 10)
         assert isinstance(ev, NpcSaid) and ev.npc == npc.net_id and ev.to == c.net_id
         assert ev.text
+
+
+async def test_ask_streams_the_reply_and_the_npc_knows_you_next_time(server: Server) -> None:
+    from server.ai.offline import _GREETING
+
+    async with connect(server.url, name="alice") as c:
+        await c.wait_until(lambda: any(isinstance(e, Npc) for e in c.entities.values()), 10)
+        npc = next(e for e in c.entities.values() if isinstance(e, Npc))
+        parts: list[NpcSaidPart] = []
+        first = await c.ask(npc, "Hello there", on_part=parts.append)
+        assert isinstance(first, NpcSaid) and first.npc == npc.net_id and first.to == c.net_id
+        assert first.reply_id is not None and not first.replaced
+        assert parts and {p.reply_id for p in parts} == {first.reply_id}
+        assert [p.seq for p in parts] == list(range(1, len(parts) + 1))
+        assert "".join(p.text for p in parts) == first.text
+        assert first.text.startswith(_GREETING["stranger"])
+        # One conversation later the NPC greets a known face (the offline grammar).
+        second = await c.ask(npc, "Hello again")
+        assert second.reply_id is not None and second.reply_id > first.reply_id
+        assert second.text.startswith(_GREETING["known face"]), second.text
+
+
+async def test_ask_an_npc_out_of_view_raises(server: Server) -> None:
+    async with connect(server.url, name="alice") as c:
+        with pytest.raises(ClientError, match="cannot talk"):
+            await c.ask(60000, "anyone?", timeout=5)
 
 
 async def test_resume_after_a_dropped_connection(server: Server) -> None:

@@ -97,7 +97,22 @@ server_messages: st.SearchStrategy[c.ServerMessage] = st.one_of(
     ),
     st.builds(c.Correct, x=finite, y=finite, z=finite, heading=finite, ref=i64),
     st.builds(c.ChatMessage, from_id=st.integers(0, 0xFFFF), name=names, text=texts),
-    st.builds(c.NpcSay, npc=st.integers(0, 0xFFFF), to=st.integers(0, 0xFFFF), text=texts),
+    st.builds(
+        c.NpcSay,
+        npc=st.integers(0, 0xFFFF),
+        to=st.integers(0, 0xFFFF),
+        text=texts,
+        reply_id=st.none() | st.integers(1, 2**53),
+        replaced=st.none() | st.just(True),
+    ),
+    st.builds(
+        c.NpcSayPart,
+        npc=st.integers(0, 0xFFFF),
+        to=st.integers(0, 0xFFFF),
+        reply_id=st.integers(1, 2**53),
+        seq=st.integers(1, 2**31),
+        text=texts,
+    ),
     st.builds(
         c.GameEvent, type=any_text, data=st.dictionaries(any_text, i64 | any_text, max_size=3)
     ),
@@ -193,6 +208,7 @@ def test_ops_cover_the_catalogue() -> None:
         c.GameEvent.OP,
         c.CustomMessage.OP,
         c.WhoReply.OP,
+        c.NpcSayPart.OP,
     }
     assert server_ops == set(ServerOp)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +16,14 @@ from server.game.events import ChatSaid, MoneyChanged, NpcTalked
 from server.game.handlers import HANDLERS
 from server.world.commands import Teleport
 from tests.server.game_fakes import make_state, place
+
+
+async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 def test_every_client_message_has_a_handler() -> None:
@@ -59,9 +69,16 @@ async def test_talk_to_a_visible_npc_gets_a_reply_and_an_event() -> None:
     talked: list[NpcTalked] = []
     st.game.bus.subscribe(NpcTalked, talked.append)
     st.game.dispatch(ana, control.Talk(npc=npc, text="where is the bank?"))
+    # The reply streams from a task off the tick: parts first, then the whole line.
+    await until(lambda: bool(c.of(control.NpcSay)))
     (say,) = c.of(control.NpcSay)
-    assert (say.npc, say.to) == (npc, ana.nid) and say.text
+    assert (say.npc, say.to) == (npc, ana.nid) and say.text and say.reply_id
+    parts = c.of(control.NpcSayPart)
+    assert parts and [p.seq for p in parts] == list(range(1, len(parts) + 1))
+    assert {p.reply_id for p in parts} == {say.reply_id} and not say.replaced
+    assert "".join(p.text for p in parts) == say.text
     assert talked[0].reply == say.text and talked[0].npc == npc
+    await st.game.talks.stop()
 
 
 async def test_talk_to_an_npc_out_of_view_or_a_non_npc_is_unknown_entity() -> None:

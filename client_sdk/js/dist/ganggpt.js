@@ -427,10 +427,11 @@ var GangGPT = (() => {
     reconnect: [["resume_token", "after_ms", "resume_window", "reason"], []],
     correct: [["x", "y", "z", "heading", "ref"], []],
     chat: [["from_id", "name", "text"], []],
-    npc_say: [["npc", "to", "text"], []],
+    npc_say: [["npc", "to", "text"], ["reply_id", "replaced"]],
     custom: [["type", "data"], []],
     event: [["type", "data"], []],
-    who: [["entities"], []]
+    who: [["entities"], []],
+    npc_say_part: [["npc", "to", "reply_id", "seq", "text"], []]
   });
   var codePoints = (s) => {
     let n = 0;
@@ -896,7 +897,11 @@ var GangGPT = (() => {
         case "chat":
           return [{ type: "chat", from_id: msg.from_id, name: msg.name, text: msg.text }];
         case "npc_say": {
-          const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text };
+          const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text, reply_id: msg.reply_id, replaced: msg.replaced === true };
+          return [ev, { type: "npc", message: msg }];
+        }
+        case "npc_say_part": {
+          const ev = { type: "npc_say_part", npc: msg.npc, to: msg.to, reply_id: msg.reply_id, seq: msg.seq, text: msg.text };
           return [ev, { type: "npc", message: msg }];
         }
         case "error":

@@ -46,10 +46,11 @@ export const SERVER_FIELDS = Object.freeze({
   reconnect: [["resume_token", "after_ms", "resume_window", "reason"], []],
   correct: [["x", "y", "z", "heading", "ref"], []],
   chat: [["from_id", "name", "text"], []],
-  npc_say: [["npc", "to", "text"], []],
+  npc_say: [["npc", "to", "text"], ["reply_id", "replaced"]],
   custom: [["type", "data"], []],
   event: [["type", "data"], []],
   who: [["entities"], []],
+  npc_say_part: [["npc", "to", "reply_id", "seq", "text"], []],
 });
 
 const codePoints = (s) => {

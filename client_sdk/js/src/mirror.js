@@ -158,7 +158,12 @@ export class Mirror {
       case "chat":
         return [{ type: "chat", from_id: msg.from_id, name: msg.name, text: msg.text }];
       case "npc_say": {
-        const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text };
+        const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text, reply_id: msg.reply_id, replaced: msg.replaced === true };
+        return [ev, { type: "npc", message: msg }];
+      }
+      case "npc_say_part": {
+        // A streamed piece of reply `reply_id`: append `text`; its npc_say ends the reply.
+        const ev = { type: "npc_say_part", npc: msg.npc, to: msg.to, reply_id: msg.reply_id, seq: msg.seq, text: msg.text };
         return [ev, { type: "npc", message: msg }];
       }
       case "error":

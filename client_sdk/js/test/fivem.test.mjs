@@ -76,9 +76,11 @@ test("FiveM server script relays an NPC conversation and moves the player", asyn
   assert.equal(typeof npc.id, "number");
   assert.ok(npc.distance >= 0 && npc.name.length > 0);
   fx.netEvent("ganggpt:talk", 7, npc.id, "Where can I find work?");
-  const reply = await eventually(() => fx.nui(7).find((m) => m.type === "npc" && m.message.npc === npc.id), 15000, "the NPC's reply relayed to the NUI");
-  assert.equal(reply.message.op, "npc_say");
+  // Streamed: npc_say_part pieces first, then the whole line as npc_say (SPEC §4.3).
+  const reply = await eventually(() => fx.nui(7).find((m) => m.type === "npc" && m.message.npc === npc.id && m.message.op === "npc_say"), 15000, "the NPC's reply relayed to the NUI");
   assert.ok(reply.message.text.length > 0);
+  const parts = fx.nui(7).filter((m) => m.type === "npc" && m.message.op === "npc_say_part" && m.message.reply_id === reply.message.reply_id);
+  assert.equal(parts.map((m) => m.message.text).join(""), reply.message.text);
 
   // client.lua's position updates move the player in GangGPT: another client sees it.
   const watcher = new GangClient({ url: server.url, name: "fivem-watcher", WebSocket });

@@ -51,6 +51,8 @@ clean:
 
 # JavaScript SDK (client_sdk/js): installs its dev tools (npm ci) on first use, then node --test.
 # Without node the step is skipped with a note, except under CI=true where it fails.
+# One node process per file: --test-force-exit (a file whose example script keeps a timer alive
+# must still end) cuts off suites still reporting in files run beside it, hiding their results.
 JS := client_sdk/js
 js-test: $(STAMP)
 	@if ! command -v node >/dev/null 2>&1; then \
@@ -58,4 +60,6 @@ js-test: $(STAMP)
 	  echo "js-test: node not found, JavaScript SDK tests skipped"; exit 0; \
 	fi; \
 	cd $(JS) && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && \
-	node --test --test-force-exit --test-timeout=180000 test/*.test.mjs
+	for f in test/*.test.mjs; do \
+	  node --test --test-force-exit --test-timeout=180000 "$$f" || exit 1; \
+	done

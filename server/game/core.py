@@ -30,7 +30,6 @@ from server.game.handlers import HANDLERS, Handler
 from server.game.join import Authenticator, GuestAuthenticator, JoinService
 from server.game.movement import Movement
 from server.game.player import Player
-from server.npc_talk import offline_reply
 
 if TYPE_CHECKING:
     from server.state import ServerState
@@ -102,9 +101,6 @@ class Game:
         await self.bus.stop()
 
     # --- rules other code calls ---
-
-    def npc_reply(self, npc: int, text: str) -> str:
-        return offline_reply(npc, text)
 
     def change_money(self, player: Player, delta: int, reason: str) -> bool:
         old = player.money

@@ -341,6 +341,14 @@ class Config(BaseSettings):
     companion_limit_premium: int = Field(
         3, ge=0, le=16, description="Companions per player with the ai:premium permission."
     )
+    guests_create_factions: bool = Field(
+        False,
+        description="Guests may create factions (accounts need create:faction in their token).",
+    )
+    rumour_on_talk: bool = Field(
+        True,
+        description="An NPC a player threatened, insulted or thanked tells its faction-mates.",
+    )
 
     @field_validator("sqlite_path", "journal_path")
     @classmethod

@@ -25,6 +25,9 @@ class ClientOp(StrEnum):
     LEAVE = "leave"
     CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
     WHO = "who"  # who are these entities (names, roles)
+    # --- factions and companions (SPEC §4.2) ---
+    FACTION = "faction"  # create, join, leave, promote, kick or look at a faction (`action`)
+    COMPANION = "companion"  # summon, dismiss, recall or list your companions (`action`)
 
 
 class ServerOp(StrEnum):
@@ -81,6 +84,50 @@ class ErrorCode(IntEnum):
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
     UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
     HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
+    # --- factions and companions: `message` starts with the reason (`reason: explanation`) ---
+    FACTION_REFUSED = 16  # a `faction` request the rules refused; nothing changed
+    COMPANION_REFUSED = 17  # a `companion` request the rules refused; nothing changed
+
+
+# --- factions and companions (SPEC §4.2 `faction` / `companion`, §4.3 `event`) ---
+FACTION_ACTIONS = ("create", "join", "leave", "promote", "kick", "info")
+"""`action` values of the client's `faction` message."""
+
+FACTION_RANKS = ("recruit", "member", "officer", "leader")
+"""Faction ranks, lowest first; `rank` in events is the index here."""
+
+FACTION_REFUSALS = (
+    "forbidden",
+    "exists",
+    "unknown_faction",
+    "already_member",
+    "not_member",
+    "not_same_faction",
+    "rank",
+    "leader_must_hand_over",
+    "self",
+    "busy",
+    "unavailable",
+)
+"""Reasons a FACTION_REFUSED error starts with (SPEC §12)."""
+
+COMPANION_ACTIONS = ("summon", "dismiss", "recall", "info")
+"""`action` values of the client's `companion` message."""
+
+COMPANION_KINDS = ("dog", "bodyguard", "driver", "hacker", "medic", "friend")
+"""What a companion can be (`kind` of a new companion)."""
+
+COMPANION_REFUSALS = (
+    "not_found",
+    "limit",
+    "refuses",
+    "not_in_world",
+    "capacity",
+    "not_summoned",
+    "busy",
+    "unavailable",
+)
+"""Reasons a COMPANION_REFUSED error starts with (SPEC §12)."""
 
 
 class CloseCode(IntEnum):

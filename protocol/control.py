@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 import orjson
 
 from protocol.catalogue import (
+    COMPANION_ACTIONS,
+    COMPANION_KINDS,
+    FACTION_ACTIONS,
     SUPPORTED_VERSIONS,
     ClientOp,
     CloseCode,
@@ -33,6 +36,10 @@ CUSTOM_TYPE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
 CUSTOM_TYPE_MIN = 3
 CUSTOM_TYPE_MAX = 64
 WHO_MAX = 64  # ids per `who` request
+FACTION_NAME = re.compile(r"[a-z0-9_]{2,40}")  # a faction's name is a slug
+DISPLAY_NAME_MAX = 64  # code points of a faction's display name
+PLAYER_ID_MAX = 64  # code points of a player id named in a `faction` request
+COMPANION_ID_MAX = 64  # code points of a companion id
 VERSION_MAX = 2**31 - 1  # `v` fits a signed 32-bit integer in every client language
 HELLO_MAX_SIZE = 4096
 """Bytes a hello may take whatever MAX_MESSAGE_SIZE is. Every field at its maximum, as UTF-8
@@ -102,7 +109,36 @@ class Who:
     ids: list[int]
 
 
-ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who
+# --- factions and companions ---
+
+
+@dataclass(frozen=True, slots=True)
+class Faction:
+    """Factions: `action` is create (`name`, optional `display_name`), join (`name`), leave,
+    promote or kick (`player`, a player id), or info (`name`, default your own faction).
+    Answered by `event`s (`faction`, `faction.member`, `faction.info`) or FACTION_REFUSED."""
+
+    OP: ClassVar[str] = ClientOp.FACTION
+    action: str
+    name: str | None = None
+    display_name: str | None = None
+    player: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    """Companions: `action` is summon (companion `id`, or a new one called `name` of `kind`,
+    or your first one), dismiss or recall (`id`, default the one in the world), or info.
+    Answered by `event`s (`companion`, `companion.info`) or COMPANION_REFUSED."""
+
+    OP: ClassVar[str] = ClientOp.COMPANION
+    action: str
+    id: str | None = None
+    name: str | None = None
+    kind: str | None = None
+
+
+ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who | Faction | Companion
 
 
 # --- server -> client -------------------------------------------------------------------
@@ -410,6 +446,40 @@ def _decode_who(obj: dict[str, Any]) -> Who:
     return Who(ids=ids)
 
 
+# --- factions and companions ---
+
+
+def _faction_name(obj: dict[str, Any], *, optional: bool) -> str | None:
+    v = obj.get("name")
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or FACTION_NAME.fullmatch(v) is None:
+        raise _bad("'name' must be 2 to 40 characters of [a-z0-9_]")
+    return v
+
+
+def _decode_faction(obj: dict[str, Any]) -> Faction:
+    action = obj.get("action")
+    if action not in FACTION_ACTIONS:
+        raise _bad(f"'action' must be one of {', '.join(FACTION_ACTIONS)}")
+    name = _faction_name(obj, optional=action not in ("create", "join"))
+    display = _str(obj, "display_name", 1, DISPLAY_NAME_MAX, optional=True)
+    player = _str(obj, "player", 1, PLAYER_ID_MAX, optional=action not in ("promote", "kick"))
+    return Faction(action=action, name=name, display_name=display, player=player)
+
+
+def _decode_companion(obj: dict[str, Any]) -> Companion:
+    action = obj.get("action")
+    if action not in COMPANION_ACTIONS:
+        raise _bad(f"'action' must be one of {', '.join(COMPANION_ACTIONS)}")
+    cid = _str(obj, "id", 1, COMPANION_ID_MAX, optional=True)
+    name = _str(obj, "name", 1, NAME_MAX, optional=True)
+    kind = obj.get("kind")
+    if kind is not None and kind not in COMPANION_KINDS:
+        raise _bad(f"'kind' must be one of {', '.join(COMPANION_KINDS)}")
+    return Companion(action=action, id=cid, name=name, kind=kind)
+
+
 # One decoder per client op: adding a message is one entry here and one in the catalogue.
 _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.PING: _decode_ping,
@@ -419,6 +489,8 @@ _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.LEAVE: _decode_leave,
     ClientOp.CUSTOM: _decode_custom,
     ClientOp.WHO: _decode_who,
+    ClientOp.FACTION: _decode_faction,
+    ClientOp.COMPANION: _decode_companion,
 }
 
 
@@ -491,10 +563,12 @@ __all__ = [
     "Chat",
     "ChatMessage",
     "ClientMessage",
+    "Companion",
     "Correct",
     "Custom",
     "CustomMessage",
     "Error",
+    "Faction",
     "GameEvent",
     "Hello",
     "Leave",

@@ -64,6 +64,9 @@ from protocol.control import (
     encode,
 )
 from protocol.control import Talk as TalkMsg
+from protocol.control import Companion as CompanionMsg
+from protocol.control import Faction as FactionMsg
+from protocol.control import decode_client as _decode_client
 from protocol.quant import WorldBounds, dequantise_heading, dequantise_position
 from protocol.state import (
     InputFrame,
@@ -491,6 +494,31 @@ class Mirror:
             raise ValueError(f"ids must be 1..{WHO_MAX} net ids (0..65535)")
         return encode(Who(ids=list(ids)))
 
+    # --- factions and companions ---
+
+    def faction(
+        self,
+        action: str,
+        *,
+        name: str | None = None,
+        display_name: str | None = None,
+        player: str | None = None,
+    ) -> bytes:
+        """A `faction` request (SPEC §4.2): create / join (`name`), leave, promote / kick
+        (`player`, a player id), info (`name`, default your own faction)."""
+        return _checked(FactionMsg(action, name, display_name, player))
+
+    def companion(
+        self,
+        action: str,
+        *,
+        companion_id: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+    ) -> bytes:
+        """A `companion` request (SPEC §4.2): summon, dismiss, recall, info."""
+        return _checked(CompanionMsg(action, companion_id, name, kind))
+
     def leave(self) -> bytes:
         """Quit for good; forget the resume token since the server will not keep the player."""
         self.resume_token = None
@@ -720,6 +748,17 @@ def _player(
 ) -> Player:
     x, y, z = dequantise_position(b, qx, qy, qz)
     return Player(nid, name, health, qx, qy, qz, qh, x, y, z, dequantise_heading(qh))
+
+
+def _checked(msg: FactionMsg | CompanionMsg) -> bytes:
+    """Encode `msg` after running the server's own decoder on it: the SDK refuses locally
+    (ValueError) exactly what the server would answer with BAD_FIELD."""
+    data = encode(msg)
+    try:
+        _decode_client(data)
+    except ProtocolError as e:
+        raise ValueError(e.message) from None
+    return data
 
 
 def _check_text(what: str, text: str, limit: int) -> None:

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from protocol import control
 from server.game.api import Modes
+from server.game.companions import CompanionDesk
 from server.game.delivery import Delivery
 from server.game.dialogue import Conversations
+from server.game.factions import FactionDesk
 from server.game.events import (
     ChatSaid,
     EventBus,
@@ -30,6 +32,7 @@ from server.game.handlers import HANDLERS, Handler
 from server.game.join import Authenticator, GuestAuthenticator, JoinService
 from server.game.movement import Movement
 from server.game.player import Player
+from server.game.rumours import TalkRumours
 
 if TYPE_CHECKING:
     from server.state import ServerState
@@ -60,6 +63,11 @@ class Game:
         self.by_nid: dict[int, Player] = {}
         self._subscribe_core()
         self.talks = Conversations.build(self)
+        # Factions, companions and rumours share the dialogue's memory and faction news.
+        self.factions = FactionDesk(self, self.talks.news)
+        self.companions = CompanionDesk(self, self.talks.memory)
+        self.talks.companions = self.companions.service
+        self.rumours = TalkRumours(self, self.talks.memory)
 
     def _subscribe_core(self) -> None:
         bus = self.bus
@@ -97,6 +105,8 @@ class Game:
     async def stop(self) -> None:
         self.modes.stop()
         await self.join.settle()
+        await self.factions.stop()
+        await self.companions.stop()
         await self.talks.stop()
         await self.bus.stop()
 

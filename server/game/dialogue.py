@@ -48,6 +48,7 @@ from server.ai import (
 from server.cache.tiered import TieredCache
 from server.game.events import NpcTalked, PlayerLeft
 from server.game.player import Player
+from server.gameplay.companions import CompanionService
 from server.gameplay.dialogue_context import (
     FactionNews,
     build_dialogue_context,
@@ -150,6 +151,8 @@ class Conversations:
         self._latest: dict[str, asyncio.Task[None]] = {}
         self._owner: dict[asyncio.Task[None], str] = {}
         self._upkeep: asyncio.Task[None] | None = None
+        # Set by the game once companions exist: a companion answers as itself.
+        self.companions: CompanionService | None = None
         game.bus.subscribe(PlayerLeft, self._player_left, name="dialogue")
 
     @classmethod
@@ -293,6 +296,7 @@ class Conversations:
                 memory=self.memory,
                 relationships=self.relationships,
                 news=self.news,
+                companions=self.companions,
             )
         except Exception as err:
             # Storage is down: the NPC still answers, without its memories of the player.

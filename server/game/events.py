@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from server.game.player import Player
+from server.gameplay.events import GameplayEvent
 from server.metrics import Metrics
 
 log = logging.getLogger("ganggpt.events")
@@ -116,6 +117,9 @@ Event = (
     | MissionChanged
     | AdminAction
     | CustomEvent
+    # The gameplay services' events (server/gameplay/events.py: factions, missions,
+    # companions) travel on the same bus: their `emit` is `bus.publish`.
+    | GameplayEvent
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     PlayerJoined,

@@ -77,3 +77,16 @@ def custom(game: Game, player: Player, msg: control.Custom) -> None:
 @handles(control.Who)
 def who(game: Game, player: Player, msg: control.Who) -> None:
     player.client.send(who_reply(game.state.world, player.nid, msg.ids))
+
+
+# --- factions and companions: storage work, so each runs on a task of its own ---
+
+
+@handles(control.Faction)
+def faction(game: Game, player: Player, msg: control.Faction) -> None:
+    game.factions.handle(player, msg)
+
+
+@handles(control.Companion)
+def companion(game: Game, player: Player, msg: control.Companion) -> None:
+    game.companions.handle(player, msg)

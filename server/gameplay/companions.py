@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from protocol.catalogue import COMPANION_KINDS
 from server.ai.context import NpcPersona
 from server.gameplay.events import GameplayEvent
 from server.gameplay.memory import MemoryMetrics, MemoryService, clip
@@ -69,7 +70,7 @@ PHRASES = {
     "fought": "and I fought side by side",
     "talked": "talked with me",
 }
-TYPES = frozenset(("dog", "bodyguard", "driver", "hacker", "medic", "friend"))
+TYPES = frozenset(COMPANION_KINDS)
 
 
 class CompanionError(Exception):
@@ -152,6 +153,10 @@ class CompanionService:
             if cid in owned:
                 return owned[cid]
         return None  # pragma: no cover - a summoned companion's owner is loaded
+
+    def known(self, player_id: str, companion_id: str) -> Companion | None:
+        """A companion already loaded for its player (no storage read), or None."""
+        return self._owned.get(player_id, {}).get(companion_id)
 
     def summoned(self, companion_id: str) -> int | None:
         return self._nid.get(companion_id)

@@ -21,7 +21,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from cachetools import LRUCache
@@ -105,13 +105,19 @@ class FactionNews:
     def __init__(self, per_faction: int = 8, max_factions: int = 1024) -> None:
         self.per_faction = per_faction
         self._rings: LRUCache[str, deque[tuple[float, str]]] = LRUCache(maxsize=max_factions)
+        # Told of every line added (the game streams them to the faction's members); must
+        # not block, like the bus's inline subscribers.
+        self.on_add: Callable[[str, str, float], object] | None = None
 
     def add(self, faction: str, text: str, at: float | None = None) -> None:
         ring = self._rings.get(faction)
         if ring is None:
             ring = deque(maxlen=self.per_faction)
             self._rings[faction] = ring
-        ring.append((time.time() if at is None else at, clip(text, 200)))
+        when, line = time.time() if at is None else at, clip(text, 200)
+        ring.append((when, line))
+        if self.on_add is not None:
+            self.on_add(faction, line, when)
 
     def recent(self, faction: str | None, n: int = 3) -> tuple[str, ...]:
         if not faction or n <= 0:

@@ -7,12 +7,23 @@ model calls), `ganggpt_faction_events_total` its factionEvents.
 
 from __future__ import annotations
 
+import weakref
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PASS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
 
 
 class GameplayMetrics:
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry) -> GameplayMetrics:
+        """The one set on `registry`: the faction and mission wiring each ask for it, and a
+        metric name registers once per registry."""
+        found = _BY_REGISTRY.get(registry)
+        if found is None:
+            found = _BY_REGISTRY[registry] = cls(registry)
+        return found
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry if registry is not None else CollectorRegistry()
         self.missions_generated = Counter(
@@ -93,3 +104,8 @@ class GameplayMetrics:
             ["stance"],
             registry=r,
         )
+
+
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, GameplayMetrics] = (
+    weakref.WeakKeyDictionary()
+)

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from protocol import control as c
 from protocol.catalogue import (
+    COMPANION_ACTIONS,
+    COMPANION_KINDS,
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
     ClientOp,
@@ -51,6 +53,28 @@ client_messages: st.SearchStrategy[c.ClientMessage] = st.one_of(
         data=st.dictionaries(any_text, st.integers(-(2**63), 2**63 - 1) | any_text, max_size=3),
     ),
     st.builds(c.Who, ids=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=c.WHO_MAX)),
+    # --- factions and companions ---
+    st.builds(
+        c.Faction,
+        action=st.sampled_from(["leave", "info"]),
+        name=st.none() | st.from_regex(r"[a-z0-9_]{2,40}", fullmatch=True),
+        display_name=st.none() | texts.filter(lambda t: len(t) <= c.DISPLAY_NAME_MAX),
+        player=st.none() | tokens,
+    ),
+    st.builds(
+        c.Faction,
+        action=st.sampled_from(["create", "join"]),
+        name=st.from_regex(r"[a-z0-9_]{2,40}", fullmatch=True),
+        display_name=st.none() | texts.filter(lambda t: len(t) <= c.DISPLAY_NAME_MAX),
+    ),
+    st.builds(c.Faction, action=st.sampled_from(["promote", "kick"]), player=tokens),
+    st.builds(
+        c.Companion,
+        action=st.sampled_from(COMPANION_ACTIONS),
+        id=st.none() | tokens,
+        name=st.none() | names,
+        kind=st.none() | st.sampled_from(COMPANION_KINDS),
+    ),
 )
 
 world_dicts = st.builds(
@@ -193,6 +217,8 @@ def test_ops_cover_the_catalogue() -> None:
         ClientOp.LEAVE: c.Leave(),
         ClientOp.CUSTOM: c.Custom(type="taxi.start", data={}),
         ClientOp.WHO: c.Who(ids=[1]),
+        ClientOp.FACTION: c.Faction(action="leave"),
+        ClientOp.COMPANION: c.Companion(action="info"),
     }
     assert set(sample) == set(ClientOp)
     for op, msg in sample.items():

@@ -271,11 +271,14 @@ class FactionService:
     ) -> RelationshipChanged | None:
         """Move a relationship by `delta` (durable, once per `event_id`) and emit the change;
         None when nothing moved (a repeated event id, or already at the limit)."""
-        before = await self.relationship(faction_a, faction_b)
-        await self.repos.factions.shift_relationship(
-            faction_a, faction_b, delta, reason=reason, event_id=event_id, rule=self.rule
-        )
-        after = await self.relationship(faction_a, faction_b)
+        # One shift of a pair at a time: two reports of the same kill read "before" together,
+        # and the one the storage ignores would otherwise announce the other's change.
+        async with self._lock("|".join(canonical_pair(faction_a, faction_b))):
+            before = await self.relationship(faction_a, faction_b)
+            await self.repos.factions.shift_relationship(
+                faction_a, faction_b, delta, reason=reason, event_id=event_id, rule=self.rule
+            )
+            after = await self.relationship(faction_a, faction_b)
         if after == before:
             return None
         return self.announce(before, after, reason)

@@ -154,7 +154,8 @@ def input_from_json(d: Json) -> InputFrame:
 
 
 CLIENT_TYPES: dict[str, type[Any]] = {
-    m.OP: m for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Custom, c.Who)
+    m.OP: m
+    for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Custom, c.Who, c.Faction, c.Companion)
 }
 SERVER_TYPES: dict[str, type[Any]] = {
     m.OP: m
@@ -1119,6 +1120,110 @@ def control_cases() -> list[Json]:
             '{"op":"who","ids":[1.0,true]}',
         ),
         _ctl_bad("who_not_a_list", "ids is a list.", cl, session, '{"op":"who","ids":7}'),
+        # --- factions and companions (SPEC §4.2 faction / companion) ---
+        _ctl_ok(
+            "faction_create",
+            "Create a faction (needs create:faction) with a display name.",
+            cl,
+            session,
+            _enc(c.Faction(action="create", name="grove", display_name="Grove Street")),
+        ),
+        _ctl_ok("faction_join", "Join a faction.", cl, session, _enc(c.Faction("join", "grove"))),
+        _ctl_ok("faction_leave", "Leave your faction.", cl, session, _enc(c.Faction("leave"))),
+        _ctl_ok(
+            "faction_promote",
+            "Promote a member, named by player id.",
+            cl,
+            session,
+            _enc(c.Faction(action="promote", player="6f1c2b9e-3d4a-4c8e-9b1a-0c2d3e4f5a6b")),
+        ),
+        _ctl_ok(
+            "faction_kick",
+            "Kick a member, named by player id.",
+            cl,
+            session,
+            _enc(c.Faction(action="kick", player="p-2")),
+        ),
+        _ctl_ok("faction_info_own", "Your own faction.", cl, session, _enc(c.Faction("info"))),
+        _ctl_ok(
+            "faction_info_null_fields",
+            "Another faction; null optional fields are the same as absent ones.",
+            cl,
+            session,
+            '{"op":"faction","action":"info","name":"ballas","player":null,"display_name":null}',
+        ),
+        _ctl_bad(
+            "faction_unknown_action",
+            "action is one of create, join, leave, promote, kick, info.",
+            cl,
+            session,
+            '{"op":"faction","action":"disband","name":"grove"}',
+        ),
+        _ctl_bad(
+            "faction_create_without_name",
+            "create names the faction.",
+            cl,
+            session,
+            '{"op":"faction","action":"create"}',
+        ),
+        _ctl_bad(
+            "faction_name_not_a_slug",
+            "A faction name is 2-40 characters of a-z, 0-9 and _.",
+            cl,
+            session,
+            '{"op":"faction","action":"join","name":"Grove Street"}',
+        ),
+        _ctl_bad(
+            "faction_kick_without_player",
+            "kick and promote name the member.",
+            cl,
+            session,
+            '{"op":"faction","action":"kick"}',
+        ),
+        _ctl_ok(
+            "companion_summon_new",
+            "Summon a new companion, named and of a kind.",
+            cl,
+            session,
+            _enc(c.Companion(action="summon", name="Chop", kind="dog")),
+        ),
+        _ctl_ok(
+            "companion_summon_first",
+            "Summon your first companion (created if you have none).",
+            cl,
+            session,
+            _enc(c.Companion("summon")),
+        ),
+        _ctl_ok(
+            "companion_dismiss",
+            "Send a companion home, by id.",
+            cl,
+            session,
+            _enc(c.Companion(action="dismiss", id="c0a8e2f4-1b2c-4d5e-8f90-a1b2c3d4e5f6")),
+        ),
+        _ctl_ok("companion_recall", "Bring it back.", cl, session, _enc(c.Companion("recall"))),
+        _ctl_ok("companion_info", "List your companions.", cl, session, _enc(c.Companion("info"))),
+        _ctl_bad(
+            "companion_unknown_kind",
+            "kind is one of dog, bodyguard, driver, hacker, medic, friend.",
+            cl,
+            session,
+            '{"op":"companion","action":"summon","kind":"cat"}',
+        ),
+        _ctl_bad(
+            "companion_unknown_action",
+            "action is one of summon, dismiss, recall, info.",
+            cl,
+            session,
+            '{"op":"companion","action":"feed"}',
+        ),
+        _ctl_bad(
+            "companion_empty_name",
+            "A name is 1-32 code points.",
+            cl,
+            session,
+            '{"op":"companion","action":"summon","name":""}',
+        ),
         _ctl_ok(
             "second_hello",
             "A well-formed hello after the welcome decodes; the server answers "
@@ -1304,6 +1409,46 @@ def control_cases() -> list[Json]:
             session,
             _enc(
                 c.GameEvent(type="money", data={"money": 1250, "delta": 250, "reason": "taxi fare"})
+            ),
+        ),
+        _ctl_ok(
+            "event_faction_relation",
+            "Two factions' relationship crossed the war threshold (to members of both).",
+            sv,
+            session,
+            _enc(
+                c.GameEvent(
+                    type="faction.relation",
+                    data={
+                        "faction_a": "ballas",
+                        "faction_b": "grove",
+                        "strength": -62,
+                        "previous_strength": -54,
+                        "stance": "war",
+                        "previous_stance": "hostile",
+                        "reason": "member_killed",
+                    },
+                )
+            ),
+        ),
+        _ctl_ok(
+            "event_companion",
+            "The player's companion was summoned: it is NPC 1204 now.",
+            sv,
+            session,
+            _enc(
+                c.GameEvent(
+                    type="companion",
+                    data={
+                        "id": "c0a8e2f4-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+                        "change": "summoned",
+                        "name": "Chop",
+                        "kind": "dog",
+                        "net_id": 1204,
+                        "loyalty": 50,
+                        "experience": 0,
+                    },
+                )
             ),
         ),
         _ctl_ok(

@@ -23,6 +23,8 @@ var GangGPT = (() => {
   var index_exports = {};
   __export(index_exports, {
     CLIENT_FIELDS: () => CLIENT_FIELDS,
+    COMPANION_ACTIONS: () => COMPANION_ACTIONS,
+    COMPANION_KINDS: () => COMPANION_KINDS,
     CUSTOM_TYPE_MAX: () => CUSTOM_TYPE_MAX,
     CUSTOM_TYPE_MIN: () => CUSTOM_TYPE_MIN,
     CloseCode: () => CloseCode,
@@ -30,6 +32,7 @@ var GangGPT = (() => {
     Emitter: () => Emitter,
     EntityKind: () => EntityKind,
     ErrorCode: () => ErrorCode,
+    FACTION_ACTIONS: () => FACTION_ACTIONS,
     FrameType: () => FrameType,
     GangClient: () => GangClient,
     HELLO_MAX_SIZE: () => HELLO_MAX_SIZE,
@@ -97,7 +100,9 @@ var GangGPT = (() => {
     ALREADY_WELCOMED: 11,
     STALE_INPUT: 12,
     UNKNOWN_TYPE: 13,
-    HANDLER_FAILED: 14
+    HANDLER_FAILED: 14,
+    FACTION_REFUSED: 16,
+    COMPANION_REFUSED: 17
   });
   var CloseCode = Object.freeze({
     NORMAL: 1e3,
@@ -380,6 +385,13 @@ var GangGPT = (() => {
   var CUSTOM_TYPE_MIN = 3;
   var CUSTOM_TYPE_MAX = 64;
   var WHO_MAX_IDS = 64;
+  var FACTION_ACTIONS = Object.freeze(["create", "join", "leave", "promote", "kick", "info"]);
+  var COMPANION_ACTIONS = Object.freeze(["summon", "dismiss", "recall", "info"]);
+  var COMPANION_KINDS = Object.freeze(["dog", "bodyguard", "driver", "hacker", "medic", "friend"]);
+  var FACTION_NAME = /^[a-z0-9_]{2,40}$/;
+  var DISPLAY_NAME_MAX = 64;
+  var PLAYER_ID_MAX = 64;
+  var COMPANION_ID_MAX = 64;
   var VERSION_MAX = 2 ** 31 - 1;
   var HELLO_MAX_SIZE = 4096;
   var CUSTOM_TYPE = /^[a-z0-9_]+(?:\.[a-z0-9_]+)+$/;
@@ -392,7 +404,9 @@ var GangGPT = (() => {
     talk: ["npc", "text"],
     leave: [],
     custom: ["type", "data"],
-    who: ["ids"]
+    who: ["ids"],
+    faction: ["action", "name", "display_name", "player"],
+    companion: ["action", "id", "name", "kind"]
   });
   var SERVER_FIELDS = Object.freeze({
     welcome: [
@@ -566,6 +580,26 @@ var GangGPT = (() => {
           throw badField(`'ids' must be a list of 1 to ${WHO_MAX_IDS} integers from 0 to 65535`);
         }
         return { op: "who", ids };
+      }
+      case "faction": {
+        const action = obj.action;
+        if (!FACTION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${FACTION_ACTIONS.join(", ")}`);
+        let name = obj.name ?? null;
+        if (name !== null || action === "create" || action === "join") {
+          if (typeof name !== "string" || !FACTION_NAME.test(name)) throw badField("'name' must be 2 to 40 characters of [a-z0-9_]");
+        }
+        const displayName = checkStr(obj, "display_name", 1, DISPLAY_NAME_MAX, true);
+        const player = checkStr(obj, "player", 1, PLAYER_ID_MAX, action !== "promote" && action !== "kick");
+        return { op: "faction", action, name, display_name: displayName, player };
+      }
+      case "companion": {
+        const action = obj.action;
+        if (!COMPANION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${COMPANION_ACTIONS.join(", ")}`);
+        const id = checkStr(obj, "id", 1, COMPANION_ID_MAX, true);
+        const name = checkStr(obj, "name", 1, NAME_MAX, true);
+        const kind = obj.kind ?? null;
+        if (kind !== null && !COMPANION_KINDS.includes(kind)) throw badField(`'kind' must be one of ${COMPANION_KINDS.join(", ")}`);
+        return { op: "companion", action, id, name, kind };
       }
       default:
         throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });
@@ -918,7 +952,7 @@ var GangGPT = (() => {
         case "event": {
           const ev = [{ type: "event", eventType: msg.type, data: msg.data }];
           const topic = msg.type.split(".", 1)[0];
-          if (topic === "mission" || topic === "faction") ev.push({ type: topic, eventType: msg.type, data: msg.data });
+          if (topic === "mission" || topic === "faction" || topic === "companion") ev.push({ type: topic, eventType: msg.type, data: msg.data });
           return ev;
         }
         case "who": {
@@ -1292,6 +1326,16 @@ var GangGPT = (() => {
       const reply = this.waitFor("npc_say", (e) => e.npc === id && (this.netId === null || e.to === this.netId), timeoutMs);
       this.talk(id, text);
       return reply;
+    }
+    // --- factions and companions (SPEC §4.2): answered by `event`s (also emitted as `faction` /
+    // `companion`), or an `error` FACTION_REFUSED / COMPANION_REFUSED whose message starts with the reason.
+    /** `faction` request: action create | join | leave | promote | kick | info; fields {name, display_name, player}. */
+    faction(action, fields = {}) {
+      this._sendText(encodeClient({ ...fields, op: "faction", action }));
+    }
+    /** `companion` request: action summon | dismiss | recall | info; fields {id, name, kind}. */
+    companion(action, fields = {}) {
+      this._sendText(encodeClient({ ...fields, op: "companion", action }));
     }
     /** A game mode's own message: `type` is "namespace.name", `data` a JSON object. */
     sendCustom(type, data = {}) {

@@ -244,6 +244,19 @@ export class GangClient extends Emitter {
     return reply;
   }
 
+  // --- factions and companions (SPEC §4.2): answered by `event`s (also emitted as `faction` /
+  // `companion`), or an `error` FACTION_REFUSED / COMPANION_REFUSED whose message starts with the reason.
+
+  /** `faction` request: action create | join | leave | promote | kick | info; fields {name, display_name, player}. */
+  faction(action, fields = {}) {
+    this._sendText(encodeClient({ ...fields, op: "faction", action }));
+  }
+
+  /** `companion` request: action summon | dismiss | recall | info; fields {id, name, kind}. */
+  companion(action, fields = {}) {
+    this._sendText(encodeClient({ ...fields, op: "companion", action }));
+  }
+
   /** A game mode's own message: `type` is "namespace.name", `data` a JSON object. */
   sendCustom(type, data = {}) {
     this._sendText(encodeClient({ op: "custom", type, data }));

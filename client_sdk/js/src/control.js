@@ -13,6 +13,14 @@ export const RESUME_MAX = 256;
 export const CUSTOM_TYPE_MIN = 3;
 export const CUSTOM_TYPE_MAX = 64;
 export const WHO_MAX_IDS = 64;
+// --- factions and companions (SPEC §4.2 `faction` / `companion`) ---
+export const FACTION_ACTIONS = Object.freeze(["create", "join", "leave", "promote", "kick", "info"]);
+export const COMPANION_ACTIONS = Object.freeze(["summon", "dismiss", "recall", "info"]);
+export const COMPANION_KINDS = Object.freeze(["dog", "bodyguard", "driver", "hacker", "medic", "friend"]);
+const FACTION_NAME = /^[a-z0-9_]{2,40}$/;
+const DISPLAY_NAME_MAX = 64;
+const PLAYER_ID_MAX = 64;
+const COMPANION_ID_MAX = 64;
 export const VERSION_MAX = 2 ** 31 - 1; // `v` fits a signed 32-bit integer in every client language
 /** Bytes a hello may take whatever `welcome.max_message_size` is; every valid hello fits (SPEC §4.2). */
 export const HELLO_MAX_SIZE = 4096;
@@ -29,6 +37,8 @@ export const CLIENT_FIELDS = Object.freeze({
   leave: [],
   custom: ["type", "data"],
   who: ["ids"],
+  faction: ["action", "name", "display_name", "player"],
+  companion: ["action", "id", "name", "kind"],
 });
 
 /** Server ops this SDK knows: [required fields, optional fields], canonical order (SPEC §4.3). */
@@ -215,6 +225,26 @@ export function validateClient(obj) {
         throw badField(`'ids' must be a list of 1 to ${WHO_MAX_IDS} integers from 0 to 65535`);
       }
       return { op: "who", ids };
+    }
+    case "faction": {
+      const action = obj.action;
+      if (!FACTION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${FACTION_ACTIONS.join(", ")}`);
+      let name = obj.name ?? null;
+      if (name !== null || action === "create" || action === "join") {
+        if (typeof name !== "string" || !FACTION_NAME.test(name)) throw badField("'name' must be 2 to 40 characters of [a-z0-9_]");
+      }
+      const displayName = checkStr(obj, "display_name", 1, DISPLAY_NAME_MAX, true);
+      const player = checkStr(obj, "player", 1, PLAYER_ID_MAX, action !== "promote" && action !== "kick");
+      return { op: "faction", action, name, display_name: displayName, player };
+    }
+    case "companion": {
+      const action = obj.action;
+      if (!COMPANION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${COMPANION_ACTIONS.join(", ")}`);
+      const id = checkStr(obj, "id", 1, COMPANION_ID_MAX, true);
+      const name = checkStr(obj, "name", 1, NAME_MAX, true);
+      const kind = obj.kind ?? null;
+      if (kind !== null && !COMPANION_KINDS.includes(kind)) throw badField(`'kind' must be one of ${COMPANION_KINDS.join(", ")}`);
+      return { op: "companion", action, id, name, kind };
     }
     default:
       throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });

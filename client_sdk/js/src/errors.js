@@ -15,6 +15,8 @@ export const ErrorCode = Object.freeze({
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
   HANDLER_FAILED: 14,
+  FACTION_REFUSED: 16,
+  COMPANION_REFUSED: 17,
 });
 
 export const CloseCode = Object.freeze({

@@ -26,7 +26,7 @@ export declare const StateFlag: { readonly FULL: 0x01 };
 export declare const ErrorCode: Readonly<Record<
   "BAD_JSON" | "UNKNOWN_OP" | "BAD_FIELD" | "BAD_FRAME" | "NOT_READY" | "IMPOSSIBLE_MOVE" |
   "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT" |
-  "UNKNOWN_TYPE" | "HANDLER_FAILED", number>>;
+  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "FACTION_REFUSED" | "COMPANION_REFUSED", number>>;
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
   "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |
@@ -155,7 +155,16 @@ export type ClientMessage =
   | { op: "talk"; npc: number; text: string }
   | { op: "leave" }
   | { op: "custom"; type: string; data?: Record<string, unknown> }
-  | { op: "who"; ids: number[] };
+  | { op: "who"; ids: number[] }
+  | { op: "faction"; action: FactionAction; name?: string | null; display_name?: string | null; player?: string | null }
+  | { op: "companion"; action: CompanionAction; id?: string | null; name?: string | null; kind?: CompanionKind | null };
+
+export declare const FACTION_ACTIONS: readonly FactionAction[];
+export declare const COMPANION_ACTIONS: readonly CompanionAction[];
+export declare const COMPANION_KINDS: readonly CompanionKind[];
+export type FactionAction = "create" | "join" | "leave" | "promote" | "kick" | "info";
+export type CompanionAction = "summon" | "dismiss" | "recall" | "info";
+export type CompanionKind = "dog" | "bodyguard" | "driver" | "hacker" | "medic" | "friend";
 
 /** Any JSON object a server sent, known op or not. */
 export interface RawMessage { op?: unknown; [field: string]: unknown }
@@ -235,6 +244,8 @@ export interface Events {
   mission: { type: "mission"; eventType: string; data: Record<string, unknown> };
   /** Also sent for an `event` whose type is `faction` or `faction.*`, e.g. `faction.member` (after its `event`). */
   faction: { type: "faction"; eventType: string; data: Record<string, unknown> };
+  /** Also sent for an `event` whose type is `companion` or `companion.*` (after its `event`). */
+  companion: { type: "companion"; eventType: string; data: Record<string, unknown> };
   who: { type: "who"; entities: Identity[] };
   /** Every JSON message from the server, including ops this SDK does not know (`known: false`). */
   message: { type: "message"; message: RawMessage; known: boolean };
@@ -371,6 +382,8 @@ export declare class GangClient extends Emitter<Events> {
   talk(npc: number | Npc, text: string): void;
   ask(npc: number | Npc, text: string, timeoutMs?: number): Promise<Events["npc_say"]>;
   sendCustom(type: string, data?: Record<string, unknown>): void;
+  faction(action: FactionAction, fields?: { name?: string; display_name?: string; player?: string }): void;
+  companion(action: CompanionAction, fields?: { id?: string; name?: string; kind?: CompanionKind }): void;
   who(ids: Iterable<number>): Promise<Identity[]>;
   ping(): Promise<number | null>;
   sendRaw(data: string | ArrayBufferView | ArrayBuffer): void;

@@ -12,7 +12,7 @@ export {
   PROTOCOL_VERSION, SUPPORTED_VERSIONS, CLIENT_FIELDS, SERVER_FIELDS, NAME_MAX, TEXT_MAX, TOKEN_MAX,
   RESUME_MAX, CUSTOM_TYPE_MIN, CUSTOM_TYPE_MAX, WHO_MAX_IDS, VERSION_MAX, HELLO_MAX_SIZE,
   encodeClient, decodeClient, decodeServer, decodeServerObject, validateClient, validateHello,
-  parseObject, checkCustomType,
+  parseObject, checkCustomType, FACTION_ACTIONS, COMPANION_ACTIONS, COMPANION_KINDS,
 } from "./control.js";
 export { ErrorCode, CloseCode, ProtocolError, closeAction, closeName, errorName } from "./errors.js";
 export {

@@ -180,10 +180,11 @@ export class Mirror {
         return [{ type: "custom", customType: msg.type, data: msg.data }];
       case "event": {
         const ev = [{ type: "event", eventType: msg.type, data: msg.data }];
-        // SPEC §4.3 event types: `mission`, `faction` and `faction.member` (dot-namespaced like
-        // custom types). Apps that follow one topic get it as its own event, subtypes included.
+        // SPEC §4.3 event types: `mission`, `faction`, `faction.relation`, `companion`, ...
+        // (dot-namespaced like custom types). Apps that follow one topic get it as its own
+        // event, subtypes included.
         const topic = msg.type.split(".", 1)[0];
-        if (topic === "mission" || topic === "faction") ev.push({ type: topic, eventType: msg.type, data: msg.data });
+        if (topic === "mission" || topic === "faction" || topic === "companion") ev.push({ type: topic, eventType: msg.type, data: msg.data });
         return ev;
       }
       case "who": {

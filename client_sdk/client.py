@@ -30,6 +30,16 @@ from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
+from client_sdk.social import (
+    CompanionInfo,
+    CompanionUpdate,
+    FactionInfo,
+    FactionMember,
+    FactionUpdate,
+    RequestRefusedError,
+    SocialEvent,
+    typed_event,
+)
 from protocol.catalogue import CloseCode
 from protocol.control import Welcome
 from protocol.mirror import (
@@ -38,6 +48,7 @@ from protocol.mirror import (
     Entity,
     ErrorReceived,
     Event,
+    GameEventReceived,
     Mirror,
     MirrorStats,
     Npc,
@@ -86,8 +97,9 @@ class Closed:
     error: str | None
 
 
-ClientEvent = Event | Disconnected | Reconnected | Closed
+ClientEvent = Event | Disconnected | Reconnected | Closed | SocialEvent
 E = TypeVar("E")
+S = TypeVar("S", bound=SocialEvent)
 
 
 class ClientError(Exception):
@@ -421,6 +433,101 @@ class Client:
         assert isinstance(ev, CustomReceived)
         return ev
 
+    # --- factions and companions (SPEC §4.2): each call waits for its answer ----------------
+    # A refusal raises RequestRefusedError (`reason`: rank, limit, forbidden, ...). The server
+    # handles one request of each kind per player at a time, so the next refusal is this one's.
+
+    async def create_faction(
+        self, name: str, display_name: str | None = None, timeout: float = 10.0
+    ) -> FactionUpdate:
+        """Create faction `name` (needs `create:faction` in your token) and lead it."""
+        data = self.mirror.faction("create", name=name, display_name=display_name)
+        return await self._request(data, FactionUpdate, _change("created"), timeout)
+
+    async def join_faction(self, name: str, timeout: float = 10.0) -> FactionUpdate:
+        """Join faction `name` as a recruit."""
+        data = self.mirror.faction("join", name=name)
+        return await self._request(data, FactionUpdate, _change("joined"), timeout)
+
+    async def leave_faction(self, timeout: float = 10.0) -> FactionUpdate:
+        data = self.mirror.faction("leave")
+        return await self._request(data, FactionUpdate, _change("left"), timeout)
+
+    async def promote(self, player_id: str, timeout: float = 10.0) -> FactionMember:
+        """Promote a member of your faction one rank (officers and the leader)."""
+        data = self.mirror.faction("promote", player=player_id)
+        return await self._request(data, FactionMember, _member("promoted", player_id), timeout)
+
+    async def kick_member(self, player_id: str, timeout: float = 10.0) -> FactionMember:
+        """Remove a member ranked below you from your faction."""
+        data = self.mirror.faction("kick", player=player_id)
+        return await self._request(data, FactionMember, _member("kicked", player_id), timeout)
+
+    async def faction_info(self, name: str | None = None, timeout: float = 10.0) -> FactionInfo:
+        """A faction's members, relationships and news (default: your own faction)."""
+        data = self.mirror.faction("info", name=name)
+        return await self._request(data, FactionInfo, _any, timeout)
+
+    async def summon_companion(
+        self,
+        companion_id: str | None = None,
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+        timeout: float = 10.0,
+    ) -> CompanionUpdate:
+        """Bring a companion beside you; with `name` (and `kind`), a new one. Its NPC follows
+        you (`net_id`); `talk` to it like to any NPC."""
+        data = self.mirror.companion("summon", companion_id=companion_id, name=name, kind=kind)
+        return await self._request(data, CompanionUpdate, _change("summoned", "recalled"), timeout)
+
+    async def dismiss_companion(
+        self, companion_id: str | None = None, timeout: float = 10.0
+    ) -> CompanionUpdate:
+        data = self.mirror.companion("dismiss", companion_id=companion_id)
+        return await self._request(data, CompanionUpdate, _change("dismissed"), timeout)
+
+    async def recall_companion(
+        self, companion_id: str | None = None, timeout: float = 10.0
+    ) -> CompanionUpdate:
+        data = self.mirror.companion("recall", companion_id=companion_id)
+        return await self._request(data, CompanionUpdate, _change("recalled", "summoned"), timeout)
+
+    async def companion_info(self, timeout: float = 10.0) -> CompanionInfo:
+        data = self.mirror.companion("info")
+        return await self._request(data, CompanionInfo, _any, timeout)
+
+    async def _request(
+        self,
+        data: bytes,
+        kind: type[S],
+        answer: Callable[[S], bool],
+        timeout: float,
+    ) -> S:
+        refused = (
+            "COMPANION_REFUSED" if kind in (CompanionUpdate, CompanionInfo) else "FACTION_REFUSED"
+        )
+
+        def done(ev: ClientEvent) -> bool:
+            if isinstance(ev, ErrorReceived):
+                return ev.name in (refused, "BAD_FIELD")
+            return isinstance(ev, kind) and answer(ev)
+
+        fut: asyncio.Future[ClientEvent] = asyncio.get_running_loop().create_future()
+        entry = (done, fut)
+        self._waiters.append(entry)  # before sending: the answer can come back at once
+        try:
+            await self._send_text(data, timeout)
+            ev = await asyncio.wait_for(fut, timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+        if isinstance(ev, ErrorReceived):
+            reason = ev.message.split(":", 1)[0] if ev.name == refused else "bad_field"
+            raise RequestRefusedError(ev.name, reason, ev.message)
+        assert isinstance(ev, kind)
+        return ev
+
     async def ping(self, timeout: float = 5.0) -> float:
         """Round trip to the server and back through its message handling, in seconds."""
         pid, data = self.mirror.ping(time.time())
@@ -646,7 +753,7 @@ class Client:
     # --- internals: dispatch ----------------------------------------------------------------
 
     def _dispatch(self, events: Sequence[ClientEvent]) -> None:
-        for ev in events:
+        for ev in _with_typed(events):
             if isinstance(ev, PongReceived):
                 fut = self._pings.get(ev.id)
                 if fut is not None and not fut.done() and ev.rtt is not None:
@@ -708,6 +815,30 @@ class Client:
 
 
 # --- connect ----------------------------------------------------------------------------------
+
+
+def _with_typed(events: Sequence[ClientEvent]) -> list[ClientEvent]:
+    """Each faction or companion `event` followed by its typed form (client_sdk.social)."""
+    out: list[ClientEvent] = []
+    for ev in events:
+        out.append(ev)
+        if isinstance(ev, GameEventReceived):
+            typed = typed_event(ev)
+            if typed is not None:
+                out.append(typed)
+    return out
+
+
+def _change(*changes: str) -> Callable[[FactionUpdate | CompanionUpdate], bool]:
+    return lambda ev: ev.change in changes
+
+
+def _member(change: str, player_id: str) -> Callable[[FactionMember], bool]:
+    return lambda ev: ev.change == change and ev.player_id == player_id
+
+
+def _any(ev: object) -> bool:
+    return True
 
 
 class connect:

@@ -63,9 +63,9 @@ from protocol.control import (
     decode_server,
     encode,
 )
-from protocol.control import Talk as TalkMsg
 from protocol.control import Companion as CompanionMsg
 from protocol.control import Faction as FactionMsg
+from protocol.control import Talk as TalkMsg
 from protocol.control import decode_client as _decode_client
 from protocol.quant import WorldBounds, dequantise_heading, dequantise_position
 from protocol.state import (

@@ -187,9 +187,7 @@ class CompanionDesk:
             return
         how = TALK_TREATMENT[guess_outcome(ev.text)]
         world = self.game.state.world
-        self.requests.background(
-            lambda: self._treat(world, player, c.companion_id, how), "treat"
-        )
+        self.requests.background(lambda: self._treat(world, player, c.companion_id, how), "treat")
 
     async def _treat(self, world: World, player: Player, cid: str, how: str) -> None:
         await self.service.treat(world, player, cid, how)

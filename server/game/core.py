@@ -15,7 +15,6 @@ from server.game.api import Modes
 from server.game.companions import CompanionDesk
 from server.game.delivery import Delivery
 from server.game.dialogue import Conversations
-from server.game.factions import FactionDesk
 from server.game.events import (
     ChatSaid,
     EventBus,
@@ -28,6 +27,7 @@ from server.game.events import (
     PlayerJoined,
     PlayerLeft,
 )
+from server.game.factions import FactionDesk
 from server.game.handlers import HANDLERS, Handler
 from server.game.join import Authenticator, GuestAuthenticator, JoinService
 from server.game.movement import Movement

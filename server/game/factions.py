@@ -217,7 +217,9 @@ class FactionDesk:
             "actor_id": ev.actor_id,
         }
         others = [
-            q for q in self.game.state.players.values() if q.faction == ev.faction and q is not player
+            q
+            for q in self.game.state.players.values()
+            if q.faction == ev.faction and q is not player
         ]
         self.game.delivery.to_players(others, control.GameEvent(type="faction.member", data=member))
         self.news.on_event(ev)
@@ -234,7 +236,9 @@ class FactionDesk:
         }
         both = (ev.faction_a, ev.faction_b)
         members = [p for p in self.game.state.players.values() if p.faction in both]
-        self.game.delivery.to_players(members, control.GameEvent(type="faction.relation", data=data))
+        self.game.delivery.to_players(
+            members, control.GameEvent(type="faction.relation", data=data)
+        )
         self.news.on_event(ev)
 
     def _mission_completed(self, ev: MissionCompleted) -> None:
@@ -246,7 +250,10 @@ class FactionDesk:
 
     def _news_added(self, faction: str, text: str, at: float) -> None:
         self.game.delivery.to_faction(
-            faction, control.GameEvent(type="faction.news", data={"faction": faction, "text": text, "at": at})
+            faction,
+            control.GameEvent(
+                type="faction.news", data={"faction": faction, "text": text, "at": at}
+            ),
         )
 
     # --- hooks for what happens in the world --------------------------------------------------
@@ -258,9 +265,7 @@ class FactionDesk:
         a, b = victim.faction, killer.faction
         if a is None or b is None or a == b:
             return False
-        self.requests.background(
-            lambda: self._shift_kill(a, b, event_id), f"kill-{event_id}"
-        )
+        self.requests.background(lambda: self._shift_kill(a, b, event_id), f"kill-{event_id}")
         return True
 
     async def _shift_kill(self, victim_faction: str, killer_faction: str, event_id: str) -> None:

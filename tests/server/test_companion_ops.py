@@ -33,7 +33,7 @@ def distance_to_me(c: Client, npc: int) -> float:
 async def walk_away(c: Client, dx: float) -> None:
     """Walk `dx` metres east (faster than a companion jogs), reading frames meanwhile."""
     assert c.mirror.local is not None
-    x, y, z, h = c.mirror.local
+    x, y = c.mirror.local[:2]
     await c.walk(x + dx, y, speed=60.0, rate=30.0)
 
 

@@ -34,9 +34,7 @@ async def send(c: Client, **msg: Any) -> None:
 
 
 def events(c: Client, type_: str, since: int = 0) -> list[dict[str, Any]]:
-    return [
-        t["data"] for t in c.texts[since:] if t.get("op") == "event" and t.get("type") == type_
-    ]
+    return [t["data"] for t in c.texts[since:] if t.get("op") == "event" and t.get("type") == type_]
 
 
 async def event(
@@ -54,9 +52,7 @@ async def refused(c: Client, code: ErrorCode, timeout: float = 10.0) -> str:
     """The message of the next error with this code."""
     start = len(c.texts)
     await c.until(
-        lambda c: any(
-            t.get("op") == "error" and t["code"] == code for t in c.texts[start:]
-        ),
+        lambda c: any(t.get("op") == "error" and t["code"] == code for t in c.texts[start:]),
         timeout,
     )
     return next(t for t in c.texts[start:] if t.get("op") == "error" and t["code"] == code)[
@@ -211,9 +207,7 @@ async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
 async def test_relationships_stream_to_members_with_hysteresis_and_reach_npc_prompts(
     start: ServerFactory, clients: list[Client], fake: FakeOpenAI
 ) -> None:
-    srv = await start(
-        **TOWN, ai_provider="openai", openai_base_url=fake.base_url, ai_max_retries=0
-    )
+    srv = await start(**TOWN, ai_provider="openai", openai_base_url=fake.base_url, ai_max_retries=0)
     game = srv.state.game
     grove = await account(srv, "Sweet")
     ballas = await account(srv, "Kane")

@@ -75,6 +75,7 @@ class FactionDesk:
 
     def handle(self, player: Player, msg: control.Faction) -> None:
         if not self.requests.run(player.player_id, lambda: self._serve(player, msg)):
+            self.metrics.faction_rejected.labels("busy").inc()
             self._refuse(player, "busy", "your previous faction request is still running")
 
     def permissions(self, player: Player) -> Collection[str]:
@@ -116,10 +117,10 @@ class FactionDesk:
     async def _info(self, player: Player, name: str | None) -> None:
         name = name or player.faction
         if name is None:
-            raise FactionError("not_member", "not in a faction; name one to look at")
+            raise self._counted("not_member", "not in a faction; name one to look at")
         state = await self.service.state(name)
         if state is None:
-            raise FactionError("unknown_faction", f"no faction {name}")
+            raise self._counted("unknown_faction", f"no faction {name}")
         members = await self.service.members(name)
         online = self.game.state.players
         listed: list[dict[str, Any]] = []
@@ -155,9 +156,13 @@ class FactionDesk:
         }
         self._send(player, "faction.info", data)
 
+    def _counted(self, code: str, message: str) -> FactionError:
+        self.metrics.faction_rejected.labels(code).inc()
+        return FactionError(code, message)
+
     def _refuse(self, player: Player, reason: str, message: str) -> None:
-        if reason in ("busy",):
-            self.metrics.faction_rejected.labels(reason).inc()
+        # Counted by reason in ganggpt_faction_requests_rejected_total (the service counts
+        # its own); not against the client's error budget: the request was well-formed.
         self.game.state.metrics.errors.labels(code=ErrorCode.FACTION_REFUSED.name).inc()
         player.client.send(control.error(ErrorCode.FACTION_REFUSED, f"{reason}: {message}"))
 

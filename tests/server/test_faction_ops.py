@@ -13,6 +13,7 @@ import pytest
 
 from protocol.catalogue import ErrorCode
 from server.app import Server
+from server.gameplay.events import MissionCompleted
 from server.world.commands import SpawnNpc
 from tests.ai.fake_openai import FakeOpenAI, Reply
 from tests.server.conftest import Client, ServerFactory
@@ -251,3 +252,31 @@ async def test_relationships_stream_to_members_with_hysteresis_and_reach_npc_pro
     (req,) = fake.chat_requests()
     prompt = orjson.dumps(req.body["messages"]).decode()
     assert "The ballas and the grove are now at war" in prompt
+
+
+async def test_a_mission_against_a_faction_is_news_to_its_members(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(**TOWN)
+    boss = await account(srv, "Sweet")
+    clients.append(boss)
+    await send(boss, op="faction", action="create", name="grove")
+    await event(boss, "faction", lambda d: d["change"] == "created")
+    # What the mission service emits on the bus once a completion is committed.
+    srv.state.game.bus.publish(
+        MissionCompleted(
+            at=1.0,
+            mission_id="m1",
+            player_id="someone",
+            reward=100,
+            balance=100,
+            faction_impact={"grove": -10, "ballas": 5},
+        )
+    )
+    news = await event(boss, "faction.news")
+    assert news == {
+        "faction": "grove",
+        "text": "Word is someone pulled a job against us",
+        "at": 1.0,
+    }
+    assert events(boss, "faction.news") == [news]  # ballas' news is not grove's

@@ -77,7 +77,7 @@ class CompanionDesk:
     def handle(self, player: Player, msg: control.Companion) -> None:
         if not self.requests.run(player.player_id, lambda: self._serve(player, msg)):
             self.service.metrics.companions.labels(msg.action, "busy").inc()
-            self._refuse(player, "busy", "your previous companion request is still running")
+            self._refuse(player, "busy", "too many of your companion requests are waiting")
 
     async def _serve(self, player: Player, msg: control.Companion) -> None:
         try:

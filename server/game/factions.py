@@ -76,7 +76,7 @@ class FactionDesk:
     def handle(self, player: Player, msg: control.Faction) -> None:
         if not self.requests.run(player.player_id, lambda: self._serve(player, msg)):
             self.metrics.faction_rejected.labels("busy").inc()
-            self._refuse(player, "busy", "your previous faction request is still running")
+            self._refuse(player, "busy", "too many of your faction requests are waiting")
 
     def permissions(self, player: Player) -> Collection[str]:
         """The token's permissions; a guest may create when GUESTS_CREATE_FACTIONS says so."""

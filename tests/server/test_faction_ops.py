@@ -10,13 +10,15 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 
+from config import load_config
 from protocol.catalogue import ErrorCode
-from server.app import Server
+from server.app import Server, default_persistence
 from server.gameplay.events import MissionCompleted
 from server.world.commands import SpawnNpc
 from tests.ai.fake_openai import FakeOpenAI, Reply
-from tests.server.conftest import Client, ServerFactory
+from tests.server.conftest import BASE, Client, ServerFactory
 from tests.server.test_accounts_http import AUTH, login, register
 from tests.server.test_auth_join import join
 
@@ -280,3 +282,38 @@ async def test_a_mission_against_a_faction_is_news_to_its_members(
         "at": 1.0,
     }
     assert events(boss, "faction.news") == [news]  # ballas' news is not grove's
+
+
+async def test_over_postgres_and_redis_state_is_cached_and_survives_a_restart(
+    start: ServerFactory, clients: list[Client], pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    stores = {"database_url": pg_url, "redis_url": redis_url, "redis_prefix": redis_prefix}
+    cfg = load_config(**{**BASE, **TOWN, **stores})
+    srv = await start(persistence=default_persistence(cfg), **TOWN, **stores)
+    boss = await account(srv, "Sweet")
+    guest = await join(srv, "Ryder")
+    clients += [boss, guest]
+    await send(boss, op="faction", action="create", name="grove")
+    await event(boss, "faction", lambda d: d["change"] == "created")
+    await send(guest, op="faction", action="join", name="grove")
+    await event(guest, "faction", lambda d: d["change"] == "joined")
+    await send(guest, op="faction", action="info")
+    assert (await event(guest, "faction.info"))["member_count"] == 2
+    # The state the info read is cached under the seed's key.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.exists(f"{redis_prefix}faction:grove:state") == 1
+    finally:
+        client.close()
+    await boss.ws.close()
+    await guest.ws.close()
+    await srv.close(drain=False)
+
+    again = await start(persistence=default_persistence(cfg), **TOWN, **stores)
+    back = await join(again, "Ryder")
+    clients.append(back)
+    loaded = await event(back, "faction", lambda d: d["change"] == "loaded")
+    assert (loaded["faction"], loaded["rank_name"]) == ("grove", "recruit")
+    # Closed here, while its database (a fixture set up after `start`) still exists.
+    await back.ws.close()
+    await again.close(drain=False)

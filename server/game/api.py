@@ -292,3 +292,11 @@ class GameApi:
 
     def set_mission(self, player: Player, mission: str, status: str) -> None:
         self._game.set_mission(player, mission, status)
+
+    # --- factions (server/game/factions.py) ---
+
+    def member_killed(self, victim: Player, killer: Player, event_id: str) -> bool:
+        """`killer` killed `victim` (a game mode's kill rule): when both are in different
+        factions their relationship shifts (once per `event_id`, e.g. "kill:{victim}:{tick}"),
+        and the members of both hear it. False when no factions are involved."""
+        return self._game.factions.member_killed(victim, killer, event_id)

@@ -15,6 +15,7 @@ import redis
 from config import load_config
 from protocol.catalogue import ErrorCode
 from server.app import Server, default_persistence
+from server.game.api import GameApi
 from server.gameplay.events import MissionCompleted
 from server.world.commands import SpawnNpc
 from tests.ai.fake_openai import FakeOpenAI, Reply
@@ -219,10 +220,13 @@ async def test_relationships_stream_to_members_with_hysteresis_and_reach_npc_pro
         await send(c, op="faction", action="create", name=name)
         await event(c, "faction", lambda d: d["change"] == "created")
 
-    # A member killed by the other faction: the hook shifts them once per kill.
+    # A member killed by the other faction (a game mode's kill rule calls the hook): the
+    # relationship shifts once per kill.
     victim, killer = srv.state.players[pid(grove)], srv.state.players[pid(ballas)]
-    assert game.factions.member_killed(victim, killer, "kill:1")
-    assert game.factions.member_killed(victim, killer, "kill:1")  # the same kill again
+    api = GameApi(game, "tests")
+    assert api.member_killed(victim, killer, "kill:1")
+    assert api.member_killed(victim, killer, "kill:1")  # the same kill reported again
+    assert not api.member_killed(victim, victim, "kill:0")  # same faction: nothing to shift
     first = await event(grove, "faction.relation")
     await until(lambda: len(events(grove, "faction.relation")) >= 1)
     assert (first["faction_a"], first["faction_b"], first["strength"]) == ("ballas", "grove", -8)

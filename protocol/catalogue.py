@@ -118,6 +118,7 @@ COMPANION_KINDS = ("dog", "bodyguard", "driver", "hacker", "medic", "friend")
 """What a companion can be (`kind` of a new companion)."""
 
 COMPANION_REFUSALS = (
+    "bad_name",
     "not_found",
     "limit",
     "refuses",

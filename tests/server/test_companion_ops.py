@@ -34,7 +34,7 @@ async def walk_away(c: Client, dx: float) -> None:
     """Walk `dx` metres east (faster than a companion jogs), reading frames meanwhile."""
     assert c.mirror.local is not None
     x, y = c.mirror.local[:2]
-    await c.walk(x + dx, y, speed=60.0, rate=30.0)
+    await c.walk(x + dx, y, speed=30.0, rate=30.0)
 
 
 async def test_a_companion_is_summoned_follows_talks_and_goes_home(

@@ -6,6 +6,11 @@ the network or runs on the tick: services take the repositories (`persistence.re
 service and an `emit(event)` callback; every change is emitted as a dataclass of
 `server.gameplay.events` after it is durable, for the integrator to map onto the event bus.
 
+The game layer wires factions (`server/game/factions.py`, `game.factions.service`: pass that
+one to MissionService), companions (`server/game/companions.py`) and rumours
+(`server/game/rumours.py`); every service's `emit` is the game bus's `publish`, and
+`GameplayMetrics.for_registry(registry)` hands every wiring the same metrics.
+
 Wiring (once per server)::
 
     metrics = GameplayMetrics(registry)

@@ -25,6 +25,7 @@ class ClientOp(StrEnum):
     LEAVE = "leave"
     CUSTOM = "custom"  # a game mode's own message: namespaced `type`, JSON object `data`
     WHO = "who"  # who are these entities (names, roles)
+    MISSION = "mission"  # ask for, accept, abandon, complete or list missions (`action`)
 
 
 class ServerOp(StrEnum):
@@ -81,6 +82,26 @@ class ErrorCode(IntEnum):
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
     UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
     HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
+    MISSION_REFUSED = 15  # a `mission` request the game refused; `message` starts with the reason
+
+
+MISSION_ACTIONS = ("request", "accept", "abandon", "complete", "list")
+"""`action` values of the client's `mission` message (SPEC §4.2)."""
+
+MISSION_STATUSES = ("offered", "accepted", "completed", "failed", "expired")
+"""`status` of a mission in `event` type `mission` (SPEC §4.3)."""
+
+MISSION_REFUSALS = (
+    "unknown_mission",
+    "not_offered",
+    "offer_expired",
+    "not_accepted",
+    "incomplete",
+    "too_many_offers",
+    "busy",
+    "unavailable",
+)
+"""Reasons a MISSION_REFUSED error starts with (`reason: explanation`), SPEC §12."""
 
 
 class CloseCode(IntEnum):

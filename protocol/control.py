@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import orjson
 
 from protocol.catalogue import (
+    MISSION_ACTIONS,
     SUPPORTED_VERSIONS,
     ClientOp,
     CloseCode,
@@ -33,6 +34,8 @@ CUSTOM_TYPE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
 CUSTOM_TYPE_MIN = 3
 CUSTOM_TYPE_MAX = 64
 WHO_MAX = 64  # ids per `who` request
+MISSION_ID_MAX = 64  # code points of a mission id
+MISSION_THEME_MAX = 80  # code points of a mission request's theme
 VERSION_MAX = 2**31 - 1  # `v` fits a signed 32-bit integer in every client language
 HELLO_MAX_SIZE = 4096
 """Bytes a hello may take whatever MAX_MESSAGE_SIZE is. Every field at its maximum, as UTF-8
@@ -102,7 +105,19 @@ class Who:
     ids: list[int]
 
 
-ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who
+@dataclass(frozen=True, slots=True)
+class Mission:
+    """Missions: `action` is request (from NPC `npc` in view, optional `theme`), accept,
+    abandon or complete (mission `id`), or list. Answered by `event`s of type `mission`."""
+
+    OP: ClassVar[str] = ClientOp.MISSION
+    action: str
+    id: str | None = None
+    npc: int | None = None
+    theme: str | None = None
+
+
+ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who | Mission
 
 
 # --- server -> client -------------------------------------------------------------------
@@ -410,6 +425,18 @@ def _decode_who(obj: dict[str, Any]) -> Who:
     return Who(ids=ids)
 
 
+def _decode_mission(obj: dict[str, Any]) -> Mission:
+    action = obj.get("action")
+    if action not in MISSION_ACTIONS:
+        raise _bad(f"'action' must be one of {', '.join(MISSION_ACTIONS)}")
+    mission_id = _str(obj, "id", 1, MISSION_ID_MAX, optional=action in ("request", "list"))
+    npc = obj.get("npc")
+    if action == "request" or npc is not None:
+        npc = _int(obj, "npc", 0, 65535)
+    theme = _str(obj, "theme", 1, MISSION_THEME_MAX, optional=True)
+    return Mission(action=action, id=mission_id, npc=npc, theme=theme)
+
+
 # One decoder per client op: adding a message is one entry here and one in the catalogue.
 _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.PING: _decode_ping,
@@ -419,6 +446,7 @@ _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.LEAVE: _decode_leave,
     ClientOp.CUSTOM: _decode_custom,
     ClientOp.WHO: _decode_who,
+    ClientOp.MISSION: _decode_mission,
 }
 
 
@@ -498,6 +526,7 @@ __all__ = [
     "GameEvent",
     "Hello",
     "Leave",
+    "Mission",
     "NpcSay",
     "NpcSayPart",
     "Ping",

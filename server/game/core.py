@@ -28,6 +28,7 @@ from server.game.events import (
 )
 from server.game.handlers import HANDLERS, Handler
 from server.game.join import Authenticator, GuestAuthenticator, JoinService
+from server.game.missions import MissionDesk
 from server.game.movement import Movement
 from server.game.player import Player
 
@@ -60,6 +61,7 @@ class Game:
         self.by_nid: dict[int, Player] = {}
         self._subscribe_core()
         self.talks = Conversations.build(self)
+        self.missions = MissionDesk.build(self, self.talks.ai, self.talks.news)
 
     def _subscribe_core(self) -> None:
         bus = self.bus
@@ -93,10 +95,12 @@ class Game:
         self.modes.load(self.state.config.game_module_names)
         self.bus.start()
         self.talks.start()
+        self.missions.start()
 
     async def stop(self) -> None:
         self.modes.stop()
         await self.join.settle()
+        await self.missions.stop()
         await self.talks.stop()
         await self.bus.stop()
 
@@ -188,6 +192,8 @@ class Game:
         )
 
     async def _record_money(self, ev: MoneyChanged) -> None:
+        if ev.recorded:
+            return
         ledger = self.state.persistence
         assert isinstance(ledger, MoneyLedger)
         await ledger.change_money(ev.player.player_id, ev.new - ev.old, ev.reason)

@@ -77,3 +77,9 @@ def custom(game: Game, player: Player, msg: control.Custom) -> None:
 @handles(control.Who)
 def who(game: Game, player: Player, msg: control.Who) -> None:
     player.client.send(who_reply(game.state.world, player.nid, msg.ids))
+
+
+@handles(control.Mission)
+def mission(game: Game, player: Player, msg: control.Mission) -> None:
+    # Offers, acceptance and completion await storage (and generation): a task of their own.
+    game.missions.handle(player, msg)

@@ -7,12 +7,26 @@ model calls), `ganggpt_faction_events_total` its factionEvents.
 
 from __future__ import annotations
 
+import weakref
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PASS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
 
 
+_SHARED: weakref.WeakKeyDictionary[CollectorRegistry, GameplayMetrics] = weakref.WeakKeyDictionary()
+
+
 class GameplayMetrics:
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> GameplayMetrics:
+        """The one instance on `registry`: the services of one server share it (a second
+        instance would register the same names twice)."""
+        found = _SHARED.get(registry)
+        if found is None:
+            found = _SHARED[registry] = cls(registry)
+        return found
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry if registry is not None else CollectorRegistry()
         self.missions_generated = Counter(

@@ -193,6 +193,7 @@ def test_ops_cover_the_catalogue() -> None:
         ClientOp.LEAVE: c.Leave(),
         ClientOp.CUSTOM: c.Custom(type="taxi.start", data={}),
         ClientOp.WHO: c.Who(ids=[1]),
+        ClientOp.MISSION: c.Mission(action="list"),
     }
     assert set(sample) == set(ClientOp)
     for op, msg in sample.items():

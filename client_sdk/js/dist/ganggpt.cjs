@@ -97,7 +97,8 @@ var ErrorCode = Object.freeze({
   ALREADY_WELCOMED: 11,
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
-  HANDLER_FAILED: 14
+  HANDLER_FAILED: 14,
+  MISSION_REFUSED: 15
 });
 var CloseCode = Object.freeze({
   NORMAL: 1e3,
@@ -380,6 +381,9 @@ var RESUME_MAX = 256;
 var CUSTOM_TYPE_MIN = 3;
 var CUSTOM_TYPE_MAX = 64;
 var WHO_MAX_IDS = 64;
+var MISSION_ACTIONS = Object.freeze(["request", "accept", "abandon", "complete", "list"]);
+var MISSION_ID_MAX = 64;
+var MISSION_THEME_MAX = 80;
 var VERSION_MAX = 2 ** 31 - 1;
 var HELLO_MAX_SIZE = 4096;
 var CUSTOM_TYPE = /^[a-z0-9_]+(?:\.[a-z0-9_]+)+$/;
@@ -392,7 +396,8 @@ var CLIENT_FIELDS = Object.freeze({
   talk: ["npc", "text"],
   leave: [],
   custom: ["type", "data"],
-  who: ["ids"]
+  who: ["ids"],
+  mission: ["action", "id", "npc", "theme"]
 });
 var SERVER_FIELDS = Object.freeze({
   welcome: [
@@ -566,6 +571,13 @@ function validateClient(obj) {
         throw badField(`'ids' must be a list of 1 to ${WHO_MAX_IDS} integers from 0 to 65535`);
       }
       return { op: "who", ids };
+    }
+    case "mission": {
+      const action = obj.action;
+      if (!MISSION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${MISSION_ACTIONS.join(", ")}`);
+      const id = checkStr(obj, "id", 1, MISSION_ID_MAX, action === "request" || action === "list");
+      const npc = action === "request" || obj.npc !== void 0 && obj.npc !== null ? checkInt(obj, "npc", 0, 65535) : null;
+      return { op: "mission", action, id, npc, theme: checkStr(obj, "theme", 1, MISSION_THEME_MAX, true) };
     }
     default:
       throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });
@@ -1292,6 +1304,15 @@ var GangClient = class extends Emitter {
     const reply = this.waitFor("npc_say", (e) => e.npc === id && (this.netId === null || e.to === this.netId), timeoutMs);
     this.talk(id, text);
     return reply;
+  }
+  /**
+   * A mission request (SPEC §4.2 `mission`): `action` request (with `npc`, optional `theme`),
+   * accept / abandon / complete (with `id`) or list. Answers arrive as `event` events of type
+   * `mission`, `mission.progress`, `mission.list` (and `money`); refusals as `error` 15.
+   */
+  mission(action, { id = null, npc = null, theme = null } = {}) {
+    const giver = typeof npc === "object" && npc !== null ? npc.id : npc;
+    this._sendText(encodeClient({ op: "mission", action, id, npc: giver, theme }));
   }
   /** A game mode's own message: `type` is "namespace.name", `data` a JSON object. */
   sendCustom(type, data = {}) {

@@ -13,6 +13,9 @@ export const RESUME_MAX = 256;
 export const CUSTOM_TYPE_MIN = 3;
 export const CUSTOM_TYPE_MAX = 64;
 export const WHO_MAX_IDS = 64;
+export const MISSION_ACTIONS = Object.freeze(["request", "accept", "abandon", "complete", "list"]);
+export const MISSION_ID_MAX = 64;
+export const MISSION_THEME_MAX = 80;
 export const VERSION_MAX = 2 ** 31 - 1; // `v` fits a signed 32-bit integer in every client language
 /** Bytes a hello may take whatever `welcome.max_message_size` is; every valid hello fits (SPEC §4.2). */
 export const HELLO_MAX_SIZE = 4096;
@@ -29,6 +32,7 @@ export const CLIENT_FIELDS = Object.freeze({
   leave: [],
   custom: ["type", "data"],
   who: ["ids"],
+  mission: ["action", "id", "npc", "theme"],
 });
 
 /** Server ops this SDK knows: [required fields, optional fields], canonical order (SPEC §4.3). */
@@ -215,6 +219,13 @@ export function validateClient(obj) {
         throw badField(`'ids' must be a list of 1 to ${WHO_MAX_IDS} integers from 0 to 65535`);
       }
       return { op: "who", ids };
+    }
+    case "mission": {
+      const action = obj.action;
+      if (!MISSION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${MISSION_ACTIONS.join(", ")}`);
+      const id = checkStr(obj, "id", 1, MISSION_ID_MAX, action === "request" || action === "list");
+      const npc = action === "request" || (obj.npc !== undefined && obj.npc !== null) ? checkInt(obj, "npc", 0, 65535) : null;
+      return { op: "mission", action, id, npc, theme: checkStr(obj, "theme", 1, MISSION_THEME_MAX, true) };
     }
     default:
       throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });

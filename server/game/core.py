@@ -95,6 +95,9 @@ class Game:
         self.modes.load(self.state.config.game_module_names)
         self.bus.start()
         self.talks.start()
+
+    def storage_ready(self) -> None:
+        """Persistence has started: what reads storage at start may run now (missions)."""
         self.missions.start()
 
     async def stop(self) -> None:

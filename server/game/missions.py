@@ -457,7 +457,8 @@ class MissionDesk:
 
     def _committed(self, mission_id: str, player_id: str) -> None:
         if self.exit_after_commit:
-            log.critical("%s: exiting right after the commit of %s", EXIT_HOOK, mission_id)
+            # Straight to the file descriptor: os._exit flushes no logging handler.
+            os.write(2, f"{EXIT_HOOK}: exiting right after the commit of {mission_id}\n".encode())
             os._exit(137)
         self._fresh.add(mission_id)
 
@@ -502,26 +503,11 @@ class MissionDesk:
         card = self._cards.pop(ev.mission_id, None)
         if card is None:
             card = await self._card(ev.mission_id, reload=True)
-        repos = self.game.state.persistence.repos
-        relations = []
-        if ev.faction_impact:
-            member = await repos.factions.membership(ev.player_id)
-            actor = (
-                member.faction if member is not None else (card.get("giver") or {}).get("faction")
-            )
-            for other, delta in sorted(ev.faction_impact.items()):
-                if actor is None:
-                    break
-                rel = await self.factions.relationship(actor, other)
-                relations.append(
-                    {
-                        "faction": actor,
-                        "other": other,
-                        "delta": delta,
-                        "strength": rel.strength,
-                        "stance": rel.stance,
-                    }
-                )
+        try:
+            relations = await self._relations(ev, card)
+        except Exception as err:  # storage trouble: the completion is told all the same
+            log.warning("relations of mission %s not read: %r", ev.mission_id, err)
+            relations = []
         for item in card["objectives"]:
             item.update(progress=1.0, done=True)
         card.pop("deadline", None)
@@ -534,6 +520,30 @@ class MissionDesk:
             relations=relations,
         )
         self._send(ev.player_id, "mission", card)
+
+    async def _relations(self, ev: MissionCompleted, card: dict[str, Any]) -> list[dict[str, Any]]:
+        """The relationships the completion moved, as they are now: the player's faction
+        (the giver's when the player has none) with each faction of the impact."""
+        if not ev.faction_impact:
+            return []
+        member = await self.game.state.persistence.repos.factions.membership(ev.player_id)
+        giver = card.get("giver") or {}
+        actor = member.faction if member is not None else giver.get("faction")
+        out: list[dict[str, Any]] = []
+        for other, delta in sorted(ev.faction_impact.items()):
+            if actor is None or other == actor:
+                continue
+            rel = await self.factions.relationship(actor, other)
+            out.append(
+                {
+                    "faction": actor,
+                    "other": other,
+                    "delta": delta,
+                    "strength": rel.strength,
+                    "stance": rel.stance,
+                }
+            )
+        return out
 
     def _npc_talked(self, ev: NpcTalked) -> None:
         seen = self.talked.setdefault(ev.player.player_id, set())

@@ -191,7 +191,11 @@ class Game:
     def _deliver_mission(self, ev: MissionChanged) -> None:
         self.delivery.to_player(
             ev.player,
-            control.GameEvent(type="mission", data={"mission": ev.mission, "status": ev.status}),
+            # A game mode's own mission (GameApi.set_mission): the `mission` event with only
+            # what the mode knows (SPEC §4.3); generated missions go through MissionDesk.
+            control.GameEvent(
+                type="mission", data={"id": ev.mission, "title": ev.mission, "status": ev.status}
+            ),
         )
 
     async def _record_money(self, ev: MoneyChanged) -> None:

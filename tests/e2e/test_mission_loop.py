@@ -168,3 +168,33 @@ async def test_completion_killed_after_commit_applies_once(
         assert list(strengths.values()) == [offer.faction_impact[rival]]
     finally:
         await p.close()
+
+
+async def test_accepted_mission_survives_a_crash_and_is_tracked_after_restart(
+    spawn_server: SpawnServer, workdir: Path
+) -> None:
+    """Killed (-9) with a mission accepted and not done: the restarted server tracks it again
+    (restored at start), completes it when the player gets there, and pays once."""
+    town: dict[str, Any] = {"NPC_COUNT": 120, "SPAWN_AREA_SIZE": 100}
+    first = spawn_server(**town)
+    await first.wait_serving(30)
+    client = await connect(first.url, name="Survivor", reconnect=False)
+    try:
+        npc = await _gang_npc(client)
+        offer = await client.request_mission(npc, theme="a delivery")
+        await client.accept_mission(offer.id)
+    finally:
+        await client.close()
+    first.signal(signal.SIGKILL)
+    await first.wait_exit(30)
+
+    second = spawn_server(**town)
+    await second.wait_serving(30)
+    async with connect(second.url, name="Survivor") as again:
+        listed = {m.id: m for m in await again.missions()}
+        assert listed[offer.id].status == "accepted"
+        goal = offer.objectives[0]
+        assert goal.x is not None and goal.y is not None
+        await _walk(again, goal.x, goal.y)
+        done = await again.wait_mission(offer.id, "completed", timeout=30)
+        assert done.paid == offer.reward and again.money == offer.reward

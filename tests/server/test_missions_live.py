@@ -146,6 +146,15 @@ async def test_mission_offered_accepted_completed_by_walking_there_pays_once(
     await c.drain(0.3)
     assert [e.delta for e in await repos.players.ledger(pid)] == [offer["reward"]["money"]]
     strength = (await srv.state.game.missions.factions.relationship(faction, rival)).strength
+    # The tracker checked it, on its own timer (not from the tick).
+    passes = srv.state.metrics.registry.get_sample_value(
+        "ganggpt_mission_tracker_pass_seconds_count"
+    )
+    assert passes is not None and passes > 0
+    assert srv.state.metrics.registry.get_sample_value("ganggpt_missions_completed_total") == 1
+    assert (
+        srv.state.metrics.registry.get_sample_value("ganggpt_mission_completion_repeats_total") == 2
+    )
     assert strength == impact[rival]
 
 

@@ -101,6 +101,7 @@ DIRECTIONS = (
     "south-east",
 )
 WORLD_FACTIONS = tuple(f for f in FACTIONS if f != "none")
+DISPLAY_NAMES = {"lspd": "LSPD", "ems": "EMS", "lost_mc": "The Lost MC"}
 
 
 def exit_hook_from_env() -> bool:
@@ -194,7 +195,8 @@ class MissionDesk:
                 repos = self.game.state.persistence.repos
                 for name in WORLD_FACTIONS:
                     if await repos.factions.state(name) is None:
-                        await repos.factions.create(name, name.replace("_", " ").title())
+                        shown = DISPLAY_NAMES.get(name, name.replace("_", " ").title())
+                        await repos.factions.create(name, shown)
                 await self.service.restore()
                 break
             except Exception as err:

@@ -76,6 +76,7 @@ async def _gang_npc(client: Client) -> int:
 
 
 async def _walk(client: Client, x: float, y: float) -> None:
+    await client.wait_until(lambda: client.me is not None)  # our own entity has arrived
     me = client.me
     assert me is not None
     steps = max(1, int(((x - me.x) ** 2 + (y - me.y) ** 2) ** 0.5 / 2.0) + 1)

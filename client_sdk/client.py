@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import random
@@ -30,6 +31,21 @@ from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
+from client_sdk.missions import (
+    MissionAccepted,
+    MissionCompleted,
+    MissionEvent,
+    MissionFailed,
+    MissionInfo,
+    MissionOffered,
+    MissionProgressed,
+    MissionSdkEvent,
+    MissionsListed,
+    MoneyChanged,
+)
+from client_sdk.missions import (
+    typed_event as mission_event,
+)
 from client_sdk.social import (
     CompanionInfo,
     CompanionUpdate,
@@ -38,7 +54,9 @@ from client_sdk.social import (
     FactionUpdate,
     RequestRefusedError,
     SocialEvent,
-    typed_event,
+)
+from client_sdk.social import (
+    typed_event as social_event,
 )
 from protocol.catalogue import CloseCode
 from protocol.control import Welcome
@@ -58,6 +76,7 @@ from protocol.mirror import (
     PongReceived,
     ReconnectRequested,
     Welcomed,
+    WhoReceived,
     close_action,
     close_code_name,
 )
@@ -97,7 +116,7 @@ class Closed:
     error: str | None
 
 
-ClientEvent = Event | Disconnected | Reconnected | Closed | SocialEvent
+ClientEvent = Event | Disconnected | Reconnected | Closed | SocialEvent | MissionSdkEvent
 E = TypeVar("E")
 S = TypeVar("S", bound=SocialEvent)
 
@@ -126,6 +145,15 @@ class ReconnectFailedError(ClientClosedError):
 
 class HandshakeError(ClientError):
     """The server answered the hello with something other than a welcome."""
+
+
+class MissionRefusedError(ClientError):
+    """The server refused a mission request: `reason` is the SPEC §12 reason
+    (`incomplete`, `unknown_mission`, ...; `unknown_entity` when the NPC is not in view)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -191,6 +219,12 @@ class Client:
         self._next_input_at = 0.0
         self._resume_after: float | None = None
         self._resume_window: float | None = None  # from a `reconnect` notice
+        self.money: int | None = None
+        """The player's money as the last `money` event said (None before the first)."""
+        self.known_missions: dict[str, MissionInfo] = {}
+        """Every mission the server told this client about, by id, as last described (its
+        `objectives` updated by `mission.progress`)."""
+        self._mission_lock: asyncio.Lock | None = None
 
     # --- read-only state --------------------------------------------------------------------
 
@@ -528,6 +562,146 @@ class Client:
         assert isinstance(ev, kind)
         return ev
 
+    async def who(self, ids: Sequence[int], timeout: float = 10.0) -> list[dict[str, object]]:
+        """Who these entities in view are: a dict per entity (`id`, `kind`, `name`, and for
+        NPCs `role` and `faction`); ids not in view are left out."""
+        fut: asyncio.Future[ClientEvent] = asyncio.get_running_loop().create_future()
+        entry = (lambda ev: isinstance(ev, WhoReceived), fut)
+        self._waiters.append(entry)
+        try:
+            await self._send_text(self.mirror.who(list(ids)), timeout)
+            ev = await asyncio.wait_for(fut, timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+        assert isinstance(ev, WhoReceived)
+        return ev.entities
+
+    # --- missions (SPEC §4.2 `mission`) ---------------------------------------------------------
+
+    async def request_mission(
+        self, npc: int | Npc, theme: str | None = None, timeout: float = 30.0
+    ) -> MissionInfo:
+        """Ask an NPC in view for work; returns the offered mission. `theme` hints at the kind
+        of job ("a delivery"). Raises MissionRefusedError (e.g. `too_many_offers`)."""
+        nid = npc.net_id if isinstance(npc, Npc) else npc
+        ev = await self._mission_call(
+            self.mirror.mission("request", npc=nid, theme=theme),
+            lambda e: isinstance(e, MissionOffered) and e.mission.giver_npc == nid,
+            timeout,
+        )
+        return ev.mission
+
+    async def accept_mission(self, mission_id: str, timeout: float = 10.0) -> MissionInfo:
+        """Accept an offered mission; the server then checks its objectives in the world."""
+        ev = await self._mission_call(
+            self.mirror.mission("accept", mission_id),
+            lambda e: isinstance(e, MissionAccepted) and e.mission.id == mission_id,
+            timeout,
+        )
+        return ev.mission
+
+    async def complete_mission(self, mission_id: str, timeout: float = 10.0) -> MissionInfo:
+        """Claim a mission's completion; returns it completed (`paid`, `balance`,
+        `relations`). The server verifies the objectives itself (and completes a mission on
+        its own once they are done: claiming it again is answered with `repeated` True and
+        nothing paid twice). Raises MissionRefusedError `incomplete` before that."""
+        ev = await self._mission_call(
+            self.mirror.mission("complete", mission_id),
+            lambda e: isinstance(e, MissionCompleted) and e.mission.id == mission_id,
+            timeout,
+        )
+        return ev.mission
+
+    async def abandon_mission(self, mission_id: str, timeout: float = 10.0) -> MissionInfo:
+        """Give up a mission (offered or accepted): it fails."""
+        ev = await self._mission_call(
+            self.mirror.mission("abandon", mission_id),
+            lambda e: isinstance(e, MissionFailed) and e.mission.id == mission_id,
+            timeout,
+        )
+        return ev.mission
+
+    async def missions(self, timeout: float = 10.0) -> list[MissionInfo]:
+        """This player's recent missions, newest first, as the server has them."""
+        async with self._mission_turn():
+            ev = await self._await_answer(
+                self.mirror.mission("list"), lambda e: isinstance(e, MissionsListed), timeout
+            )
+        assert isinstance(ev, MissionsListed)
+        return list(ev.missions)
+
+    async def wait_mission(
+        self, mission_id: str, status: str = "completed", timeout: float = 60.0
+    ) -> MissionInfo:
+        """Return once the mission has `status` (at once if it has it already)."""
+        await self.wait_until(
+            lambda: (m := self.known_missions.get(mission_id)) is not None and m.status == status,
+            timeout,
+        )
+        return self.known_missions[mission_id]
+
+    @contextlib.asynccontextmanager
+    async def _mission_turn(self) -> AsyncIterator[None]:
+        # One mission request at a time: a refusal (`error` 15) names no request, so it
+        # belongs to the only one waiting.
+        if self._mission_lock is None:
+            self._mission_lock = asyncio.Lock()
+        async with self._mission_lock:
+            yield
+
+    async def _mission_call(
+        self, data: bytes, answer: Callable[[ClientEvent], bool], timeout: float
+    ) -> MissionEvent:
+        async with self._mission_turn():
+            ev = await self._await_answer(data, answer, timeout)
+        assert isinstance(ev, MissionEvent)
+        return ev
+
+    async def _await_answer(
+        self, data: bytes, answer: Callable[[ClientEvent], bool], timeout: float
+    ) -> ClientEvent:
+        def refused(ev: ClientEvent) -> bool:
+            return isinstance(ev, ErrorReceived) and ev.name in (
+                "MISSION_REFUSED",
+                "UNKNOWN_ENTITY",
+                "BAD_FIELD",
+                "RATE_LIMITED",
+            )
+
+        fut: asyncio.Future[ClientEvent] = asyncio.get_running_loop().create_future()
+        entry = (lambda ev: answer(ev) or refused(ev), fut)
+        self._waiters.append(entry)  # before sending: the answer can come back at once
+        try:
+            await self._send_text(data, timeout)
+            ev = await asyncio.wait_for(fut, timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+        if isinstance(ev, ErrorReceived):
+            reason, _, _ = ev.message.partition(":")
+            if ev.name != "MISSION_REFUSED":
+                reason = ev.name.lower()
+            raise MissionRefusedError(reason, ev.message)
+        return ev
+
+    def _track_mission(self, ev: MissionSdkEvent) -> None:
+        if isinstance(ev, MissionEvent):
+            self.known_missions[ev.mission.id] = ev.mission
+        elif isinstance(ev, MissionsListed):
+            for m in ev.missions:
+                self.known_missions[m.id] = m
+        elif isinstance(ev, MissionProgressed):
+            known = self.known_missions.get(ev.id)
+            if known is not None:
+                objectives = tuple(
+                    dataclasses.replace(o, progress=p, done=d)
+                    for o, (p, d) in zip(known.objectives, ev.objectives, strict=False)
+                )
+                self.known_missions[ev.id] = dataclasses.replace(known, objectives=objectives)
+        elif isinstance(ev, MoneyChanged):
+            self.money = ev.money
+
     async def ping(self, timeout: float = 5.0) -> float:
         """Round trip to the server and back through its message handling, in seconds."""
         pid, data = self.mirror.ping(time.time())
@@ -753,7 +927,9 @@ class Client:
     # --- internals: dispatch ----------------------------------------------------------------
 
     def _dispatch(self, events: Sequence[ClientEvent]) -> None:
-        for ev in _with_typed(events):
+        if any(isinstance(ev, GameEventReceived) for ev in events):
+            events = self._with_typed(events)
+        for ev in events:
             if isinstance(ev, PongReceived):
                 fut = self._pings.get(ev.id)
                 if fut is not None and not fut.done() and ev.rtt is not None:
@@ -780,6 +956,22 @@ class Client:
                         continue
                     if hit:
                         wfut.set_result(ev)
+
+    def _with_typed(self, events: Sequence[ClientEvent]) -> list[ClientEvent]:
+        """Each raw `event` followed by its typed form (missions and money, with this client's
+        state updated; factions and companions, client_sdk.social)."""
+        out: list[ClientEvent] = []
+        for ev in events:
+            out.append(ev)
+            if isinstance(ev, GameEventReceived):
+                mission = mission_event(ev)
+                if mission is not None:
+                    self._track_mission(mission)
+                    out.append(mission)
+                social = social_event(ev)
+                if social is not None:
+                    out.append(social)
+        return out
 
     def _call(self, fn: Callable[[Any], object], ev: ClientEvent) -> None:
         try:
@@ -815,18 +1007,6 @@ class Client:
 
 
 # --- connect ----------------------------------------------------------------------------------
-
-
-def _with_typed(events: Sequence[ClientEvent]) -> list[ClientEvent]:
-    """Each faction or companion `event` followed by its typed form (client_sdk.social)."""
-    out: list[ClientEvent] = []
-    for ev in events:
-        out.append(ev)
-        if isinstance(ev, GameEventReceived):
-            typed = typed_event(ev)
-            if typed is not None:
-                out.append(typed)
-    return out
 
 
 def _change(*changes: str) -> Callable[[FactionUpdate | CompanionUpdate], bool]:
@@ -879,6 +1059,7 @@ __all__ = [
     "Disconnected",
     "FatalCloseError",
     "HandshakeError",
+    "MissionRefusedError",
     "ReconnectFailedError",
     "Reconnected",
     "connect",

@@ -349,6 +349,23 @@ class Config(BaseSettings):
         True,
         description="An NPC a player threatened, insulted or thanked tells its faction-mates.",
     )
+    # --- gameplay: missions (issue 9) ---
+    mission_check_interval: float = Field(
+        0.5,
+        ge=0.05,
+        le=10.0,
+        description="Seconds between two checks of every accepted mission's objectives"
+        " (off the tick).",
+    )
+    mission_offer_ttl: float = Field(
+        600.0, gt=0, description="Seconds an offered mission waits to be accepted."
+    )
+    mission_max_reward: int = Field(
+        5000, ge=0, le=1_000_000, description="Most money one generated mission may pay."
+    )
+    mission_open_offers: int = Field(
+        3, ge=1, le=20, description="Offers a player may hold at once (not yet accepted)."
+    )
 
     @field_validator("sqlite_path", "journal_path")
     @classmethod

@@ -28,6 +28,7 @@ class ClientOp(StrEnum):
     # --- factions and companions (SPEC §4.2) ---
     FACTION = "faction"  # create, join, leave, promote, kick or look at a faction (`action`)
     COMPANION = "companion"  # summon, dismiss, recall or list your companions (`action`)
+    MISSION = "mission"  # ask for, accept, abandon, complete or list missions (`action`)
 
 
 class ServerOp(StrEnum):
@@ -84,6 +85,8 @@ class ErrorCode(IntEnum):
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
     UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
     HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
+
+    MISSION_REFUSED = 15  # a `mission` request the game refused; `message` starts with the reason
     # --- factions and companions: `message` starts with the reason (`reason: explanation`) ---
     FACTION_REFUSED = 16  # a `faction` request the rules refused; nothing changed
     COMPANION_REFUSED = 17  # a `companion` request the rules refused; nothing changed
@@ -129,6 +132,26 @@ COMPANION_REFUSALS = (
     "unavailable",
 )
 """Reasons a COMPANION_REFUSED error starts with (SPEC §12)."""
+
+
+# --- missions (SPEC §4.2 `mission`, §4.3 `event`) ---
+MISSION_ACTIONS = ("request", "accept", "abandon", "complete", "list")
+"""`action` values of the client's `mission` message (SPEC §4.2)."""
+
+MISSION_STATUSES = ("offered", "accepted", "completed", "failed", "expired")
+"""`status` of a mission in `event` type `mission` (SPEC §4.3)."""
+
+MISSION_REFUSALS = (
+    "unknown_mission",
+    "not_offered",
+    "offer_expired",
+    "not_accepted",
+    "incomplete",
+    "too_many_offers",
+    "busy",
+    "unavailable",
+)
+"""Reasons a MISSION_REFUSED error starts with (`reason: explanation`), SPEC §12."""
 
 
 class CloseCode(IntEnum):

@@ -19,6 +19,7 @@ from protocol.catalogue import (
     COMPANION_ACTIONS,
     COMPANION_KINDS,
     FACTION_ACTIONS,
+    MISSION_ACTIONS,
     SUPPORTED_VERSIONS,
     ClientOp,
     CloseCode,
@@ -40,6 +41,8 @@ FACTION_NAME = re.compile(r"[a-z0-9_]{2,40}")  # a faction's name is a slug
 DISPLAY_NAME_MAX = 64  # code points of a faction's display name
 PLAYER_ID_MAX = 64  # code points of a player id named in a `faction` request
 COMPANION_ID_MAX = 64  # code points of a companion id
+MISSION_ID_MAX = 64  # code points of a mission id
+MISSION_THEME_MAX = 80  # code points of a mission request's theme
 VERSION_MAX = 2**31 - 1  # `v` fits a signed 32-bit integer in every client language
 HELLO_MAX_SIZE = 4096
 """Bytes a hello may take whatever MAX_MESSAGE_SIZE is. Every field at its maximum, as UTF-8
@@ -138,7 +141,19 @@ class Companion:
     kind: str | None = None
 
 
-ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who | Faction | Companion
+@dataclass(frozen=True, slots=True)
+class Mission:
+    """Missions: `action` is request (from NPC `npc` in view, optional `theme`), accept,
+    abandon or complete (mission `id`), or list. Answered by `event`s of type `mission`."""
+
+    OP: ClassVar[str] = ClientOp.MISSION
+    action: str
+    id: str | None = None
+    npc: int | None = None
+    theme: str | None = None
+
+
+ClientMessage = Hello | Ping | Chat | Talk | Leave | Custom | Who | Faction | Companion | Mission
 
 
 # --- server -> client -------------------------------------------------------------------
@@ -480,6 +495,18 @@ def _decode_companion(obj: dict[str, Any]) -> Companion:
     return Companion(action=action, id=cid, name=name, kind=kind)
 
 
+def _decode_mission(obj: dict[str, Any]) -> Mission:
+    action = obj.get("action")
+    if action not in MISSION_ACTIONS:
+        raise _bad(f"'action' must be one of {', '.join(MISSION_ACTIONS)}")
+    mission_id = _str(obj, "id", 1, MISSION_ID_MAX, optional=action in ("request", "list"))
+    npc = obj.get("npc")
+    if action == "request" or npc is not None:
+        npc = _int(obj, "npc", 0, 65535)
+    theme = _str(obj, "theme", 1, MISSION_THEME_MAX, optional=True)
+    return Mission(action=action, id=mission_id, npc=npc, theme=theme)
+
+
 # One decoder per client op: adding a message is one entry here and one in the catalogue.
 _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.PING: _decode_ping,
@@ -491,6 +518,7 @@ _CLIENT_DECODERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     ClientOp.WHO: _decode_who,
     ClientOp.FACTION: _decode_faction,
     ClientOp.COMPANION: _decode_companion,
+    ClientOp.MISSION: _decode_mission,
 }
 
 
@@ -572,6 +600,7 @@ __all__ = [
     "GameEvent",
     "Hello",
     "Leave",
+    "Mission",
     "NpcSay",
     "NpcSayPart",
     "Ping",

@@ -30,6 +30,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from protocol.catalogue import (
+    MISSION_ACTIONS,
     PROTOCOL_VERSION,
     CloseCode,
     EntityKind,
@@ -39,6 +40,8 @@ from protocol.catalogue import (
     StateFlag,
 )
 from protocol.control import (
+    MISSION_ID_MAX,
+    MISSION_THEME_MAX,
     NAME_MAX,
     TEXT_MAX,
     WHO_MAX,
@@ -65,6 +68,7 @@ from protocol.control import (
 )
 from protocol.control import Companion as CompanionMsg
 from protocol.control import Faction as FactionMsg
+from protocol.control import Mission as MissionMsg
 from protocol.control import Talk as TalkMsg
 from protocol.control import decode_client as _decode_client
 from protocol.quant import WorldBounds, dequantise_heading, dequantise_position
@@ -518,6 +522,30 @@ class Mirror:
     ) -> bytes:
         """A `companion` request (SPEC §4.2): summon, dismiss, recall, info."""
         return _checked(CompanionMsg(action, companion_id, name, kind))
+
+    def mission(
+        self,
+        action: str,
+        mission_id: str | None = None,
+        *,
+        npc: int | None = None,
+        theme: str | None = None,
+    ) -> bytes:
+        """A `mission` request: request (from NPC `npc`), accept / abandon / complete
+        (`mission_id`), list."""
+        if action not in MISSION_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(MISSION_ACTIONS)}")
+        if action in ("accept", "abandon", "complete") and mission_id is None:
+            raise ValueError(f"{action} needs a mission id")
+        if mission_id is not None:
+            _check_text("id", mission_id, MISSION_ID_MAX)
+        if action == "request" and npc is None:
+            raise ValueError("request needs the net id of the NPC to ask")
+        if npc is not None and not 0 <= npc <= 0xFFFF:
+            raise ValueError("npc must be a net id (0..65535)")
+        if theme is not None:
+            _check_text("theme", theme, MISSION_THEME_MAX)
+        return encode(MissionMsg(action=action, id=mission_id, npc=npc, theme=theme))
 
     def leave(self) -> bytes:
         """Quit for good; forget the resume token since the server will not keep the player."""

@@ -218,6 +218,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     try:
         state.game.start()  # loads GAME_MODULES: a broken one stops the start
         await persistence.start()
+        state.game.storage_ready()
         await tcp.start_serving()
     except BaseException:
         tcp.close()

@@ -58,6 +58,42 @@ Json = dict[str, Any]
 
 HERE = Path(__file__).resolve().parent
 
+MISSION_ID = "5b0f3c1e-8a2d-4f6b-9c61-2f0d7e9a4b10"
+MISSION_OFFERED: Json = {
+    "id": MISSION_ID,
+    "status": "offered",
+    "title": "Package for the garage to the north",
+    "description": "Tyrone Banks needs a package dropped at the garage to the north.",
+    "objectives": [
+        {
+            "kind": "reach_place",
+            "place": "the garage to the north",
+            "radius_m": 15.0,
+            "x": 12.5,
+            "y": 80.0,
+            "progress": 0.0,
+            "done": False,
+        }
+    ],
+    "difficulty": 2,
+    "estimated_minutes": 9,
+    "reward": {"money": 340, "reputation": 4},
+    "faction_impact": [{"faction": "ballas", "delta": 4}, {"faction": "vagos", "delta": -2}],
+    "giver": {"npc": 1000, "name": "Tyrone Banks", "faction": "ballas"},
+    "expires_at": 1767225600.0,
+}
+MISSION_COMPLETED: Json = {
+    **{k: v for k, v in MISSION_OFFERED.items() if k != "expires_at"},
+    "status": "completed",
+    "objectives": [{**MISSION_OFFERED["objectives"][0], "progress": 1.0, "done": True}],
+    "paid": 340,
+    "repeated": False,
+    "balance": 1590,
+    "relations": [
+        {"faction": "ballas", "other": "vagos", "delta": -2, "strength": -2, "stance": "neutral"}
+    ],
+}
+
 WORLD = WorldBounds(-4000.0, -4000.0, -200.0, 4000.0, 4000.0, 1800.0)
 """The default configuration's world bounds (WORLD_MIN_X ... WORLD_MAX_Z)."""
 
@@ -155,7 +191,18 @@ def input_from_json(d: Json) -> InputFrame:
 
 CLIENT_TYPES: dict[str, type[Any]] = {
     m.OP: m
-    for m in (c.Hello, c.Ping, c.Chat, c.Talk, c.Leave, c.Custom, c.Who, c.Faction, c.Companion)
+    for m in (
+        c.Hello,
+        c.Ping,
+        c.Chat,
+        c.Talk,
+        c.Leave,
+        c.Custom,
+        c.Who,
+        c.Faction,
+        c.Companion,
+        c.Mission,
+    )
 }
 SERVER_TYPES: dict[str, type[Any]] = {
     m.OP: m
@@ -1224,6 +1271,78 @@ def control_cases() -> list[Json]:
             session,
             '{"op":"companion","action":"summon","name":""}',
         ),
+        # --- missions (SPEC §4.2 mission) ---
+        _ctl_ok(
+            "mission_request",
+            "Ask NPC 1000 for work, hinting at the kind of job.",
+            cl,
+            session,
+            _enc(c.Mission(action="request", npc=1000, theme="a delivery")),
+        ),
+        _ctl_ok(
+            "mission_request_without_theme",
+            "The theme is optional.",
+            cl,
+            session,
+            _enc(c.Mission(action="request", npc=1000)),
+        ),
+        _ctl_ok(
+            "mission_accept",
+            "Accept an offered mission by its id.",
+            cl,
+            session,
+            _enc(c.Mission(action="accept", id=MISSION_ID)),
+        ),
+        _ctl_ok(
+            "mission_complete",
+            "Claim a completion; the server checks the objectives itself.",
+            cl,
+            session,
+            _enc(c.Mission(action="complete", id=MISSION_ID)),
+        ),
+        _ctl_ok(
+            "mission_abandon",
+            "Give a mission up (it fails).",
+            cl,
+            session,
+            _enc(c.Mission(action="abandon", id=MISSION_ID)),
+        ),
+        _ctl_ok("mission_list", "List my recent missions.", cl, session, _enc(c.Mission("list"))),
+        _ctl_bad(
+            "mission_unknown_action",
+            "action is one of request, accept, abandon, complete, list.",
+            cl,
+            session,
+            '{"op":"mission","action":"steal"}',
+        ),
+        _ctl_bad(
+            "mission_accept_without_id",
+            "accept, abandon and complete name the mission.",
+            cl,
+            session,
+            '{"op":"mission","action":"accept"}',
+        ),
+        _ctl_bad(
+            "mission_request_without_npc",
+            "A request names the NPC asked.",
+            cl,
+            session,
+            '{"op":"mission","action":"request"}',
+        ),
+        _ctl_bad(
+            "mission_theme_too_long",
+            "81 code points of theme.",
+            cl,
+            session,
+            '{"op":"mission","action":"request","npc":1000,"theme":"' + "x" * 81 + '"}',
+        ),
+        _ctl_bad(
+            "mission_id_too_long",
+            "A mission id is at most 64 code points.",
+            cl,
+            session,
+            '{"op":"mission","action":"complete","id":"' + "x" * 65 + '"}',
+        ),
         _ctl_ok(
             "second_hello",
             "A well-formed hello after the welcome decodes; the server answers "
@@ -1450,6 +1569,43 @@ def control_cases() -> list[Json]:
                     },
                 )
             ),
+        ),
+        _ctl_ok(
+            "event_mission_offered",
+            "NPC 1000 offers a mission: the whole mission, status offered.",
+            sv,
+            session,
+            _enc(c.GameEvent(type="mission", data=MISSION_OFFERED)),
+        ),
+        _ctl_ok(
+            "event_mission_progress",
+            "An accepted mission's objectives advanced (checked by the server).",
+            sv,
+            session,
+            _enc(
+                c.GameEvent(
+                    type="mission.progress",
+                    data={
+                        "id": MISSION_ID,
+                        "objectives": [{"progress": 0.45, "done": False}],
+                        "complete": False,
+                    },
+                )
+            ),
+        ),
+        _ctl_ok(
+            "event_mission_completed",
+            "Completed once: paid, with the relationships it moved.",
+            sv,
+            session,
+            _enc(c.GameEvent(type="mission", data=MISSION_COMPLETED)),
+        ),
+        _ctl_ok(
+            "error_mission_refused",
+            "A mission request refused: the message starts with the reason.",
+            sv,
+            session,
+            _enc(c.error(ErrorCode.MISSION_REFUSED, "incomplete: the objectives are not done yet")),
         ),
         _ctl_ok(
             "server_custom",

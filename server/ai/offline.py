@@ -202,6 +202,15 @@ def _rival(ctx: MissionContext, rng: random.Random) -> str | None:
     return rng.choice(others) if others else None
 
 
+THEME_WORDS = {
+    "delivery": ("deliver", "package", "drop"),
+    "stakeout": ("stakeout", "stake out", "watch"),
+    "escort": ("escort", "ride"),
+    "meeting": ("meet", "message", "word with"),
+}
+"""Words of a mission request's theme that ask for one kind of offline mission."""
+
+
 def offline_mission(ctx: MissionContext, seed: int = 0) -> MissionSpec:
     """A mission built only from what `ctx` offers, so it always passes `check_against`."""
     rng = random.Random(
@@ -217,7 +226,10 @@ def offline_mission(ctx: MissionContext, seed: int = 0) -> MissionSpec:
         kinds += ["escort", "meeting"]
     if not places and not ctx.npc_ids:
         raise ValueError("a MissionContext needs at least one place or NPC")
-    kind = rng.choice(kinds) if places else "meeting"
+    # A theme naming a kind of job steers the choice, as it would steer a model.
+    theme = ctx.theme.lower()
+    wanted = [k for k in kinds if any(w in theme for w in THEME_WORDS[k])]
+    kind = rng.choice(wanted or kinds) if places else "meeting"
     radius = float(rng.choice((10, 15, 25)))
     if kind == "delivery":
         a = rng.choice(places)
@@ -251,7 +263,9 @@ def offline_mission(ctx: MissionContext, seed: int = 0) -> MissionSpec:
     impact = []
     if giver.faction and giver.faction in ctx.factions:
         impact.append(FactionImpact(faction=giver.faction, delta=min(20, 2 + difficulty)))
-    if rival is not None and len(objectives) > 1:
+    # Working for one faction is working against its rival: the impact a player without a
+    # faction of their own can still see (the giver's faction vs the rival).
+    if rival is not None and (giver.faction or len(objectives) > 1):
         impact.append(FactionImpact(faction=rival, delta=-min(20, 1 + difficulty // 2)))
     money = min(ctx.max_reward, 150 * difficulty + rng.randrange(0, 100))
     return MissionSpec(

@@ -30,6 +30,7 @@ from server.game.events import (
 from server.game.factions import FactionDesk
 from server.game.handlers import HANDLERS, Handler
 from server.game.join import Authenticator, GuestAuthenticator, JoinService
+from server.game.missions import MissionDesk
 from server.game.movement import Movement
 from server.game.player import Player
 from server.game.rumours import TalkRumours
@@ -63,11 +64,13 @@ class Game:
         self.by_nid: dict[int, Player] = {}
         self._subscribe_core()
         self.talks = Conversations.build(self)
-        # Factions, companions and rumours share the dialogue's memory and faction news.
+        # Factions, companions, rumours and missions share the dialogue's memory and faction
+        # news, and one faction service (a second would announce each relation shift twice).
         self.factions = FactionDesk(self, self.talks.news)
         self.companions = CompanionDesk(self, self.talks.memory)
         self.talks.companions = self.companions.service
         self.rumours = TalkRumours(self, self.talks.memory)
+        self.missions = MissionDesk.build(self, self.talks.ai, self.factions.service)
 
     def _subscribe_core(self) -> None:
         bus = self.bus
@@ -102,9 +105,14 @@ class Game:
         self.bus.start()
         self.talks.start()
 
+    def storage_ready(self) -> None:
+        """Persistence has started: what reads storage at start may run now (missions)."""
+        self.missions.start()
+
     async def stop(self) -> None:
         self.modes.stop()
         await self.join.settle()
+        await self.missions.stop()
         await self.factions.stop()
         await self.companions.stop()
         await self.talks.stop()
@@ -194,10 +202,16 @@ class Game:
     def _deliver_mission(self, ev: MissionChanged) -> None:
         self.delivery.to_player(
             ev.player,
-            control.GameEvent(type="mission", data={"mission": ev.mission, "status": ev.status}),
+            # A game mode's own mission (GameApi.set_mission): the `mission` event with only
+            # what the mode knows (SPEC §4.3); generated missions go through MissionDesk.
+            control.GameEvent(
+                type="mission", data={"id": ev.mission, "title": ev.mission, "status": ev.status}
+            ),
         )
 
     async def _record_money(self, ev: MoneyChanged) -> None:
+        if ev.recorded:
+            return
         ledger = self.state.persistence
         assert isinstance(ledger, MoneyLedger)
         await ledger.change_money(ev.player.player_id, ev.new - ev.old, ev.reason)

@@ -73,6 +73,9 @@ class MoneyChanged:
     old: int
     new: int
     reason: str
+    # True when the change is durable already (a mission reward, committed with the
+    # mission): the ledger must not record it a second time.
+    recorded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

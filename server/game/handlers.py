@@ -90,3 +90,9 @@ def faction(game: Game, player: Player, msg: control.Faction) -> None:
 @handles(control.Companion)
 def companion(game: Game, player: Player, msg: control.Companion) -> None:
     game.companions.handle(player, msg)
+
+
+@handles(control.Mission)
+def mission(game: Game, player: Player, msg: control.Mission) -> None:
+    # Offers, acceptance and completion await storage (and generation): a task of their own.
+    game.missions.handle(player, msg)

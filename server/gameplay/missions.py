@@ -201,10 +201,16 @@ class MissionService:
         )
 
     async def offer(
-        self, ctx: MissionContext, caller: CallerInfo, *, giver_faction: str | None = None
+        self,
+        ctx: MissionContext,
+        caller: CallerInfo,
+        *,
+        giver_faction: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> MissionOffered:
         """Generate a mission for `ctx.player_id` at the difficulty its history calls for,
-        store the offer and emit `MissionOffered`."""
+        store the offer (with `extra`, e.g. who gave it, beside the spec) and emit
+        `MissionOffered`."""
         player_id = ctx.player_id
         mine = [p for p, _ in self.offered.values() if p == player_id]
         if len(mine) >= self.max_open_offers:
@@ -222,6 +228,7 @@ class MissionService:
             "mission": public,
             "places": {p.name: [p.x, p.y] for p in ctx.places},
             "source": result.source,
+            **(extra or {}),
         }
         mission_id = await self.repos.missions.offer(
             player_id,
@@ -325,6 +332,11 @@ class MissionService:
         )
         self.emit(event)
         return event
+
+    def announced(self, mission_id: str) -> bool:
+        """Whether this process has announced the mission's completion already (a later
+        `complete` then emits nothing)."""
+        return mission_id in self._announced
 
     def _forget(self, mission_id: str) -> None:
         self.offered.pop(mission_id, None)

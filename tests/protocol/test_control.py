@@ -219,6 +219,7 @@ def test_ops_cover_the_catalogue() -> None:
         ClientOp.WHO: c.Who(ids=[1]),
         ClientOp.FACTION: c.Faction(action="leave"),
         ClientOp.COMPANION: c.Companion(action="info"),
+        ClientOp.MISSION: c.Mission(action="list"),
     }
     assert set(sample) == set(ClientOp)
     for op, msg in sample.items():

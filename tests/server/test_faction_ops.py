@@ -211,12 +211,13 @@ async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
 async def test_relationships_stream_to_members_with_hysteresis_and_reach_npc_prompts(
     start: ServerFactory, clients: list[Client], fake: FakeOpenAI
 ) -> None:
+    # Not "ballas": the world's own factions exist from the start (missions name them).
     srv = await start(**TOWN, ai_provider="openai", openai_base_url=fake.base_url, ai_max_retries=0)
     game = srv.state.game
     grove = await account(srv, "Sweet")
     ballas = await account(srv, "Kane")
     clients += [grove, ballas]
-    for c, name in ((grove, "grove"), (ballas, "ballas")):
+    for c, name in ((grove, "grove"), (ballas, "rollers")):
         await send(c, op="faction", action="create", name=name)
         await event(c, "faction", lambda d: d["change"] == "created")
 
@@ -229,19 +230,19 @@ async def test_relationships_stream_to_members_with_hysteresis_and_reach_npc_pro
     assert not api.member_killed(victim, victim, "kill:0")  # same faction: nothing to shift
     first = await event(grove, "faction.relation")
     await until(lambda: len(events(grove, "faction.relation")) >= 1)
-    assert (first["faction_a"], first["faction_b"], first["strength"]) == ("ballas", "grove", -8)
+    assert (first["faction_a"], first["faction_b"], first["strength"]) == ("grove", "rollers", -8)
     assert first["reason"] == "member_killed" and first["stance"] == "neutral"
     assert game.factions.member_killed(victim, killer, "kill:2")
     await event(ballas, "faction.relation", lambda d: d["strength"] == -16)
-    rel = await game.factions.service.relationship("grove", "ballas")
+    rel = await game.factions.service.relationship("grove", "rollers")
     assert rel.strength == -16  # kill:1 counted once
 
     # Down to war (<= -60): the stance changes and members of both sides hear it.
-    await game.factions.service.shift("grove", "ballas", -50, reason="mission")
+    await game.factions.service.shift("grove", "rollers", -50, reason="mission")
     war = await event(ballas, "faction.relation", lambda d: d["stance"] == "war")
     assert (war["previous_stance"], war["strength"]) == ("neutral", -66)
     # Hysteresis: back above -60 is still war; only above -40 is it over.
-    await game.factions.service.shift("grove", "ballas", 10, reason="mission")
+    await game.factions.service.shift("grove", "rollers", 10, reason="mission")
     still = await event(grove, "faction.relation", lambda d: d["strength"] == -56)
     assert still["stance"] == "war" and still["previous_stance"] == "war"
     news = await event(grove, "faction.news", lambda d: "at war" in d["text"])
@@ -257,7 +258,7 @@ async def test_relationships_stream_to_members_with_hysteresis_and_reach_npc_pro
     await grove.text("npc_say")
     (req,) = fake.chat_requests()
     prompt = orjson.dumps(req.body["messages"]).decode()
-    assert "The ballas and the grove are now at war" in prompt
+    assert "The grove and the rollers are now at war" in prompt
 
 
 async def test_a_mission_against_a_faction_is_news_to_its_members(

@@ -101,6 +101,7 @@ var ErrorCode = Object.freeze({
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
   HANDLER_FAILED: 14,
+  MISSION_REFUSED: 15,
   FACTION_REFUSED: 16,
   COMPANION_REFUSED: 17
 });
@@ -392,6 +393,9 @@ var FACTION_NAME = /^[a-z0-9_]{2,40}$/;
 var DISPLAY_NAME_MAX = 64;
 var PLAYER_ID_MAX = 64;
 var COMPANION_ID_MAX = 64;
+var MISSION_ACTIONS = Object.freeze(["request", "accept", "abandon", "complete", "list"]);
+var MISSION_ID_MAX = 64;
+var MISSION_THEME_MAX = 80;
 var VERSION_MAX = 2 ** 31 - 1;
 var HELLO_MAX_SIZE = 4096;
 var CUSTOM_TYPE = /^[a-z0-9_]+(?:\.[a-z0-9_]+)+$/;
@@ -406,7 +410,8 @@ var CLIENT_FIELDS = Object.freeze({
   custom: ["type", "data"],
   who: ["ids"],
   faction: ["action", "name", "display_name", "player"],
-  companion: ["action", "id", "name", "kind"]
+  companion: ["action", "id", "name", "kind"],
+  mission: ["action", "id", "npc", "theme"]
 });
 var SERVER_FIELDS = Object.freeze({
   welcome: [
@@ -600,6 +605,13 @@ function validateClient(obj) {
       const kind = obj.kind ?? null;
       if (kind !== null && !COMPANION_KINDS.includes(kind)) throw badField(`'kind' must be one of ${COMPANION_KINDS.join(", ")}`);
       return { op: "companion", action, id, name, kind };
+    }
+    case "mission": {
+      const action = obj.action;
+      if (!MISSION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${MISSION_ACTIONS.join(", ")}`);
+      const id = checkStr(obj, "id", 1, MISSION_ID_MAX, action === "request" || action === "list");
+      const npc = action === "request" || obj.npc !== void 0 && obj.npc !== null ? checkInt(obj, "npc", 0, 65535) : null;
+      return { op: "mission", action, id, npc, theme: checkStr(obj, "theme", 1, MISSION_THEME_MAX, true) };
     }
     default:
       throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });
@@ -1336,6 +1348,15 @@ var GangClient = class extends Emitter {
   /** `companion` request: action summon | dismiss | recall | info; fields {id, name, kind}. */
   companion(action, fields = {}) {
     this._sendText(encodeClient({ ...fields, op: "companion", action }));
+  }
+  /**
+   * A mission request (SPEC §4.2 `mission`): `action` request (with `npc`, optional `theme`),
+   * accept / abandon / complete (with `id`) or list. Answers arrive as `event` events of type
+   * `mission`, `mission.progress`, `mission.list` (and `money`); refusals as `error` 15.
+   */
+  mission(action, { id = null, npc = null, theme = null } = {}) {
+    const giver = typeof npc === "object" && npc !== null ? npc.id : npc;
+    this._sendText(encodeClient({ op: "mission", action, id, npc: giver, theme }));
   }
   /** A game mode's own message: `type` is "namespace.name", `data` a JSON object. */
   sendCustom(type, data = {}) {

@@ -257,6 +257,16 @@ export class GangClient extends Emitter {
     this._sendText(encodeClient({ ...fields, op: "companion", action }));
   }
 
+  /**
+   * A mission request (SPEC §4.2 `mission`): `action` request (with `npc`, optional `theme`),
+   * accept / abandon / complete (with `id`) or list. Answers arrive as `event` events of type
+   * `mission`, `mission.progress`, `mission.list` (and `money`); refusals as `error` 15.
+   */
+  mission(action, { id = null, npc = null, theme = null } = {}) {
+    const giver = typeof npc === "object" && npc !== null ? npc.id : npc;
+    this._sendText(encodeClient({ op: "mission", action, id, npc: giver, theme }));
+  }
+
   /** A game mode's own message: `type` is "namespace.name", `data` a JSON object. */
   sendCustom(type, data = {}) {
     this._sendText(encodeClient({ op: "custom", type, data }));

@@ -21,6 +21,9 @@ const FACTION_NAME = /^[a-z0-9_]{2,40}$/;
 const DISPLAY_NAME_MAX = 64;
 const PLAYER_ID_MAX = 64;
 const COMPANION_ID_MAX = 64;
+export const MISSION_ACTIONS = Object.freeze(["request", "accept", "abandon", "complete", "list"]);
+export const MISSION_ID_MAX = 64;
+export const MISSION_THEME_MAX = 80;
 export const VERSION_MAX = 2 ** 31 - 1; // `v` fits a signed 32-bit integer in every client language
 /** Bytes a hello may take whatever `welcome.max_message_size` is; every valid hello fits (SPEC §4.2). */
 export const HELLO_MAX_SIZE = 4096;
@@ -39,6 +42,7 @@ export const CLIENT_FIELDS = Object.freeze({
   who: ["ids"],
   faction: ["action", "name", "display_name", "player"],
   companion: ["action", "id", "name", "kind"],
+  mission: ["action", "id", "npc", "theme"],
 });
 
 /** Server ops this SDK knows: [required fields, optional fields], canonical order (SPEC §4.3). */
@@ -245,6 +249,13 @@ export function validateClient(obj) {
       const kind = obj.kind ?? null;
       if (kind !== null && !COMPANION_KINDS.includes(kind)) throw badField(`'kind' must be one of ${COMPANION_KINDS.join(", ")}`);
       return { op: "companion", action, id, name, kind };
+    }
+    case "mission": {
+      const action = obj.action;
+      if (!MISSION_ACTIONS.includes(action)) throw badField(`'action' must be one of ${MISSION_ACTIONS.join(", ")}`);
+      const id = checkStr(obj, "id", 1, MISSION_ID_MAX, action === "request" || action === "list");
+      const npc = action === "request" || (obj.npc !== undefined && obj.npc !== null) ? checkInt(obj, "npc", 0, 65535) : null;
+      return { op: "mission", action, id, npc, theme: checkStr(obj, "theme", 1, MISSION_THEME_MAX, true) };
     }
     default:
       throw new ProtocolError(`unknown op ${JSON.stringify(obj.op) ?? "undefined"}`, { code: ErrorCode.UNKNOWN_OP });

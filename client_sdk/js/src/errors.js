@@ -15,6 +15,7 @@ export const ErrorCode = Object.freeze({
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
   HANDLER_FAILED: 14,
+  MISSION_REFUSED: 15,
   FACTION_REFUSED: 16,
   COMPANION_REFUSED: 17,
 });

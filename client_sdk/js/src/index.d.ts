@@ -26,7 +26,8 @@ export declare const StateFlag: { readonly FULL: 0x01 };
 export declare const ErrorCode: Readonly<Record<
   "BAD_JSON" | "UNKNOWN_OP" | "BAD_FIELD" | "BAD_FRAME" | "NOT_READY" | "IMPOSSIBLE_MOVE" |
   "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT" |
-  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "FACTION_REFUSED" | "COMPANION_REFUSED", number>>;
+  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "MISSION_REFUSED" | "FACTION_REFUSED" | "COMPANION_REFUSED",
+  number>>;
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
   "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |
@@ -153,6 +154,7 @@ export type ClientMessage =
   | { op: "ping"; id: number; t?: number | null }
   | { op: "chat"; text: string }
   | { op: "talk"; npc: number; text: string }
+  | { op: "mission"; action: "request" | "accept" | "abandon" | "complete" | "list"; id?: string | null; npc?: number | null; theme?: string | null }
   | { op: "leave" }
   | { op: "custom"; type: string; data?: Record<string, unknown> }
   | { op: "who"; ids: number[] }
@@ -381,6 +383,10 @@ export declare class GangClient extends Emitter<Events> {
   chat(text: string): void;
   talk(npc: number | Npc, text: string): void;
   ask(npc: number | Npc, text: string, timeoutMs?: number): Promise<Events["npc_say"]>;
+  mission(
+    action: "request" | "accept" | "abandon" | "complete" | "list",
+    options?: { id?: string | null; npc?: number | Npc | null; theme?: string | null },
+  ): void;
   sendCustom(type: string, data?: Record<string, unknown>): void;
   faction(action: FactionAction, fields?: { name?: string; display_name?: string; player?: string }): void;
   companion(action: CompanionAction, fields?: { id?: string; name?: string; kind?: CompanionKind }): void;

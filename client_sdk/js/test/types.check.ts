@@ -26,6 +26,8 @@ async function demo(): Promise<void> {
     console.log(reply.text, who[0]?.name, who[0]?.faction);
   }
   c.sendCustom("taxi.start", { to: "airport" });
+  c.mission("request", { npc: 1000, theme: "a delivery" });
+  c.mission("complete", { id: "5b0f3c1e" });
   const rtt: number | null = await c.ping();
   console.log(rtt, c.latency.offset);
   await c.leave();

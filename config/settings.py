@@ -369,6 +369,12 @@ class Config(BaseSettings):
         3, ge=0, le=16, description="Companions per player with the ai:premium permission."
     )
 
+    @field_validator("world_floor_z", mode="before")
+    @classmethod
+    def _unset_number(cls, v: Any) -> Any:
+        # `WORLD_FLOOR_Z=` in a .env file means unset, as `# WORLD_FLOOR_Z=` in the example does.
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("sqlite_path", "journal_path")
     @classmethod
     def _absolute(cls, v: str | None) -> str | None:

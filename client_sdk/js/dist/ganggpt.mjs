@@ -15,7 +15,10 @@ var ErrorCode = Object.freeze({
   ALREADY_WELCOMED: 11,
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
-  HANDLER_FAILED: 14
+  HANDLER_FAILED: 14,
+  CLIMB_TOO_FAST: 15,
+  BELOW_FLOOR: 16,
+  BAD_ACK: 17
 });
 var CloseCode = Object.freeze({
   NORMAL: 1e3,

@@ -15,6 +15,9 @@ export const ErrorCode = Object.freeze({
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
   HANDLER_FAILED: 14,
+  CLIMB_TOO_FAST: 15,
+  BELOW_FLOOR: 16,
+  BAD_ACK: 17,
 });
 
 export const CloseCode = Object.freeze({

@@ -78,8 +78,7 @@ class Anticheat:
         self.counters = {code: counter.labels(reason=code.name) for code in REASONS}
         self.kicks = Counter(
             "ganggpt_anticheat_kicks_total",
-            "Players closed with 4011 because their violation score reached"
-            " ANTICHEAT_KICK_SCORE.",
+            "Players closed with 4011 because their violation score reached ANTICHEAT_KICK_SCORE.",
             registry=registry,
         )
 

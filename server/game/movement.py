@@ -78,7 +78,10 @@ class Movement:
         seq = inp.seq
         if seq <= player.input_seq:  # SPEC §9.2: a repeated or older INPUT changes nothing
             self._refuse(
-                player, seq, ErrorCode.STALE_INPUT, f"INPUT seq {seq} is not after {player.input_seq}"
+                player,
+                seq,
+                ErrorCode.STALE_INPUT,
+                f"INPUT seq {seq} is not after {player.input_seq}",
             )
             return
         player.input_seq = seq
@@ -159,9 +162,7 @@ class Movement:
         x = p.x.item(nid)
         y = p.y.item(nid)
         z = p.z.item(nid)
-        client.send(
-            control.Correct(x=x, y=y, z=z, heading=p.heading.item(nid), ref=inp.seq)
-        )
+        client.send(control.Correct(x=x, y=y, z=z, heading=p.heading.item(nid), ref=inp.seq))
         # The server moved the player (a teleport) since its last accepted INPUT: the inputs
         # already in flight were sent from the old place. Not cheating, so not scored.
         if x == player.last_x and y == player.last_y and z == player.last_z:

@@ -39,9 +39,7 @@ async def settle(c: Client) -> None:
     await c.until(lambda c: any(t.get("op") == "pong" and t["id"] == n for t in c.texts))
 
 
-async def cheat(
-    c: Client, speed: float, rate: float, seconds: float, *, up: bool = False
-) -> float:
+async def cheat(c: Client, speed: float, rate: float, seconds: float, *, up: bool = False) -> float:
     """Claim `speed` m/s (along x, or straight up) at `rate` INPUTs a second, continuing from
     every `correct` like the cheat of issue 10, until `seconds` pass or the server closes the
     connection. Returns the seconds since the first INPUT."""

@@ -114,8 +114,8 @@ class Config(BaseSettings):
     )
     world_floor_z: float | None = Field(
         None,
-        description="Lowest z a player may stand at, metres (under-map cheats); unset ="
-        " WORLD_MIN_Z.",
+        description="Lowest z a player may stand at, metres (under-map cheats), at most 0 (the"
+        " spawn height); unset = WORLD_MIN_Z.",
     )
     anticheat_kick_score: float = Field(
         50.0,
@@ -564,9 +564,12 @@ class Config(BaseSettings):
         if self.world_max_z <= self.world_min_z:
             problems.append("WORLD_MAX_Z: must be greater than WORLD_MIN_Z")
         if self.world_floor_z is not None and not (
-            self.world_min_z <= self.world_floor_z < self.world_max_z
+            self.world_min_z <= self.world_floor_z <= min(0.0, self.world_max_z)
         ):
-            problems.append("WORLD_FLOOR_Z: must be at least WORLD_MIN_Z and below WORLD_MAX_Z")
+            # New players spawn at z 0: a floor above it would refuse their every step.
+            problems.append(
+                "WORLD_FLOOR_Z: must be at least WORLD_MIN_Z and at most 0 (the spawn height)"
+            )
         if self.send_rate > self.tickrate:
             problems.append(f"SEND_RATE: must be at most TICKRATE ({self.tickrate})")
         elif self.tickrate % self.send_rate:

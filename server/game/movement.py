@@ -30,7 +30,8 @@ import time
 from protocol import control
 from protocol.catalogue import ErrorCode, ProtocolError
 from protocol.state import InputFrame
-from server.game.anticheat import Anticheat
+from server.game.anticheat import PRUNE_OVER, Anticheat
+from server.game.events import EventBus, PlayerLeft
 from server.game.player import Player
 from server.limits import climb_burst, climb_speed, move_burst, world_floor
 from server.state import ServerState
@@ -45,12 +46,13 @@ class Movement:
         "climb_speed",
         "clock",
         "floor",
+        "left",
         "max_speed",
         "players",
         "state",
     )
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, bus: EventBus | None = None) -> None:
         self.state = state  # `state.inputs` counts accepted inputs for the sweeper
         cfg = state.config
         self.bounds = state.world.bounds
@@ -62,14 +64,36 @@ class Movement:
         self.floor = world_floor(cfg)
         self.anticheat = Anticheat(state)
         self.clock = time.monotonic
+        # Budgets left by players who went away, so reconnecting refills nothing that waiting
+        # would not have: by player id, (move budget, climb budget, at).
+        self.left: dict[str, tuple[float, float, float]] = {}
+        if bus is not None:
+            bus.subscribe(PlayerLeft, self._stop, name="movement")
 
     def start(self, player: Player) -> None:
-        """Full budgets for a player who just joined (or resumed): idle is idle, wherever."""
-        player.budget_at = self.clock()
-        player.move_budget = self.burst
-        player.climb_budget = self.climb_burst
+        """Budgets for a player who just joined or resumed: full, or what it left with."""
+        now = self.clock()
+        kept = self.left.pop(player.player_id, None)
+        if kept is None:
+            player.move_budget, player.climb_budget, player.budget_at = (
+                self.burst,
+                self.climb_burst,
+                now,
+            )
+        else:  # the next INPUT refills them for the time away
+            player.move_budget, player.climb_budget, player.budget_at = kept
         player.last_x, player.last_y, player.last_z = player.position
         self.anticheat.start(player)
+        if len(self.left) > PRUNE_OVER:
+            # Entries older than a burst are full budgets again: nothing left to remember.
+            horizon = now - self.state.config.move_burst_seconds
+            for pid, (_m, _c, at) in list(self.left.items()):
+                if at < horizon:
+                    del self.left[pid]
+
+    def _stop(self, ev: PlayerLeft) -> None:
+        p = ev.player
+        self.left[p.player_id] = (p.move_budget, p.climb_budget, p.budget_at)
 
     def on_input(self, player: Player, inp: InputFrame) -> None:
         client = player.client

@@ -233,6 +233,38 @@ async def test_the_score_belongs_to_the_player_not_the_connection() -> None:
     assert r.st.game.movement.anticheat.score(again) == 5.0
 
 
+async def test_reconnecting_refills_no_budget_that_waiting_would_not() -> None:
+    r = rig()
+    x, y, z = r.pos
+    r.send(x + 60.0, y, z)  # the whole burst at once: accepted, budget spent
+    assert not r.client.failures
+    r.st.game.join.leave(r.player, keep_for_resume=False)
+    again, c = place(r.st, "ana", x + 60.0, y)
+    r.now += 0.1  # back 0.1 s later: 6 m of budget (plus what was left), not 62
+    mv = r.st.game.movement
+    mv.on_input(again, InputFrame(1, 0, x + 90.0, y, z, 0.0))
+    assert [e.error.name for e, _ in c.failures if e.error] == ["IMPOSSIBLE_MOVE"]
+    mv.on_input(again, InputFrame(2, 0, x + 67.0, y, z, 0.0))
+    assert again.position[0] == x + 67.0
+    r.now += 10.0  # waiting does refill it, to the burst
+    mv.on_input(again, InputFrame(3, 0, x + 67.0 + 61.0, y, z, 0.0))
+    assert again.position[0] == x + 67.0 + 61.0
+
+
+def test_config_checks_the_floor() -> None:
+    import pytest
+
+    from config import load_config
+    from config.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="WORLD_FLOOR_Z"):
+        load_config(sqlite_path="", world_floor_z=-500.0)
+    with pytest.raises(ConfigError, match="WORLD_FLOOR_Z"):
+        load_config(sqlite_path="", world_floor_z=10.0)
+    assert load_config(sqlite_path="", world_floor_z="").world_floor_z is None
+    assert load_config(sqlite_path="", world_floor_z="-20").world_floor_z == -20.0
+
+
 # --- properties -----------------------------------------------------------------------------
 
 steps = st.lists(

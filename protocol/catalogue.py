@@ -81,9 +81,10 @@ class ErrorCode(IntEnum):
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
     UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
     HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
-    CLIMB_TOO_FAST = 15  # rose faster than PLAYER_MAX_CLIMB_SPEED; a `correct` follows
-    BELOW_FLOOR = 16  # INPUT z under the world floor; a `correct` follows
-    BAD_ACK = 17  # INPUT ack names a STATE frame never sent, or goes backwards; the ack is ignored
+    # --- anti-cheat (SPEC §11); 15 to 19 are left to other additions ---
+    CLIMB_TOO_FAST = 20  # rose faster than PLAYER_MAX_CLIMB_SPEED; a `correct` follows
+    BELOW_FLOOR = 21  # INPUT z under the world floor; a `correct` follows
+    BAD_ACK = 22  # INPUT ack names a STATE frame never sent, or goes backwards; the ack is ignored
 
 
 class CloseCode(IntEnum):

@@ -16,9 +16,9 @@ var ErrorCode = Object.freeze({
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
   HANDLER_FAILED: 14,
-  CLIMB_TOO_FAST: 15,
-  BELOW_FLOOR: 16,
-  BAD_ACK: 17
+  CLIMB_TOO_FAST: 20,
+  BELOW_FLOOR: 21,
+  BAD_ACK: 22
 });
 var CloseCode = Object.freeze({
   NORMAL: 1e3,

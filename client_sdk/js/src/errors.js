@@ -15,9 +15,9 @@ export const ErrorCode = Object.freeze({
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
   HANDLER_FAILED: 14,
-  CLIMB_TOO_FAST: 15,
-  BELOW_FLOOR: 16,
-  BAD_ACK: 17,
+  CLIMB_TOO_FAST: 20,
+  BELOW_FLOOR: 21,
+  BAD_ACK: 22,
 });
 
 export const CloseCode = Object.freeze({

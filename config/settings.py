@@ -99,6 +99,33 @@ class Config(BaseSettings):
     player_max_speed: float = Field(
         60.0, gt=0, description="Fastest legal move, m/s; faster inputs are rejected."
     )
+    player_max_climb_speed: float = Field(
+        25.0,
+        gt=0,
+        description="Fastest legal climb, m/s (rising only: falling is bounded by"
+        " PLAYER_MAX_SPEED alone); at most PLAYER_MAX_SPEED takes effect.",
+    )
+    move_burst_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=10.0,
+        description="Seconds of movement the movement budget holds: the longest stall of inputs"
+        " tolerated, and all a speed cheat gains once before it is held to the limit.",
+    )
+    world_floor_z: float | None = Field(
+        None,
+        description="Lowest z a player may stand at, metres (under-map cheats), at most 0 (the"
+        " spawn height); unset = WORLD_MIN_Z.",
+    )
+    anticheat_kick_score: float = Field(
+        50.0,
+        ge=0,
+        description="Violation score (one point a rejected INPUT, halving every"
+        " ANTICHEAT_HALF_LIFE seconds) at which a player is kicked with 4011; 0 = never.",
+    )
+    anticheat_half_life: float = Field(
+        60.0, gt=0, description="Seconds for a player's violation score to halve."
+    )
     max_message_size: int = Field(
         4096, ge=64, le=1 << 20, description="Largest client message, bytes."
     )
@@ -367,6 +394,12 @@ class Config(BaseSettings):
         3, ge=1, le=20, description="Offers a player may hold at once (not yet accepted)."
     )
 
+    @field_validator("world_floor_z", mode="before")
+    @classmethod
+    def _unset_number(cls, v: Any) -> Any:
+        # `WORLD_FLOOR_Z=` in a .env file means unset, as `# WORLD_FLOOR_Z=` in the example does.
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("sqlite_path", "journal_path")
     @classmethod
     def _absolute(cls, v: str | None) -> str | None:
@@ -555,6 +588,13 @@ class Config(BaseSettings):
             problems.append("WORLD_MAX_Y: must be greater than WORLD_MIN_Y")
         if self.world_max_z <= self.world_min_z:
             problems.append("WORLD_MAX_Z: must be greater than WORLD_MIN_Z")
+        if self.world_floor_z is not None and not (
+            self.world_min_z <= self.world_floor_z <= min(0.0, self.world_max_z)
+        ):
+            # New players spawn at z 0: a floor above it would refuse their every step.
+            problems.append(
+                "WORLD_FLOOR_Z: must be at least WORLD_MIN_Z and at most 0 (the spawn height)"
+            )
         if self.send_rate > self.tickrate:
             problems.append(f"SEND_RATE: must be at most TICKRATE ({self.tickrate})")
         elif self.tickrate % self.send_rate:

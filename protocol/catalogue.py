@@ -85,6 +85,10 @@ class ErrorCode(IntEnum):
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
     UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
     HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
+    # --- anti-cheat (SPEC §11); 15 to 19 are left to other additions ---
+    CLIMB_TOO_FAST = 20  # rose faster than PLAYER_MAX_CLIMB_SPEED; a `correct` follows
+    BELOW_FLOOR = 21  # INPUT z under the world floor; a `correct` follows
+    BAD_ACK = 22  # INPUT ack names a STATE frame never sent, or goes backwards; the ack is ignored
 
     MISSION_REFUSED = 15  # a `mission` request the game refused; `message` starts with the reason
     # --- factions and companions: `message` starts with the reason (`reason: explanation`) ---
@@ -171,7 +175,7 @@ class CloseCode(IntEnum):
     FLOODING = 4007  # over INPUT_RATE_LIMIT for FLOOD_CLOSE_AFTER seconds
     TOO_MANY_ERRORS = 4008  # too many malformed messages
     REPLACED = 4010  # the same player resumed on another connection
-    KICKED = 4011  # removed by an administrator
+    KICKED = 4011  # removed by an administrator, or by the anti-cheat (violation score)
     RESUME_REFUSED = 4012  # hello.resume names a player still connected (that player stays); retry
 
 

@@ -14,7 +14,25 @@ from config.settings import Config
 
 ERROR_BUDGET = 20  # malformed messages tolerated per ERROR_WINDOW seconds
 ERROR_WINDOW = 10.0
-MOVE_SLACK_M = 2.0  # metres of free movement on top of the speed budget
+MOVE_SLACK_M = 2.0  # metres the movement budgets hold on top of MOVE_BURST_SECONDS' worth
+
+
+def move_burst(config: Config) -> float:
+    """Metres the movement budget holds: what a client that stalled may catch up at once."""
+    return config.player_max_speed * config.move_burst_seconds + MOVE_SLACK_M
+
+
+def climb_speed(config: Config) -> float:
+    return min(config.player_max_climb_speed, config.player_max_speed)
+
+
+def climb_burst(config: Config) -> float:
+    """Metres of rise the climb budget holds (the same seconds' worth as `move_burst`)."""
+    return climb_speed(config) * config.move_burst_seconds + MOVE_SLACK_M
+
+
+def world_floor(config: Config) -> float:
+    return config.world_min_z if config.world_floor_z is None else config.world_floor_z
 
 
 def welcome_limits(config: Config) -> dict[str, Any]:
@@ -22,6 +40,12 @@ def welcome_limits(config: Config) -> dict[str, Any]:
     return {
         "player_max_speed": config.player_max_speed,
         "move_slack": MOVE_SLACK_M,
+        "move_burst": move_burst(config),
+        "player_max_climb_speed": climb_speed(config),
+        "climb_burst": climb_burst(config),
+        "world_floor_z": world_floor(config),
+        "violation_kick_score": config.anticheat_kick_score,
+        "violation_half_life": config.anticheat_half_life,
         "idle_patch_interval": config.idle_patch_interval,
         "ping_interval": config.ping_interval,
         "ping_timeout": config.ping_timeout,

@@ -784,6 +784,12 @@ def control_cases() -> list[Json]:
         limits={  # the default configuration's (server.limits.welcome_limits)
             "player_max_speed": 60.0,
             "move_slack": 2.0,
+            "move_burst": 62.0,
+            "player_max_climb_speed": 25.0,
+            "climb_burst": 27.0,
+            "world_floor_z": -200.0,
+            "violation_kick_score": 50.0,
+            "violation_half_life": 60.0,
             "idle_patch_interval": 1.0,
             "ping_interval": 20.0,
             "ping_timeout": 20.0,

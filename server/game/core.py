@@ -57,7 +57,7 @@ class Game:
         self.timer = HandlerTimer(state.metrics, cfg.game_handler_budget_ms / 1000)
         self.bus = EventBus(state.metrics, self.timer)
         self.delivery = Delivery(state.world, state.players)
-        self.movement = Movement(state)
+        self.movement = Movement(state, self.bus)
         self.join = JoinService(state, self, authenticator or GuestAuthenticator())
         self.modes = Modes(self, self.timer)
         self.handlers: dict[type[Any], Handler] = dict(HANDLERS)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from protocol import control
 from protocol.catalogue import CloseCode, ProtocolError
 from server.auth.permissions import Grants
+from server.game.anticheat import Violations
 
 if TYPE_CHECKING:
     from server.world.players import Players
@@ -95,9 +96,13 @@ class Player:
         "armor",
         "budget_at",
         "client",
+        "climb_budget",
         "faction",
         "identity",
         "input_seq",
+        "last_x",
+        "last_y",
+        "last_z",
         "money",
         "move_budget",
         "name",
@@ -105,6 +110,7 @@ class Player:
         "player_id",
         "rank",
         "resume_token",
+        "violations",
         "world",
     )
 
@@ -132,9 +138,14 @@ class Player:
         self.rank = 0
         self.resume_token = ""
         self.active = False  # in the world (between JoinService._place and leave)
-        self.move_budget = 0.0  # metres this player may still move (movement.py)
-        self.input_seq = 0  # newest INPUT seq taken on this connection; older ones are STALE_INPUT
+        # Movement budgets (movement.py): metres this player may still move, and rise.
+        self.move_budget = 0.0
+        self.climb_budget = 0.0
         self.budget_at = 0.0
+        self.input_seq = 0  # newest INPUT seq taken on this connection; older ones are STALE_INPUT
+        # Where movement last put the player: elsewhere means the server moved it since.
+        self.last_x = self.last_y = self.last_z = 0.0
+        self.violations = Violations()  # anti-cheat score (anticheat.py); admin reads it
 
     @property
     def permissions(self) -> frozenset[str]:

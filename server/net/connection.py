@@ -501,9 +501,8 @@ class Connection(asyncio.Protocol):
                 if is_text:
                     self.game.dispatch(player, control.decode_client(data))
                 else:
-                    inp = decode_input(data)
-                    self.ack = inp.ack
-                    self.game.movement.on_input(player, inp)
+                    # Movement validates the ack too (SPEC §11) before it becomes `self.ack`.
+                    self.game.movement.on_input(player, decode_input(data))
             except ProtocolError as e:
                 self.fail(e)
             return

@@ -204,7 +204,7 @@ def test_welcome_limits_table_is_what_the_server_sends() -> None:
     sent = welcome_limits(load_config(sqlite_path=""))
     assert set(rows) == set(sent)
     for key, value in sent.items():
-        m = re.search(r", ([\d.]+)\)|\((\d[\d.]*)\)", rows[key])
+        m = re.search(r", (-?[\d.]+)\)|\((\d[\d.]*)\)", rows[key])
         assert m is not None, key
         assert float(m.group(1) or m.group(2)) == value, (key, rows[key])
     example = next(e for e in _json_examples() if e["op"] == "welcome")

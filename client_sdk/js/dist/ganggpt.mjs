@@ -18,7 +18,10 @@ var ErrorCode = Object.freeze({
   HANDLER_FAILED: 14,
   MISSION_REFUSED: 15,
   FACTION_REFUSED: 16,
-  COMPANION_REFUSED: 17
+  COMPANION_REFUSED: 17,
+  CLIMB_TOO_FAST: 20,
+  BELOW_FLOOR: 21,
+  BAD_ACK: 22
 });
 var CloseCode = Object.freeze({
   NORMAL: 1e3,

@@ -18,6 +18,9 @@ export const ErrorCode = Object.freeze({
   MISSION_REFUSED: 15,
   FACTION_REFUSED: 16,
   COMPANION_REFUSED: 17,
+  CLIMB_TOO_FAST: 20,
+  BELOW_FLOOR: 21,
+  BAD_ACK: 22,
 });
 
 export const CloseCode = Object.freeze({

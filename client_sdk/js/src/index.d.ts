@@ -26,8 +26,8 @@ export declare const StateFlag: { readonly FULL: 0x01 };
 export declare const ErrorCode: Readonly<Record<
   "BAD_JSON" | "UNKNOWN_OP" | "BAD_FIELD" | "BAD_FRAME" | "NOT_READY" | "IMPOSSIBLE_MOVE" |
   "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT" |
-  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "MISSION_REFUSED" | "FACTION_REFUSED" | "COMPANION_REFUSED",
-  number>>;
+  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "MISSION_REFUSED" | "FACTION_REFUSED" | "COMPANION_REFUSED" |
+  "CLIMB_TOO_FAST" | "BELOW_FLOOR" | "BAD_ACK", number>>;
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
   "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |
@@ -97,8 +97,20 @@ export interface InputFrame { seq: number; ack: number; x: number; y: number; z:
 export interface WelcomeLimits {
   /** fastest legal movement, m/s */
   player_max_speed: number;
-  /** metres of free movement on top of the speed budget */
+  /** metres both movement budgets hold on top of a burst's worth of seconds */
   move_slack: number;
+  /** metres the movement budget holds (refilled at `player_max_speed`); absent from older servers */
+  move_burst?: number;
+  /** fastest legal rise, m/s (falling is bounded by `player_max_speed` only) */
+  player_max_climb_speed?: number;
+  /** metres of rise the climb budget holds */
+  climb_burst?: number;
+  /** lowest legal z, metres */
+  world_floor_z?: number;
+  /** violation score at which the server closes with 4011; 0 = never */
+  violation_kick_score?: number;
+  /** seconds for the violation score to halve */
+  violation_half_life?: number;
   /** seconds between heartbeat patches when nothing changes; 0 = every patch is sent */
   idle_patch_interval: number;
   ping_interval: number;

@@ -238,7 +238,7 @@ describe("control_messages.json", () => {
   test("welcome.limits: kept whole (keys a newer server adds too), null when absent or malformed", () => {
     const row = load("control_messages.json").find((c) => c.name === "welcome");
     const obj = JSON.parse(row.text);
-    assert.equal(Object.keys(obj.limits).length, 15);
+    assert.equal(Object.keys(obj.limits).length, 21);
     assert.deepEqual(sdk.decodeServerObject(obj).limits, obj.limits);
     const newer = { ...obj, limits: { ...obj.limits, some_new_limit: 7 } };
     assert.equal(sdk.decodeServerObject(newer).limits.some_new_limit, 7);

@@ -37,6 +37,8 @@ class ServerState:
     connections: set[Connection] = field(default_factory=set)
     players: dict[str, Player] = field(default_factory=dict)  # player_id -> playing player
     joining: int = 0
+    # Administrators' cameras (SPEC §3.8) by net id: viewers without an entity, not players.
+    spectators: dict[int, Player] = field(default_factory=dict)
     viewers: Viewers = field(default_factory=Viewers)  # replication state of every player
     reserved: dict[str, tuple[int, float]] = field(
         default_factory=dict

@@ -105,6 +105,7 @@ class Player:
         "player_id",
         "rank",
         "resume_token",
+        "spectator",
         "world",
     )
 
@@ -135,6 +136,9 @@ class Player:
         self.move_budget = 0.0  # metres this player may still move (movement.py)
         self.input_seq = 0  # newest INPUT seq taken on this connection; older ones are STALE_INPUT
         self.budget_at = 0.0
+        # A spectator (SPEC §3.8) is a camera: `nid` names its view, not an entity; its INPUT
+        # moves the camera without a speed limit, and it may not chat, talk or send custom.
+        self.spectator = False
 
     @property
     def permissions(self) -> frozenset[str]:

@@ -146,10 +146,13 @@ export interface Welcome {
   /** true for a guest (no account: known by its name only), false for an account's player;
    * null from servers older than accounts (unknown) */
   guest: boolean | null;
+  /** true in a spectator's welcome (SPEC §3.8): `net_id` names its camera, not an entity;
+   * `resume_token` is "" and `resume_window` 0. null (left out) for players */
+  spectator: boolean | null;
 }
 
 export type ClientMessage =
-  | { op: "hello"; v: number; name: string; token?: string | null; resume?: string | null }
+  | { op: "hello"; v: number; name: string; token?: string | null; resume?: string | null; spectate?: boolean | null }
   | { op: "ping"; id: number; t?: number | null }
   | { op: "chat"; text: string }
   | { op: "talk"; npc: number; text: string }
@@ -176,7 +179,7 @@ export declare function encodeClient(msg: ClientMessage): string;
 /** `data`: the message as text, or its bytes (not valid UTF-8 is BAD_JSON, SPEC §4.1) */
 export declare function decodeClient(data: string | Uint8Array | ArrayBuffer, opts?: { first?: boolean }): Record<string, unknown> & { op: string };
 export declare function validateClient(msg: object): Record<string, unknown> & { op: string };
-export declare function validateHello(msg: object): { op: "hello"; v: number; name: string; token: string | null; resume: string | null };
+export declare function validateHello(msg: object): { op: "hello"; v: number; name: string; token: string | null; resume: string | null; spectate: true | null };
 export declare function decodeServer(text: string): Record<string, unknown> & { op: string };
 export declare function decodeServerObject(obj: RawMessage): Record<string, unknown> & { op: string };
 export declare function parseObject(data: string | Uint8Array | ArrayBuffer): RawMessage;
@@ -264,9 +267,10 @@ export interface MirrorStats {
 
 /** The world as this client sees it, without I/O. */
 export declare class Mirror {
-  constructor(opts: { name: string; token?: string | null });
+  constructor(opts: { name: string; token?: string | null; spectate?: boolean });
   name: string;
   token: string | null;
+  spectate: boolean;
   resumeToken: string | null;
   welcome: Welcome | null;
   entities: Map<number, Entity>;
@@ -319,6 +323,9 @@ export interface ClientOptions {
   token?: string | null;
   /** resume an earlier session (e.g. kept in sessionStorage across a page reload) */
   resumeToken?: string | null;
+  /** watch as an administrator's camera (SPEC §3.8; the token must hold admin:commands): no
+   * entity, `move` flies the view anywhere at once, chat/talk/custom are refused */
+  spectate?: boolean;
   /** default: globalThis.WebSocket; in Node < 22 pass the `ws` package's WebSocket */
   WebSocket?: WebSocketConstructor | (new (url: string) => unknown);
   /** reconnect and resume after a drop (default true) */

@@ -76,6 +76,4 @@ async def serve(request: PlainRequest) -> PlainResponse:
     if found is None:
         return PlainResponse(404, b"not found\n", "text/plain; charset=utf-8")
     body, ctype = found
-    return PlainResponse(
-        200, b"" if request.method == "HEAD" else body, ctype, SECURITY_HEADERS
-    )
+    return PlainResponse(200, b"" if request.method == "HEAD" else body, ctype, SECURITY_HEADERS)

@@ -13,7 +13,7 @@ from protocol.catalogue import CloseCode, ErrorCode
 from protocol.mirror import Mirror
 from server.app import Server
 from tests.server.conftest import Client, ServerFactory
-from tests.server.test_accounts_http import AUTH, login, register
+from tests.server.test_accounts_http import AUTH, call, login, register
 from tests.server.test_auth_join import join, wait_for
 
 WORLD = {**AUTH, "npc_count": 300, "spawn_area_size": 3000.0, "aoi_cell_size": 100.0}
@@ -108,3 +108,18 @@ async def test_a_spectator_takes_no_seat(start: ServerFactory) -> None:
     assert srv.state.player_count == 1 and len(srv.state.spectators) == 1
     await cam.ws.close()
     await player.ws.close()
+
+
+async def test_a_spectator_is_closed_when_its_session_ends(start: ServerFactory) -> None:
+    srv = await start(**WORLD)
+    account = await register(srv, "boss")
+    assert srv.state.accounts is not None
+    await srv.state.accounts.set_role(account["id"], "admin")
+    tokens = await login(srv, "boss")
+    cam = await spectate(srv, str(tokens["access_token"]))
+    status, _, _ = await call(
+        srv, "POST", "/auth/logout", {"refresh_token": tokens["refresh_token"]}
+    )
+    assert status == 200
+    assert await cam.closed_code() == CloseCode.AUTH_FAILED
+    await wait_for(lambda: not srv.state.spectators)

@@ -242,16 +242,18 @@ async function refreshFactions() {
   );
 }
 
+/** One line of the feed from an admin `mission` event ({at, name, mission, status, ...}). */
 function missionLine(m) {
-  const who = m.player_name ?? m.player ?? m.player_id ?? "";
-  const what = m.title ?? m.name ?? m.kind ?? m.type ?? "mission";
-  return `${m.state ?? m.status ?? ""} ${what} ${who ? `— ${who}` : ""}`.trim();
+  const at = m.at ? new Date(m.at * 1000).toLocaleTimeString() : "";
+  const what = m.mission ?? m.title ?? "mission";
+  return `${at} ${m.name ?? m.player_id ?? ""}: ${what} ${m.status ?? m.state ?? ""}`.trim();
 }
 
 async function refreshMissions() {
   try {
     const data = await app.admin.cmd("missions.feed", { limit: 30 });
-    $("missions").replaceChildren(...data.missions.map((m) => el("li", { textContent: missionLine(m) })));
+    // The feed comes oldest first; the list shows the newest on top.
+    $("missions").replaceChildren(...data.missions.slice().reverse().map((m) => el("li", { textContent: missionLine(m) })));
   } catch {
     /* not every server runs missions */
   }
@@ -260,13 +262,11 @@ async function refreshMissions() {
 function onGameEvent(ev) {
   const kind = String(ev.kind ?? ev.type ?? "");
   if (kind.startsWith("mission")) {
-    const line = el("li", { textContent: `${kind}: ${missionLine(ev)}` });
+    const line = el("li", { textContent: missionLine(ev) });
     $("missions").prepend(line);
     while ($("missions").children.length > 100) $("missions").lastChild.remove();
   } else if (kind.startsWith("faction")) {
     refreshFactions();
-  } else if (kind.startsWith("player") || kind === "kick" || kind === "ban") {
-    refreshPlayers();
   }
   if (app.npc !== null && (ev.npc === app.npc || ev.npc_id === app.npc || ev.net_id === app.npc)) openNpc(app.npc);
 }
@@ -299,9 +299,9 @@ function renderNpc(d) {
   }
   $("npc-memories").replaceChildren(
     ...(d.memories ?? []).map((m) => {
-      const weight = el("input", { type: "number", min: 0, max: 1, step: 0.1, value: m.weight ?? 0.5, title: "weight" });
+      const weight = el("input", { type: "number", min: 0, max: 100, step: 1, value: m.weight ?? 50, title: "emotional weight (0-100)" });
       weight.onchange = () => editNpc({ memory_edit: { memory_id: m.memory_id, weight: Number(weight.value) } });
-      const li = el("li", {}, el("span", { className: "kind", textContent: m.type }), el("span", { className: "content", textContent: m.content }), weight,
+      const li = el("li", {}, el("span", { className: "kind", textContent: m.type }), el("span", { className: "content", textContent: typeof m.content === "string" ? m.content : JSON.stringify(m.content) }), weight,
         el("button", { type: "button", textContent: "forget", onclick: () => editNpc({ memory_delete: m.memory_id }) }));
       li.dataset.memory = m.memory_id;
       return li;
@@ -309,7 +309,8 @@ function renderNpc(d) {
   );
   if (!(d.memories ?? []).length) $("npc-memories").append(el("li", { className: "muted", textContent: "No memories yet." }));
   $("npc-relationships").replaceChildren(
-    ...(d.relationships ?? []).map((r) => el("li", {}, el("span", { textContent: r.player }), el("b", { textContent: r.value }))),
+    ...(d.relationships ?? []).map((r) => el("li", {}, el("span", { className: "content", textContent: r.player }),
+      el("b", { textContent: `affinity ${r.value}` }), el("span", { className: "muted", textContent: `trust ${r.trust ?? "–"}, ${r.mood ?? ""}, ${r.conversations ?? 0} talks` }))),
   );
   status("npc-status", `${(d.memories ?? []).length} memories, ${(d.relationships ?? []).length} relationships`);
 }
@@ -326,7 +327,7 @@ $("npc-persona").addEventListener("submit", (e) => {
   e.preventDefault();
   const f = e.target.elements;
   const persona = {};
-  for (const k of ["name", "role", "faction", "mood", "personality"]) if (f[k].value !== (app.npcData?.persona?.[k] ?? "")) persona[k] = f[k].value;
+  for (const k of ["name", "role", "faction", "personality"]) if (f[k].value !== (app.npcData?.persona?.[k] ?? "")) persona[k] = f[k].value;
   editNpc({ persona });
 });
 $("npc-memory-add").addEventListener("submit", (e) => {
@@ -338,7 +339,7 @@ $("npc-relationship").addEventListener("submit", (e) => {
   e.preventDefault();
   const f = e.target.elements;
   const who = f.player.value.trim();
-  editNpc({ relationship: { player: /^\d+$/.test(who) ? Number(who) : who, value: Number(f.value.value) } });
+  editNpc({ relationship: { player: who, value: Number(f.value.value) } });
 });
 $("npc-close").addEventListener("click", () => {
   app.npc = null;

@@ -4,8 +4,8 @@
 const WINDOW = 300;
 
 const CHARTS = [
-  { title: "Tick (ms)", series: [["p50", "#66bb6a", (m) => m.tick_ms?.p50], ["p99", "#ef5350", (m) => m.tick_ms?.p99], ["flush", "#4fc3f7", (m) => num(m.flush_ms)]] },
-  { title: "Tick lag (ms)", series: [["lag", "#ffb74d", (m) => num(m.tick_lag_ms)]] },
+  { title: "Tick (ms)", series: [["p50", "#66bb6a", (m) => m.tick_ms?.p50], ["p99", "#ef5350", (m) => m.tick_ms?.p99], ["flush p99", "#4fc3f7", (m) => m.flush_ms?.p99 ?? num(m.flush_ms)]] },
+  { title: "Tick lag (ms)", series: [["p50", "#ffb74d", (m) => num(m.tick_lag_ms)], ["p99", "#ef5350", (m) => m.tick_lag_ms?.p99]] },
   { title: "Players / NPCs", series: [["players", "#4fc3f7", (m) => m.players], ["npcs", "#ffb74d", (m) => m.npcs]] },
   { title: "Latency (ms)", series: [["p50", "#66bb6a", (m) => m.latency_ms?.p50], ["p99", "#ef5350", (m) => m.latency_ms?.p99]] },
   { title: "AI time to first token (ms)", series: [["p50", "#ba68c8", (m) => m.ai?.ttft_ms_p50]] },

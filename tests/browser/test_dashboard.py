@@ -108,7 +108,9 @@ async def test_dashboard_map_charts_kick_and_npc_memory(
         # Edited live: a memory added in the inspector is stored and shown back.
         await page.fill("#npc-memory-add input[name=content]", "Owes the boss a favour.")
         await page.click("#npc-memory-add button")
-        await page.locator("#npc-memories li", has_text="Owes the boss").first.wait_for(timeout=10000)
+        await page.locator("#npc-memories li", has_text="Owes the boss").first.wait_for(
+            timeout=10000
+        )
         # The README's screenshot (docs/screenshots/dashboard.png is a copy of this one).
         await page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
 

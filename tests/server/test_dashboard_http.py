@@ -31,6 +31,7 @@ async def test_the_dashboard_page_and_its_modules_are_served(start: ServerFactor
 async def test_only_get_and_only_its_files(start: ServerFactory) -> None:
     srv = await start()
     status, body, headers = await call(srv, "POST", "/dashboard/index.html", {})
+    assert body["error"] == "method_not_allowed"
     assert status == 405 and headers["Allow"] == "GET, HEAD"
     status, _, _ = await call(srv, "DELETE", "/dashboard")
     assert status == 405

@@ -143,6 +143,12 @@ async function startMap() {
   map.client.on("closed", ({ code }) => {
     $("conn-status").textContent = `map closed (${code ?? "lost"})`;
     $("conn-status").className = "pill bad";
+    // A spectator is never resumed (SPEC §3.8): after a drop, watch again with the newest
+    // token, unless the server said this login may not (4004 refused, 4011 kicked).
+    if (code !== 4004 && code !== 4011 && app.map === map) {
+      map.stop();
+      setTimeout(startMap, 3000);
+    }
   });
   try {
     const welcome = await map.start();

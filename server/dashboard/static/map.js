@@ -177,11 +177,14 @@ export class WorldMap extends EventTarget {
 
   _bindInput() {
     const c = this.canvas;
+    // A restarted map (new spectator) binds anew; a stopped one ignores the canvas.
     c.addEventListener("pointerdown", (e) => {
+      if (!this._running) return;
       this._drag = { x: e.clientX, y: e.clientY, cam: [...this.camera], moved: false };
       c.setPointerCapture(e.pointerId);
     });
     c.addEventListener("pointermove", (e) => {
+      if (!this._running) return;
       const d = this._drag;
       if (!d) return;
       const dx = e.clientX - d.x;
@@ -190,6 +193,7 @@ export class WorldMap extends EventTarget {
       if (d.moved) this.moveCamera(d.cam[0] - dx / this.scale, d.cam[1] + dy / this.scale);
     });
     c.addEventListener("pointerup", (e) => {
+      if (!this._running) return;
       const d = this._drag;
       this._drag = null;
       if (d && !d.moved) {
@@ -200,6 +204,7 @@ export class WorldMap extends EventTarget {
       }
     });
     c.addEventListener("wheel", (e) => {
+      if (!this._running) return;
       e.preventDefault();
       this.scale = Math.min(20, Math.max(0.02, this.scale * (e.deltaY < 0 ? 1.2 : 1 / 1.2)));
     }, { passive: false });

@@ -1,7 +1,8 @@
 """NPC commands: list, spawn, despawn, inspect and edit (persona, memories, relationships).
 
 Spawning and despawning go through world commands (applied at the next tick); a persona edit
-replaces the NPC's identity in the world's directory (its stable key kept, so its memories and
+(the personality; name, role and faction are fixed while the NPC exists, SPEC §4.3) replaces
+the NPC's identity in the world's directory (its stable key kept, so its memories and
 relationships stay its own) and the next conversation uses it. Memories are written through
 the game's MemoryService (the same queue as the NPC's own memories), relationships through
 RelationshipService (so its cache agrees).
@@ -18,6 +19,7 @@ import numpy as np
 from server.admin.registry import AdminError, Ctx, command
 from server.admin.schema import COORD, LIMIT, NPC, PLAYER, obj, text
 from server.auth.permissions import AdminPermission as P
+from server.gameplay.dialogue_context import personality_of
 from server.gameplay.relationships import mood
 from server.persistence.models import NpcMemory
 from server.world.commands import DespawnNpc, SpawnNpc
@@ -197,7 +199,7 @@ async def _inspect(ctx: Ctx, i: int) -> dict[str, Any]:
             "name": ident.name,
             "role": ident.role,
             "faction": ident.faction,
-            "personality": ident.personality,
+            "personality": personality_of(ident),
             "seed": ident.seed,
             "mood": "calm",
         },
@@ -252,9 +254,9 @@ VALUE = {"type": "integer", "minimum": -100, "maximum": 100}
     obj(
         {
             "npc": NPC,
-            "persona": obj(
-                {"name": text(60), "role": SLUG, "faction": SLUG, "personality": text(2000, 0)}
-            ),
+            # Name, role and faction stay while the NPC exists: clients may cache them
+            # (SPEC §4.3 `who`); to change those, despawn and spawn.
+            "persona": obj({"personality": text(2000, 0)}, ("personality",)),
             "memory_add": obj(
                 {
                     "type": {

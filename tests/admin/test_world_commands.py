@@ -39,12 +39,16 @@ async def test_npc_spawn_edit_inspect_despawn(start: ServerFactory) -> None:
     edited = await a.ok(
         "npcs.edit",
         npc=key,
-        persona={"personality": "grumpy, owes the Ballas money", "role": "bartender"},
+        persona={"personality": "grumpy, owes the Ballas money"},
         memory_add={"type": "admin", "content": "Carl stole my truck", "weight": 90, "about": pid},
         relationship={"player": pid, "value": -40},
     )
     assert edited["persona"]["personality"] == "grumpy, owes the Ballas money"
-    assert srv.state.world.identity(nid).role == "bartender"  # type: ignore[union-attr]
+    ident = srv.state.world.identity(nid)
+    assert ident is not None and ident.personality == "grumpy, owes the Ballas money"
+    assert (ident.name, ident.role, ident.key) == ("Tony", "vendor", key)
+    role = await a.cmd("npcs.edit", npc=nid, persona={"personality": "x", "role": "cop"})
+    assert role["error"]["code"] == "bad_args"
     # The memory shows at once (queued for storage, already recalled) and after a reread.
     for got in (edited, await a.ok("npcs.inspect", npc=nid)):
         mems = [m for m in got["memories"] if m["content"] == "Carl stole my truck"]

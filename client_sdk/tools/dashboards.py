@@ -10,9 +10,10 @@ operator's would. The tool holds them open for --seconds, then prints one JSON l
 opened and what each drew. Compare the server's tick p99 (its /metrics, or `make bench`'s
 table) over a window with and without them.
 
-The account must be able to open /admin (role admin, or any admin permission). On a server with
-the default SQLite store, `--promote-sqlite PATH` registers the account if needed and gives it
-the admin role directly in that database before logging in (a bench server's throw-away world).
+The account must be able to open /admin (role admin, or any admin permission). `--make-admin`
+registers it if needed and runs `ganggpt role USER admin` (`python -m server role`) first: run
+the tool with the server's database settings in the environment (SQLITE_PATH or DATABASE_URL),
+as for any `ganggpt` command.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import argparse
 import asyncio
 import json
 import shutil
-import sqlite3
+import subprocess
 import sys
 import time
 import urllib.error
@@ -42,20 +43,22 @@ def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return e.code, json.loads(e.read() or b"{}")
 
 
-def promote(base: str, user: str, password: str, db: str) -> None:
-    """Register `user` (if new) and make it an administrator in the server's SQLite file."""
+def make_admin(base: str, user: str, password: str) -> None:
+    """Register `user` (if new) and give it the admin role with `ganggpt role`."""
     status, body = _post(
         f"{base}/auth/register",
         {"username": user, "email": f"{user}@dashboards.invalid", "password": password},
     )
     if status not in (201, 409):
         raise SystemExit(f"register {user}: {status} {body}")
-    with sqlite3.connect(db) as conn:
-        changed = conn.execute(
-            "UPDATE accounts SET role = 'admin' WHERE username = ?", (user.casefold(),)
-        ).rowcount
-    if not changed:
-        raise SystemExit(f"no account {user!r} in {db}")
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "role", user, "admin"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"ganggpt role {user} admin: {done.stderr.strip() or done.stdout.strip()}")
 
 
 async def open_one(browser: Any, base: str, user: str, password: str) -> Any:
@@ -75,8 +78,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if path is None:
         raise SystemExit("no chromium: apt-get install -y chromium")
     base = args.url.rstrip("/")
-    if args.promote_sqlite:
-        promote(base, args.user, args.password, args.promote_sqlite)
+    if args.make_admin:
+        make_admin(base, args.user, args.password)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -109,9 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to hold them open")
     ap.add_argument("--chromium", default=CHROMIUM, help="the browser binary")
     ap.add_argument(
-        "--promote-sqlite",
-        metavar="PATH",
-        help="register the account if needed and make it admin in this SQLite database first",
+        "--make-admin",
+        action="store_true",
+        help="register the account if needed and run `ganggpt role USER admin` first",
     )
     args = ap.parse_args(argv)
     print(json.dumps(asyncio.run(run(args))))

@@ -111,6 +111,15 @@ async def test_dashboard_map_charts_kick_and_npc_memory(
         await page.locator("#npc-memories li", has_text="Owes the boss").first.wait_for(
             timeout=10000
         )
+        await page.fill("#npc-persona textarea[name=personality]", "Wary of strangers in red cars.")
+        await page.click("#npc-persona button[type=submit]")
+        await eventually(
+            lambda: page.evaluate(
+                "window.dashboard.npcData.persona.personality === 'Wary of strangers in red cars.'"
+            ),
+            10,
+            "the server's answer to carry the new personality",
+        )
         # The README's screenshot (docs/screenshots/dashboard.png is a copy of this one).
         await page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
 

@@ -333,7 +333,7 @@ $("npc-persona").addEventListener("submit", (e) => {
   e.preventDefault();
   const f = e.target.elements;
   const persona = {};
-  for (const k of ["name", "role", "faction", "personality"]) if (f[k].value !== (app.npcData?.persona?.[k] ?? "")) persona[k] = f[k].value;
+  if (f.personality.value !== (app.npcData?.persona?.personality ?? "")) persona.personality = f.personality.value;
   editNpc({ persona });
 });
 $("npc-memory-add").addEventListener("submit", (e) => {

@@ -39,10 +39,12 @@ values = st.recursive(
 
 # Values on the edges of the schemas' rules: lengths, bounds, slugs, integral floats.
 EDGES = st.sampled_from(
-    ["ab\n", "a", "ab", "a" * 40, "a" * 41, "A_b", "ab c", 0, -1, 1.0, 2.5, True, None]
-    + [100, 101, -100, -101, 1000, 1001, 100_000, 100_001, 2**31 - 1, 2**31, 86400, 86401]
-    + [["metrics"], ["metrics", "events", "players", "metrics"], ["nope"], {"x": 1, "y": 2}]
-    + [{"x": 1, "y": 2, "radius": 3}, {"personality": "calm"}, {"type": "x", "content": "y"}]
+    [
+        *("ab\n", "a", "ab", "a" * 40, "a" * 41, "A_b", "ab c", 0, -1, 1.0, 2.5, True, None),
+        *(100, 101, -100, -101, 1000, 1001, 100_000, 100_001, 2**31 - 1, 2**31, 86400, 86401),
+        *(["metrics"], ["metrics", "events", "players", "metrics"], ["nope"], {"x": 1, "y": 2}),
+        *({"x": 1, "y": 2, "radius": 3}, {"personality": "calm"}, {"type": "x", "content": "y"}),
+    ]
 )
 
 
@@ -87,7 +89,7 @@ def valid(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 def args_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Mostly valid arguments, one field now and then replaced by an edge value."""
-    names = sorted(schema.get("properties", {})) + ["bogus"]
+    names = [*sorted(schema.get("properties", {})), "bogus"]
 
     @st.composite
     def mutated(draw: st.DrawFn) -> Any:

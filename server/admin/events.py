@@ -22,7 +22,7 @@ class EventLog:
         self._seq = itertools.count(1)
 
     def add(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
-        event = {"seq": next(self._seq), "at": time.time(), "kind": kind, **fields}
+        event = {**fields, "seq": next(self._seq), "at": time.time(), "kind": kind}
         self._ring.append(event)
         return event
 

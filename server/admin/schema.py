@@ -43,6 +43,10 @@ def _is(value: Any, name: str) -> bool:
 
 @functools.cache
 def _regex(pattern: str) -> re.Pattern[str]:
+    # ECMA-262 `$` (JSON Schema's regexes) matches only at the very end; Python's also before
+    # a final newline, which would let "name\n" through a slug pattern.
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
     return re.compile(pattern)
 
 

@@ -163,6 +163,7 @@ class AdminService:
             raise AdminError("failed", f"{type(err).__name__}: {err}"[:300]) from None
         if cmd.mutates:
             await self._audit(ctx, cmd, args, "ok")
+            log.info("admin %s by %s on %s", name, principal.username, ctx.target or "-")
             self.record(
                 "admin",
                 actor=principal.username,
@@ -195,7 +196,15 @@ class AdminService:
 
     # --- what the console watches ---
 
-    def record(self, kind: str, **fields: Any) -> None:
+    def report_violation(self, player: Player, detail: dict[str, Any]) -> None:
+        """For the anti-cheat: a violation of `player` goes to the event log and to the
+        `players` push (`change: "violations"`, with the score `violations(player)` now gives)."""
+        who = {"player_id": player.player_id, "net_id": player.nid, "name": player.name}
+        self.record("violation", **who, detail=detail)
+        score = self.violations(player).get("score", 0)
+        self.publish("players", {"change": "violations", **who, "violations": score})
+
+    def record(self, kind: str, /, **fields: Any) -> None:
         """One event for `logs.tail` and the `events` push."""
         event = self.log.add(kind, fields)
         self.publish("events", event)

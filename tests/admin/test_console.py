@@ -204,3 +204,35 @@ async def test_the_result_waits_for_the_audit_row(
     assert got["ok"] is False and got["error"]["code"] == "failed"
     assert "audit" in got["error"]["message"]
     await m.ws.close()
+
+
+async def test_no_auth_in_time_closes_with_4002_and_hooks_push(start: ServerFactory) -> None:
+    hasty = await start(**AUTH, handshake_timeout=0.5)
+    silent = await open_admin(hasty, None, expect=False)
+    assert await silent.closed_code() == CloseCode.HANDSHAKE_TIMEOUT
+    srv = await start(**AUTH)
+
+    # The anti-cheat's hooks: its score shows in players.list, a report is pushed and logged.
+    pid, ptoken = await account(srv, "Trevor")
+    _, token = await account(srv, "Boss", "admin")
+    p = await join(srv, "Trevor", ptoken)
+    a = await open_admin(srv, token)
+    admin = srv.state.admin
+    assert admin is not None
+    admin.violations = lambda player: {"score": 7, "recent": [{"kind": "speed"}]}
+    await a.ok("subscribe", topics=["players"])
+    admin.report_violation(srv.state.players[pid], {"kind": "speed", "speed": 116.0})
+    pushed = await a.push("players")
+    assert pushed["data"] == {
+        "change": "violations",
+        "player_id": pid,
+        "net_id": p.nid,
+        "name": "Trevor",
+        "violations": 7,
+    }
+    assert (await a.ok("players.list"))["players"][0]["violations"] == 7
+    inspected = await a.ok("players.inspect", player=pid)
+    assert inspected["violations"] == {"score": 7, "recent": [{"kind": "speed"}]}
+    assert (await a.ok("logs.tail", n=1))["events"][0]["kind"] == "violation"
+    await p.ws.close()
+    await a.ws.close()

@@ -28,7 +28,7 @@ run: $(STAMP)
 services:
 	@bash tests/services.sh
 
-test: $(STAMP) services
+test: $(STAMP) services browser-deps
 	$(PY) -m pytest
 	@$(MAKE) --no-print-directory js-test
 
@@ -63,3 +63,23 @@ js-test: $(STAMP)
 	for f in test/*.test.mjs; do \
 	  node --test --test-force-exit --test-timeout=180000 "$$f" || exit 1; \
 	done
+
+# Dashboard (server/dashboard) and its browser tests (tests/browser): Debian's chromium, installed
+# with apt-get when missing (Playwright drives it by path; no browser is ever downloaded), and the
+# JS SDK's node_modules (the FiveM example's script runs under Node there). Without them the
+# browser tests skip with a note, except under CI=true where they fail.
+# `make dashboard-vendor` re-copies uPlot (a devDependency of client_sdk/js) into the static files.
+.PHONY: browser-deps dashboard-vendor
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then echo "browser-deps: no chromium and not root: apt-get install chromium" >&2; \
+	  else $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } || \
+	    echo "browser-deps: could not install chromium" >&2; fi; }
+	@if command -v node >/dev/null 2>&1; then cd $(JS) && \
+	  { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }; fi
+
+dashboard-vendor:
+	cd $(JS) && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && \
+	  node scripts/vendor-dashboard.mjs

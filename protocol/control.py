@@ -46,8 +46,8 @@ MISSION_THEME_MAX = 80  # code points of a mission request's theme
 VERSION_MAX = 2**31 - 1  # `v` fits a signed 32-bit integer in every client language
 HELLO_MAX_SIZE = 4096
 """Bytes a hello may take whatever MAX_MESSAGE_SIZE is. Every field at its maximum, as UTF-8
-without escapes: 4 * (NAME_MAX + RESUME_MAX) + TOKEN_MAX + 62 bytes of keys, punctuation and `v`
-= 3,262 bytes, so a valid hello always fits (test_control checks it)."""
+without escapes: 4 * (NAME_MAX + RESUME_MAX) + TOKEN_MAX + 78 bytes of keys, punctuation, `v`
+and `"spectate":true` = 3,278 bytes, so a valid hello always fits (test_control checks it)."""
 
 
 # --- client -> server -------------------------------------------------------------------
@@ -63,6 +63,8 @@ class Hello:
     name: str
     token: str | None = None
     resume: str | None = None
+    # True: watch the world without a player (an administrator's camera; SPEC §3.3).
+    spectate: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,8 @@ class Welcome:
     limits: dict[str, Any] | None = None
     # True: a guest (no account; ENV=production has none). None only from servers before it.
     guest: bool | None = None
+    # True: a spectator's welcome (no player entity; `net_id` names its camera). Else left out.
+    spectator: bool | None = None
 
     @property
     def bounds(self) -> WorldBounds:
@@ -554,10 +558,13 @@ def decode_hello(obj: dict[str, Any]) -> Hello:
         if token is not None and not (token.isascii() and token.isprintable() and " " not in token):
             raise _bad("'token' must be printable ASCII without spaces")
         resume = _str(obj, "resume", 1, RESUME_MAX, optional=True)
+        spectate = obj.get("spectate")
+        if spectate is not None and not isinstance(spectate, bool):
+            raise _bad("'spectate' must be true or false")
     except ProtocolError as e:
         raise ProtocolError(f"bad hello: {e.message}", close=CloseCode.BAD_HELLO) from None
     assert name is not None
-    return Hello(v=v, name=name, token=token, resume=resume)
+    return Hello(v=v, name=name, token=token, resume=resume, spectate=spectate or None)
 
 
 def decode_first(data: str | bytes) -> Hello:

@@ -97,6 +97,9 @@ class Metrics:
         )
         self.ticks = Counter("ganggpt_ticks_total", "Simulation ticks run.", registry=r)
         self.clients = Gauge("ganggpt_connected_clients", "Clients past the handshake.", registry=r)
+        self.spectators = Gauge(
+            "ganggpt_spectators", "Administrators' cameras watching the world.", registry=r
+        )
         self.entities = Gauge("ganggpt_entities", "Live entities by kind.", ["kind"], registry=r)
         self.frames_sent = Counter("ganggpt_frames_sent_total", "STATE frames sent.", registry=r)
         self.bytes_sent = Counter(

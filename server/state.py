@@ -20,6 +20,7 @@ from server.replication.view import Viewers
 from server.world.world import World
 
 if TYPE_CHECKING:
+    from server.admin.service import AdminService
     from server.auth.service import AccountService
     from server.game.core import Game
     from server.game.player import Player
@@ -37,6 +38,8 @@ class ServerState:
     connections: set[Connection] = field(default_factory=set)
     players: dict[str, Player] = field(default_factory=dict)  # player_id -> playing player
     joining: int = 0
+    # Administrators' cameras (SPEC §3.8) by net id: viewers without an entity, not players.
+    spectators: dict[int, Player] = field(default_factory=dict)
     viewers: Viewers = field(default_factory=Viewers)  # replication state of every player
     reserved: dict[str, tuple[int, float]] = field(
         default_factory=dict
@@ -55,6 +58,8 @@ class ServerState:
     game: Game = field(init=False, repr=False)
     # Accounts, tokens and live display names (server/auth); built by start_server.
     accounts: AccountService | None = None
+    # The admin console (server/admin): /admin and /admin/api; built by start_server.
+    admin: AdminService | None = None
 
     @classmethod
     def create(

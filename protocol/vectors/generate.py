@@ -884,6 +884,35 @@ def control_cases() -> list[Json]:
             first,
             '{"op":"hello","v":1,"name":7}',
         ),
+        _ctl_ok(
+            "hello_spectate",
+            "An administrator's camera (SPEC §3.8): a token with admin:commands and "
+            "`spectate`: true.",
+            cl,
+            first,
+            _enc(
+                c.Hello(
+                    v=1,
+                    name="dashboard",
+                    token="eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmEifQ.c2lnbmF0dXJl",
+                    spectate=True,
+                )
+            ),
+        ),
+        _ctl_ok(
+            "hello_spectate_false",
+            "`spectate`: false means the same as leaving it out: a player's hello.",
+            cl,
+            first,
+            '{"op":"hello","v":1,"name":"Ana","spectate":false}',
+        ),
+        _ctl_bad(
+            "hello_spectate_string",
+            "`spectate` must be a JSON boolean.",
+            cl,
+            first,
+            '{"op":"hello","v":1,"name":"Ana","spectate":"yes"}',
+        ),
         _ctl_bad("hello_v_missing", "v is required.", cl, first, '{"op":"hello","name":"Ana"}'),
         _ctl_bad(
             "hello_v_string",
@@ -1405,6 +1434,25 @@ def control_cases() -> list[Json]:
         ),
         # --- server messages ---
         _ctl_ok("welcome", "The answer to a fresh hello.", sv, session, welcome_json),
+        _ctl_ok(
+            "welcome_spectator",
+            "The answer to a spectator's hello: `spectator` true, `net_id` names the camera "
+            "(no entity), no resume token and a resume window of 0.",
+            sv,
+            session,
+            _enc(
+                replace(
+                    welcome,
+                    player_id="spectator:6f1c2b9e-3d4a-4c8e-9b7a-2e5f0a1d3c4b:40",
+                    net_id=40,
+                    name="dashboard",
+                    resume_token="",
+                    resume_window=0.0,
+                    guest=False,
+                    spectator=True,
+                )
+            ),
+        ),
         _ctl_ok(
             "welcome_unknown_fields",
             "A newer server adds fields; clients ignore them (including one named OP).",

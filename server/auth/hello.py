@@ -11,6 +11,9 @@
 - the principal must hold `play:game` (`forbidden` otherwise);
 - the display name is normalised (no control, invisible or bidi characters) and claimed in
   `AccountService.names`: a look-alike of another live player's name is refused.
+- a spectator's hello (`spectate`: an administrator's camera, SPEC §3.8) needs a token whose
+  principal holds `admin:commands` (`forbidden` otherwise; no guest spectators). It claims no
+  display name: a spectator is nobody in the world, so its owner may play beside it.
 
 Refusals carry the close code: token problems are `Rejected` (4004 AUTH_FAILED, `reason` from
 `tokens.Reason`), a refused name is `NameRejected` (4003 BAD_HELLO). The caller releases the
@@ -84,6 +87,8 @@ async def identify(state: HasAccounts, hello: control.Hello) -> Identity | Refus
     if service is None:
         return Rejected(Reason.UNKNOWN, "accounts are not enabled on this server")
     if not hello.token:
+        if hello.spectate:
+            return Rejected(Reason.TOKEN_REQUIRED, "a spectator logs in first")
         return _guest(state, service, hello)
     got = await service.authenticate(hello.token)
     if isinstance(got, Rejected):
@@ -94,6 +99,19 @@ async def identify(state: HasAccounts, hello: control.Hello) -> Identity | Refus
     if account.banned(service.now()):
         return Rejected(Reason.BANNED)
     grants = Grants.from_claims(got.permissions)
+    if hello.spectate:
+        if not grants.has(Permission.ADMIN_COMMANDS):
+            return Rejected(Reason.FORBIDDEN, Permission.ADMIN_COMMANDS.value)
+        return Identity(
+            sub=got.sub,
+            display_name=hello.name,
+            guest=False,
+            grants=grants,
+            permissions=got.permissions,
+            tier=got.tier,
+            sid=got.sid,
+            role=account.role,
+        )
     if not grants.has(Permission.PLAY_GAME):
         return Rejected(Reason.FORBIDDEN, Permission.PLAY_GAME.value)
     name = _claim(service, hello.name or account.display_name, got.sub)

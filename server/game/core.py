@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from protocol import control
+from protocol.catalogue import ErrorCode, ProtocolError
 from server.game.api import Modes
 from server.game.companions import CompanionDesk
 from server.game.delivery import Delivery
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ganggpt.game")
 
+# What a spectator may send besides INPUT (which moves its camera): it is nobody in the world.
+SPECTATOR_MESSAGES: frozenset[type[Any]] = frozenset(
+    {control.Ping, control.Who, control.Leave, control.Hello}
+)
 LEDGER_QUEUE = 10_000  # money changes waiting for the database
 
 
@@ -97,6 +102,15 @@ class Game:
     # --- entry points for the transport ---
 
     def dispatch(self, player: Player, msg: control.ClientMessage) -> None:
+        if player.spectator and type(msg) not in SPECTATOR_MESSAGES:
+            # A camera is nobody in the world: it cannot speak or act there (SPEC §3.8).
+            player.client.fail(
+                ProtocolError(
+                    f"a spectator cannot send {msg.OP}; only ping, who and leave",
+                    error=ErrorCode.BAD_FIELD,
+                )
+            )
+            return
         self.handlers[type(msg)](self, player, msg)
 
     def start(self) -> None:

@@ -72,7 +72,8 @@ class AccountAuthenticator:
         if isinstance(got, NameRejected):
             raise AuthError(got.message, code=CloseCode(got.close_code), reason="name")
         identity = game_identity(got)
-        self._held[identity.owner] = self._held.get(identity.owner, 0) + 1
+        if not hello.spectate:  # a spectator claimed no name (and is never released)
+            self._held[identity.owner] = self._held.get(identity.owner, 0) + 1
         return identity
 
     def release(self, identity: Identity) -> None:
@@ -90,7 +91,7 @@ def close_sessions(state: ServerState, account_id: str, sids: Sequence[str], rea
     ended = set(sids)
     code, why = ENDED_CLOSE.get(reason, ENDED_DEFAULT)
     closed = 0
-    for player in list(state.players.values()):
+    for player in [*state.players.values(), *state.spectators.values()]:
         ident = player.identity
         if ident.account_id == account_id and ident.sid in ended:
             player.client.close(code, why, keep_for_resume=False)

@@ -134,8 +134,9 @@ class JoinService:
             client.close(CloseCode.SERVICE_RESTART, "server is restarting; try again shortly")
             return None
         # Reserved seats are checked once the player is known (`_place`): a player may be
-        # coming back to its own.
-        if st.player_count + st.joining >= cfg.max_players:
+        # coming back to its own. A spectator takes no seat (and is refused at verify unless
+        # it is an administrator).
+        if not hello.spectate and st.player_count + st.joining >= cfg.max_players:
             self._full(client)
             return None
         ticket = _Ticket(st)
@@ -162,6 +163,15 @@ class JoinService:
             ticket.release()
             log.exception("could not check the hello of %s", client.peer)
             client.close(CloseCode.INTERNAL_ERROR, "could not check the credentials; retry")
+            return
+        if hello.spectate:
+            ticket.release()
+            if identity.guest or not identity.grants.has("admin:commands"):
+                # An authenticator that does not check spectators (GuestAuthenticator).
+                st.metrics.connections_refused.labels(reason="auth").inc()
+                client.close(CloseCode.AUTH_FAILED, "token refused: forbidden")
+                return
+            self._spectate(client, identity)
             return
         player: Player | None = None
         try:
@@ -336,6 +346,78 @@ class JoinService:
         self.game.bus.publish(PlayerJoined(player, resumed=session is not None))
         return player
 
+    def _spectate(self, client: Client, identity: Identity) -> None:
+        """Welcome an administrator's camera (SPEC §3.8): a viewer slot and a net id for its
+        view, no entity, no seat, no resume, no display name held. It starts above the middle
+        of the NPC area; its INPUT moves it (`Movement.on_input`)."""
+        st = self.state
+        cfg = st.config
+        w = st.world
+        if not client.verified():
+            return
+        nid = w.net_ids.allocate(w.tick)
+        x0, y0, x1, y1 = w.npcs.area
+        x, y, z = (x0 + x1) / 2, (y0 + y1) / 2, 0.0
+        player = Player(
+            f"spectator:{identity.account_id}:{nid}",
+            nid,
+            identity.name,
+            client,
+            w.players,
+            identity=identity,
+        )
+        player.spectator = True
+        w.move_camera(nid, x, y, z, 0.0)
+        slot = st.viewers.add(nid, client.send_state, nid % cfg.aoi_far_every, st.phase_of(nid))
+        st.viewers.paused[slot] = client.paused
+        player.active = True
+        st.spectators[nid] = player
+        if not client.bind(player, slot):
+            self.leave(player, keep_for_resume=False)
+            return
+        st.metrics.spectators.set(len(st.spectators))
+        client.send(
+            control.Welcome(
+                v=PROTOCOL_VERSION,
+                player_id=player.player_id,
+                net_id=nid,
+                name=identity.name,
+                server_name=cfg.server_name,
+                tick_rate=cfg.tickrate,
+                send_rate=cfg.send_rate,
+                tick=w.tick,
+                server_time=time.time(),
+                world=w.bounds.as_dict(),
+                aoi_radius=cfg.aoi_radius,
+                aoi_cell_size=cfg.aoi_cell_size,
+                resume_token="",
+                resume_window=0.0,
+                max_message_size=cfg.max_message_size,
+                input_rate_limit=cfg.input_rate_limit,
+                resumed=False,
+                x=x,
+                y=y,
+                z=z,
+                heading=0.0,
+                limits=welcome_limits(cfg),
+                guest=False,
+                spectator=True,
+            )
+        )
+        log.info("%s spectates (camera net id %d) from %s", identity.account_id, nid, client.peer)
+
+    def _leave_spectator(self, player: Player) -> None:
+        st = self.state
+        w = st.world
+        w.drop_camera(player.nid)
+        client = player.client
+        if client.slot >= 0:
+            st.viewers.remove(client.slot)
+            client.slot = -1
+        st.spectators.pop(player.nid, None)
+        w.net_ids.release(player.nid, w.tick)
+        st.metrics.spectators.set(len(st.spectators))
+
     def _spawn_point(
         self, record: PlayerRecord, session: ResumeSession | None
     ) -> tuple[float, float, float, float]:
@@ -361,6 +443,9 @@ class JoinService:
         if not player.active:
             return
         player.active = False
+        if player.spectator:
+            self._leave_spectator(player)
+            return
         st = self.state
         w = st.world
         st.persistence.submit_snapshots([self.snapshot(player)])

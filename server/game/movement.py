@@ -131,6 +131,9 @@ class Movement:
         if not self.bounds.contains(x, y, z):
             self._reject(player, inp, ErrorCode.OUT_OF_BOUNDS, "position outside the world")
             return
+        if player.spectator:  # a camera flies anywhere in the world at once (SPEC §3.8)
+            self.state.world.move_camera(player.nid, inp.x, inp.y, inp.z, inp.heading)
+            return
         now = self.clock()
         elapsed = now - player.budget_at
         player.budget_at = now

@@ -110,6 +110,7 @@ class Player:
         "player_id",
         "rank",
         "resume_token",
+        "spectator",
         "violations",
         "world",
     )
@@ -146,6 +147,9 @@ class Player:
         # Where movement last put the player: elsewhere means the server moved it since.
         self.last_x = self.last_y = self.last_z = 0.0
         self.violations = Violations()  # anti-cheat score (anticheat.py); admin reads it
+        # A spectator (SPEC §3.8) is a camera: `nid` names its view, not an entity; its INPUT
+        # moves the camera without a speed limit, and it may not chat, talk or send custom.
+        self.spectator = False
 
     @property
     def permissions(self) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""HTTP API requests on the game port (`/auth/...`): read with h11, answered asynchronously.
+"""HTTP API requests on the game port (`/auth/...`, `/dashboard...`): read with h11, answered asynchronously.
 
 Why not websockets' parser, which reads every other request on this port: it refuses any
 request with a body (a WebSocket handshake has none), and the API is JSON bodies. So the
@@ -23,7 +23,9 @@ from collections.abc import Awaitable, Callable
 
 import h11
 
+from server.admin import http as admin_http
 from server.auth import http as auth_http
+from server.dashboard import files as dashboard_files
 from server.net.plain import PlainRequest, PlainResponse
 from server.state import ServerState
 
@@ -43,10 +45,18 @@ async def _auth(state: ServerState, request: PlainRequest) -> PlainResponse:
     return await auth_http.handle(state.accounts, request)
 
 
+async def _dashboard(state: ServerState, request: PlainRequest) -> PlainResponse:
+    return await dashboard_files.serve(request)
+
+
 def handler_for(path: str) -> Handler | None:
-    """The handler serving `path`, or None for paths websockets reads (/ws, /health...)."""
+    """The handler serving `path`, or None for paths websockets reads (/ws, /admin, /health...)."""
     if path == "/auth" or path.startswith("/auth/"):
         return _auth
+    if path.startswith("/admin/"):  # `/admin` itself is the console's WebSocket
+        return admin_http.handle
+    if path == "/dashboard" or path.startswith("/dashboard/"):
+        return _dashboard
     return None
 
 

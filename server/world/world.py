@@ -203,6 +203,18 @@ class World:
         self.players.remove(nid)
         self._pending.append((nid, -2, -1))
 
+    # --- spectators' cameras (SPEC §3.8): a view without an entity ---
+
+    def move_camera(self, nid: int, x: float, y: float, z: float, heading: float) -> None:
+        """Put camera `nid` at (x, y, z). Its cell decides what its viewer sees; it is in no
+        cell's members and in no player array's active set, so nobody sees it and the tick
+        never moves it."""
+        self.players.place(nid, x, y, z, heading)
+        self.cell[nid] = self.grid.cell_of(x, y)
+
+    def drop_camera(self, nid: int) -> None:
+        self.cell[nid] = -1
+
     # --- world commands (see server/world/commands.py) ---
 
     def submit(self, cmd: Command) -> bool:

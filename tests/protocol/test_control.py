@@ -437,6 +437,7 @@ def test_a_maximal_hello_fits_the_hello_size() -> None:
         name=wide * c.NAME_MAX,
         token="~" * c.TOKEN_MAX,
         resume=wide * c.RESUME_MAX,
+        spectate=True,
     )
     assert len(c.encode(hello)) <= c.HELLO_MAX_SIZE
     ours = dataclasses.replace(hello, v=PROTOCOL_VERSION)

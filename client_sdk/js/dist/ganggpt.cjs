@@ -127,7 +127,9 @@ var CloseCode = Object.freeze({
   TOO_MANY_ERRORS: 4008,
   REPLACED: 4010,
   KICKED: 4011,
-  RESUME_REFUSED: 4012
+  RESUME_REFUSED: 4012,
+  FORBIDDEN: 4013
+  // the admin console only: a valid token without any admin permission
 });
 var ERROR_NAMES = new Map(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
 var CLOSE_NAMES = new Map(Object.entries(CloseCode).map(([k, v]) => [v, k]));
@@ -405,7 +407,7 @@ var CUSTOM_TYPE = /^[a-z0-9_]+(?:\.[a-z0-9_]+)+$/;
 var CONTROL_CHAR = /[\u0000-\u001f]/;
 var PRINTABLE_ASCII = /^[\u0021-\u007e]*$/;
 var CLIENT_FIELDS = Object.freeze({
-  hello: ["v", "name", "token", "resume"],
+  hello: ["v", "name", "token", "resume", "spectate"],
   ping: ["id", "t"],
   chat: ["text"],
   talk: ["npc", "text"],
@@ -441,8 +443,8 @@ var SERVER_FIELDS = Object.freeze({
       "z",
       "heading"
     ],
-    ["limits", "guest"]
-    // absent only from servers older than the fields
+    ["limits", "guest", "spectator"]
+    // absent only from servers older than the fields (spectator: only in a spectator's)
   ],
   pong: [["id", "server_time"], ["t"]],
   error: [["code", "name", "message"], ["ref"]],
@@ -555,7 +557,10 @@ function validateHello(obj) {
     const name = checkStr(obj, "name", 1, NAME_MAX);
     const token = checkStr(obj, "token", 1, TOKEN_MAX, true);
     if (token !== null && !PRINTABLE_ASCII.test(token)) throw badField("'token' must be printable ASCII without spaces");
-    return { op: "hello", v, name, token, resume: checkStr(obj, "resume", 1, RESUME_MAX, true) };
+    const resume = checkStr(obj, "resume", 1, RESUME_MAX, true);
+    const spectate = obj.spectate ?? null;
+    if (spectate !== null && typeof spectate !== "boolean") throw badField("'spectate' must be true or false");
+    return { op: "hello", v, name, token, resume, spectate: spectate || null };
   } catch (e) {
     throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
   }
@@ -837,9 +842,10 @@ function sameEntity(a, b) {
   return a.model === b.model && samePath(a.path, b.path);
 }
 var Mirror = class {
-  constructor({ name, token = null } = {}) {
+  constructor({ name, token = null, spectate = false } = {}) {
     this.name = name;
     this.token = token;
+    this.spectate = Boolean(spectate);
     this.resumeToken = null;
     this.welcome = null;
     this.entities = /* @__PURE__ */ new Map();
@@ -875,7 +881,8 @@ var Mirror = class {
       v: PROTOCOL_VERSION,
       name: this.name,
       token: this.token,
-      resume: resume ? this.resumeToken : null
+      resume: resume ? this.resumeToken : null,
+      spectate: this.spectate || null
     });
   }
   input(x, y, z, heading) {
@@ -933,7 +940,7 @@ var Mirror = class {
     switch (msg.op) {
       case "welcome":
         this.welcome = msg;
-        this.resumeToken = msg.resume_token;
+        this.resumeToken = msg.resume_token || null;
         this.lastTick = msg.tick;
         this.lastServerTime = msg.server_time;
         this.lastReceivedAt = now;
@@ -1164,7 +1171,7 @@ var GangClient = class extends Emitter {
     if (typeof opts.url !== "string") throw new TypeError("url is required (ws://host:22005/ws)");
     this.url = opts.url;
     this._WS = WS;
-    this.mirror = new Mirror({ name: opts.name, token: opts.token ?? null });
+    this.mirror = new Mirror({ name: opts.name, token: opts.token ?? null, spectate: opts.spectate ?? false });
     if (opts.resumeToken) {
       encodeClient({ op: "hello", v: PROTOCOL_VERSION, name: opts.name, resume: opts.resumeToken });
       this.mirror.resumeToken = opts.resumeToken;

@@ -47,7 +47,7 @@ export class GangClient extends Emitter {
     if (typeof opts.url !== "string") throw new TypeError("url is required (ws://host:22005/ws)");
     this.url = opts.url;
     this._WS = WS;
-    this.mirror = new Mirror({ name: opts.name, token: opts.token ?? null });
+    this.mirror = new Mirror({ name: opts.name, token: opts.token ?? null, spectate: opts.spectate ?? false });
     if (opts.resumeToken) {
       // A malformed token would otherwise only fail inside the socket's open handler.
       encodeClient({ op: "hello", v: PROTOCOL_VERSION, name: opts.name, resume: opts.resumeToken });

@@ -33,7 +33,7 @@ const PRINTABLE_ASCII = /^[\u0021-\u007e]*$/;
 
 /** Fields of every client op, in canonical order (SPEC §4.2). */
 export const CLIENT_FIELDS = Object.freeze({
-  hello: ["v", "name", "token", "resume"],
+  hello: ["v", "name", "token", "resume", "spectate"],
   ping: ["id", "t"],
   chat: ["text"],
   talk: ["npc", "text"],
@@ -53,7 +53,7 @@ export const SERVER_FIELDS = Object.freeze({
       "server_time", "world", "aoi_radius", "aoi_cell_size", "resume_token", "resume_window",
       "max_message_size", "input_rate_limit", "resumed", "x", "y", "z", "heading",
     ],
-    ["limits", "guest"], // absent only from servers older than the fields
+    ["limits", "guest", "spectator"], // absent only from servers older than the fields (spectator: only in a spectator's)
   ],
   pong: [["id", "server_time"], ["t"]],
   error: [["code", "name", "message"], ["ref"]],
@@ -191,7 +191,10 @@ export function validateHello(obj) {
     const name = checkStr(obj, "name", 1, NAME_MAX);
     const token = checkStr(obj, "token", 1, TOKEN_MAX, true);
     if (token !== null && !PRINTABLE_ASCII.test(token)) throw badField("'token' must be printable ASCII without spaces");
-    return { op: "hello", v, name, token, resume: checkStr(obj, "resume", 1, RESUME_MAX, true) };
+    const resume = checkStr(obj, "resume", 1, RESUME_MAX, true);
+    const spectate = obj.spectate ?? null;
+    if (spectate !== null && typeof spectate !== "boolean") throw badField("'spectate' must be true or false");
+    return { op: "hello", v, name, token, resume, spectate: spectate || null };
   } catch (e) {
     throw new ProtocolError(`bad hello: ${e.message}`, { close: CloseCode.BAD_HELLO });
   }

@@ -31,7 +31,8 @@ export declare const ErrorCode: Readonly<Record<
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
   "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |
-  "SERVER_FULL" | "TOO_SLOW" | "FLOODING" | "TOO_MANY_ERRORS" | "REPLACED" | "KICKED" | "RESUME_REFUSED", number>>;
+  "SERVER_FULL" | "TOO_SLOW" | "FLOODING" | "TOO_MANY_ERRORS" | "REPLACED" | "KICKED" | "RESUME_REFUSED" |
+  "FORBIDDEN", number>>;
 export declare const CLIENT_FIELDS: Readonly<Record<string, readonly string[]>>;
 export declare const SERVER_FIELDS: Readonly<Record<string, readonly [readonly string[], readonly string[]]>>;
 
@@ -159,10 +160,13 @@ export interface Welcome {
   /** true for a guest (no account: known by its name only), false for an account's player;
    * null from servers older than accounts (unknown) */
   guest: boolean | null;
+  /** true in a spectator's welcome (SPEC §3.8): `net_id` names its camera, not an entity;
+   * `resume_token` is "" and `resume_window` 0. null (left out) for players */
+  spectator: boolean | null;
 }
 
 export type ClientMessage =
-  | { op: "hello"; v: number; name: string; token?: string | null; resume?: string | null }
+  | { op: "hello"; v: number; name: string; token?: string | null; resume?: string | null; spectate?: boolean | null }
   | { op: "ping"; id: number; t?: number | null }
   | { op: "chat"; text: string }
   | { op: "talk"; npc: number; text: string }
@@ -199,7 +203,7 @@ export declare function encodeClient(msg: ClientMessage): string;
 /** `data`: the message as text, or its bytes (not valid UTF-8 is BAD_JSON, SPEC §4.1) */
 export declare function decodeClient(data: string | Uint8Array | ArrayBuffer, opts?: { first?: boolean }): Record<string, unknown> & { op: string };
 export declare function validateClient(msg: object): Record<string, unknown> & { op: string };
-export declare function validateHello(msg: object): { op: "hello"; v: number; name: string; token: string | null; resume: string | null };
+export declare function validateHello(msg: object): { op: "hello"; v: number; name: string; token: string | null; resume: string | null; spectate: true | null };
 export declare function decodeServer(text: string): Record<string, unknown> & { op: string };
 export declare function decodeServerObject(obj: RawMessage): Record<string, unknown> & { op: string };
 export declare function parseObject(data: string | Uint8Array | ArrayBuffer): RawMessage;
@@ -289,9 +293,10 @@ export interface MirrorStats {
 
 /** The world as this client sees it, without I/O. */
 export declare class Mirror {
-  constructor(opts: { name: string; token?: string | null });
+  constructor(opts: { name: string; token?: string | null; spectate?: boolean });
   name: string;
   token: string | null;
+  spectate: boolean;
   resumeToken: string | null;
   welcome: Welcome | null;
   entities: Map<number, Entity>;
@@ -344,6 +349,9 @@ export interface ClientOptions {
   token?: string | null;
   /** resume an earlier session (e.g. kept in sessionStorage across a page reload) */
   resumeToken?: string | null;
+  /** watch as an administrator's camera (SPEC §3.8; the token must hold admin:commands): no
+   * entity, `move` flies the view anywhere at once, chat/talk/custom are refused */
+  spectate?: boolean;
   /** default: globalThis.WebSocket; in Node < 22 pass the `ws` package's WebSocket */
   WebSocket?: WebSocketConstructor | (new (url: string) => unknown);
   /** reconnect and resume after a drop (default true) */

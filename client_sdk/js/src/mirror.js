@@ -36,9 +36,11 @@ function sameEntity(a, b) {
 }
 
 export class Mirror {
-  constructor({ name, token = null } = {}) {
+  constructor({ name, token = null, spectate = false } = {}) {
     this.name = name;
     this.token = token;
+    /** An administrator's camera (SPEC §3.8): no entity of its own; `input` moves the view. */
+    this.spectate = Boolean(spectate);
     this.resumeToken = null;
     this.welcome = null;
     /** @type {Map<number, object>} net id -> entity */
@@ -78,7 +80,7 @@ export class Mirror {
     this.inputSeq = 0;
     return encodeClient({
       op: "hello", v: PROTOCOL_VERSION, name: this.name, token: this.token,
-      resume: resume ? this.resumeToken : null,
+      resume: resume ? this.resumeToken : null, spectate: this.spectate || null,
     });
   }
 
@@ -145,7 +147,7 @@ export class Mirror {
     switch (msg.op) {
       case "welcome":
         this.welcome = msg;
-        this.resumeToken = msg.resume_token;
+        this.resumeToken = msg.resume_token || null; // a spectator's welcome has none
         this.lastTick = msg.tick;
         this.lastServerTime = msg.server_time;
         this.lastReceivedAt = now;

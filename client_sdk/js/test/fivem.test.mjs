@@ -3,16 +3,13 @@
 // that records what the script sends to each player's client (emitNet).
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import vm from "node:vm";
 import WebSocket from "ws";
 import { GangClient } from "../src/index.js";
+import { RESOURCE_DIR, fxServer } from "./fxserver.mjs";
 import { JS_ROOT, eventually, startServer } from "./support.mjs";
 
-const RESOURCE_DIR = join(JS_ROOT, "examples", "fivem", "ganggpt");
 let server;
 
 before(async () => {
@@ -21,44 +18,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-/** A minimal FXServer: natives, event registration, emitNet to a per-player inbox. */
-function fxServer(convars, players) {
-  const handlers = new Map();
-  const net = new Map();
-  const inbox = new Map(); // player id -> [[event, ...args]]
-  const ctx = {
-    console,
-    setTimeout, clearTimeout, setInterval, clearInterval,
-    require: createRequire(join(JS_ROOT, "package.json")), // resolves `ws` like the resource's node_modules
-    GetCurrentResourceName: () => "ganggpt",
-    GetResourcePath: () => RESOURCE_DIR,
-    GetConvar: (k, dflt) => convars[k] ?? dflt,
-    GetPlayerName: (src) => players[String(src)] ?? null,
-    getPlayers: () => Object.keys(players),
-    on: (name, fn) => handlers.set(name, [...(handlers.get(name) ?? []), fn]),
-    onNet: (name, fn) => net.set(name, [...(net.get(name) ?? []), fn]),
-    emitNet: (name, src, ...args) => {
-      const k = String(src);
-      if (!inbox.has(k)) inbox.set(k, []);
-      inbox.get(k).push([name, ...args]);
-    },
-  };
-  ctx.global = ctx;
-  vm.createContext(ctx);
-  const fire = (table, name, src, args) => {
-    ctx.source = src;
-    for (const fn of table.get(name) ?? []) fn(...args);
-  };
-  return {
-    run(file) {
-      vm.runInContext(readFileSync(file, "utf8"), ctx, { filename: file });
-    },
-    event: (name, src, ...args) => fire(handlers, name, src, args),
-    netEvent: (name, src, ...args) => fire(net, name, src, args),
-    nui: (src) => (inbox.get(String(src)) ?? []).filter(([n]) => n === "ganggpt:nui").map(([, m]) => m),
-  };
-}
 
 test("FiveM server script relays an NPC conversation and moves the player", async () => {
   const fx = fxServer(

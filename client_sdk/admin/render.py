@@ -58,8 +58,14 @@ class Renderer:
         for value in data.values():  # a single list of records reads best as a table
             if len(data) == 1 and isinstance(value, list) and value and _records(value):
                 return [_table(value, title=cmd)]
-        if not data:
-            return [Text("ok", style="green")]
+        if all(not isinstance(v, list | dict) for v in data.values()) and len(data) <= 4:
+            return [  # a short acknowledgement reads best on one line
+                Text.assemble(
+                    ("ok ", "bold green"),
+                    (cmd, "bold"),
+                    *((f" {k}={_compact_json(v)}", "") for k, v in data.items()),
+                )
+            ]
         return [_kv(data, title=cmd)]
 
     def _view_players(self, data: dict[str, Any]) -> list[RenderableType]:
@@ -219,6 +225,10 @@ def _compact(value: Any) -> str:
     if value is None:
         return ""
     return orjson.dumps(value).decode()
+
+
+def _compact_json(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def _records(value: list[Any]) -> bool:

@@ -1,0 +1,243 @@
+"""`ganggpt-admin` end to end: the console script in a pty (pexpect), against a live server
+started here, with two SDK bots as the players it acts on.
+
+The pty half runs in a worker thread (pexpect blocks) while the server and the bots keep
+running in the test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pexpect
+import pytest
+
+from client_sdk import FatalCloseError, connect
+from config import load_config
+from server.app import Server, start_server
+from server.persistence.memory import MemoryPersistence
+
+pytestmark = pytest.mark.timeout(120)
+
+PW = "correct horse battery"
+ADMIN = "root"
+CONFIG = {
+    "server_host": "127.0.0.1",
+    "server_port": 0,
+    "npc_count": 10,
+    "log_level": "warning",
+    "sqlite_path": "",
+    "jwt_secret": secrets.token_hex(32),
+    "bcrypt_rounds": 10,  # config's floor: the cheapest real cost
+}
+STEP = 30  # seconds any one expected output may take on a loaded box
+
+
+def admin_command() -> list[str]:
+    script = Path(sys.executable).with_name("ganggpt-admin")
+    assert script.exists(), "the ganggpt-admin console script is not installed (pyproject)"
+    return [str(script)]
+
+
+def child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANGGPT_ADMIN")}
+    env.update(
+        HOME=str(tmp_path),
+        TERM="xterm-256color",
+        NO_COLOR="1",  # plain text to match; colour is the renderer's business
+        PROMPT_TOOLKIT_NO_CPR="1",  # no cursor-position query the pty would never answer
+        COLUMNS="200",
+        LINES="50",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    srv = await start_server(load_config(**CONFIG), MemoryPersistence())
+    yield srv
+    await srv.close(drain=False)
+
+
+async def http(srv: Server, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session,
+        session.post(f"http://127.0.0.1:{srv.port}{path}", json=body) as r,
+    ):
+        return r.status, orjson.loads(await r.read())
+
+
+async def account(srv: Server, name: str, role: str | None = None) -> dict[str, Any]:
+    """Register `name`; give it `role`; log in. The login answer (tokens)."""
+    status, body = await http(
+        srv,
+        "/auth/register",
+        {"username": name, "email": f"{name.lower()}@example.com", "password": PW},
+    )
+    assert status == 201, body
+    if role is not None:
+        assert srv.state.accounts is not None
+        await srv.state.accounts.set_role(body["id"], role)
+    status, tokens = await http(srv, "/auth/login", {"username": name, "password": PW})
+    assert status == 200, tokens
+    return tokens
+
+
+def drive(port: int, tmp_path: Path, transcript: io.StringIO) -> int | None:
+    """The operator's session, typed into the REPL through a pty. Its exit status."""
+    history = tmp_path / "history"
+    child = pexpect.spawn(
+        admin_command()[0],
+        ["--url", f"ws://127.0.0.1:{port}", "--username", ADMIN, "--history", str(history)],
+        env=child_env(tmp_path),
+        encoding="utf-8",
+        timeout=STEP,
+        dimensions=(50, 200),
+    )
+    child.logfile_read = transcript
+    try:
+        child.expect("password: ")
+        child.sendline(PW)
+        child.expect(f"connected as {ADMIN}")
+        prompt = re.escape(f"{ADMIN}@127.0.0.1:{port}> ")
+        child.expect(prompt)
+
+        child.sendline("players")
+        child.expect(r"2 player\(s\)")
+        child.expect("Ana")
+        child.expect("Vicky")
+        child.expect(prompt)
+
+        child.sendline("kick Ana afk too long")
+        child.expect(r"ok players\.kick kicked=true")
+        child.expect(prompt)
+
+        # Tab completes the live name from players.list: "Vic" alone names nobody.
+        child.send("ban Vic")
+        child.send("\t")
+        child.expect("Vicky")
+        child.send(" 2h aimbot, caught on replay\r")
+        child.expect(r"ok players\.ban ban_id=")
+        child.expect(prompt)
+
+        child.sendline("frobnicate")
+        child.expect("error: unknown command 'frobnicate'")
+        child.expect(prompt)
+
+        child.sendline("audit 10")
+        child.expect(r"audit: \d+ row\(s\)")
+        child.expect(prompt)
+
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    return child.exitstatus
+
+
+async def test_operator_lists_kicks_bans_and_the_audit_log_has_it(
+    server: Server, tmp_path: Path
+) -> None:
+    admin_id = (await account(server, ADMIN, role="admin"))["sub"]
+    players = []
+    for name in ("Ana", "Vicky"):
+        tokens = await account(server, name)
+        bot = await connect(server.url, name=name, token=tokens["access_token"], reconnect_for=0)
+        players.append(bot)
+    ana, vicky = players
+
+    transcript = io.StringIO()
+    try:
+        status = await asyncio.to_thread(drive, server.port, tmp_path, transcript)
+    except (pexpect.TIMEOUT, pexpect.EOF) as err:
+        raise AssertionError(f"REPL stalled: {type(err).__name__}\n{transcript.getvalue()}") from None
+    assert status == 0, transcript.getvalue()
+
+    # The bots were thrown out with 4011, and the ban holds against a new login.
+    for bot in (ana, vicky):
+        err = await bot.wait_closed(timeout=10)
+        assert isinstance(err, FatalCloseError) and err.code == 4011, err
+    status, body = await http(server, "/auth/login", {"username": "Vicky", "password": PW})
+    assert (status, body["error"]) == (403, "banned"), body
+    status, _ = await http(server, "/auth/login", {"username": "Ana", "password": PW})
+    assert status == 200  # a kick is not a ban
+
+    # The audit rows, read back as JSON by the same tool in script mode.
+    proc = await asyncio.create_subprocess_exec(
+        *admin_command(),
+        "--url",
+        f"ws://127.0.0.1:{server.port}",
+        "-u",
+        ADMIN,
+        "--json",
+        "-c",
+        "audit 50",
+        env=child_env(tmp_path, GANGGPT_ADMIN_PASSWORD=PW),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err_out = await asyncio.wait_for(proc.communicate(), STEP)
+    assert proc.returncode == 0, err_out.decode()
+    rows = orjson.loads(out)["rows"]
+    actions = {(r["action"], r["result"]) for r in rows}
+    assert ("players.kick", "ok") in actions and ("players.ban", "ok") in actions, rows
+    ban = next(r for r in rows if r["action"] == "players.ban")
+    assert ban["args"]["reason"] == "aimbot, caught on replay" and ban["args"]["duration_s"] == 7200
+    assert all(ADMIN in str(r["actor"]) or admin_id in str(r["actor"]) for r in rows), rows
+
+    # Nothing secret was ever printed; the history holds commands, not the password.
+    shown = transcript.getvalue() + out.decode() + err_out.decode()
+    assert PW not in shown
+    assert not re.search(r"eyJ[\w-]+\.[\w-]+\.", shown), "a JWT was printed"
+    history = (tmp_path / "history").read_text()
+    assert "kick Ana afk too long" in history and PW not in history
+
+
+def test_help_and_version(tmp_path: Path) -> None:
+    env = child_env(tmp_path)
+    out = pexpect.run(
+        " ".join([*admin_command(), "--help"]), env=env, encoding="utf-8", timeout=STEP
+    )
+    assert "--url" in out and "--username" in out and "GANGGPT_ADMIN_PASSWORD" in out
+    out, status = pexpect.run(
+        " ".join([*admin_command(), "--version"]),
+        env=env,
+        encoding="utf-8",
+        timeout=STEP,
+        withexitstatus=True,
+    )
+    assert status == 0 and re.fullmatch(r"ganggpt-admin \d+\.\d+\.\d+\S*\s*", out), out
+
+
+def test_a_refused_login_is_said_plainly(tmp_path: Path) -> None:
+    """Nothing listens on the port: the tool says so and exits 2 without a traceback."""
+    port = _free_port()
+    out, status = pexpect.run(
+        " ".join([*admin_command(), "--url", f"ws://127.0.0.1:{port}", "-u", "x", "-c", "players"]),
+        env=child_env(tmp_path, GANGGPT_ADMIN_PASSWORD="pw"),
+        encoding="utf-8",
+        timeout=STEP,
+        withexitstatus=True,
+    )
+    assert status == 2 and "cannot reach" in out and "Traceback" not in out, out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+

@@ -439,9 +439,9 @@ SYNTAX: tuple[Syntax, ...] = (
     Syntax("npcs", "npcs [<x> <y> <radius>]", "list NPCs (near a point)", ("npcs.list",), _npcs),
     Syntax(
         "npc",
-        "npc spawn <x> <y> <z> [name=..] [role=..] [faction=..] | npc despawn|inspect <npc>"
-        " | npc edit <npc> <json>",
-        "spawn, despawn, inspect an NPC's memory, or edit it",
+        "npc spawn|despawn|inspect|edit ...",
+        "npc spawn <x> <y> <z> [name=..] [role=..] [faction=..]; npc despawn|inspect <npc>;"
+        " npc edit <npc> <json> (memory, persona, relationships)",
         ("npcs.spawn", "npcs.despawn", "npcs.inspect", "npcs.edit"),
         _npc,
         ("sub", "npc"),
@@ -495,7 +495,7 @@ SYNTAX: tuple[Syntax, ...] = (
         "watch",
         "watch metrics|events|players ...",
         "print live pushes of these topics",
-        ("subscribe",),
+        (),
         _local("watch"),
         ("topic", "topic", "topic"),
     ),
@@ -503,7 +503,7 @@ SYNTAX: tuple[Syntax, ...] = (
         "unwatch",
         "unwatch metrics|events|players ...",
         "stop printing these topics",
-        ("unsubscribe",),
+        (),
         _local("unwatch"),
         ("topic", "topic", "topic"),
     ),

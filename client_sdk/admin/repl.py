@@ -129,19 +129,26 @@ class Output:
         self.as_json = as_json
         self.interactive = interactive
 
+    def _write(self, text: str, stream: TextIO) -> None:
+        if self.interactive:
+            # Above the prompt when one is showing (erased and redrawn), else straight out:
+            # either way in order with what the operator typed.
+            from prompt_toolkit import print_formatted_text
+            from prompt_toolkit.formatted_text import ANSI
+
+            print_formatted_text(ANSI(text), end="")
+        else:
+            stream.write(text)
+            stream.flush()
+
     def out(self, text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        self._write(text, sys.stdout)
 
     def status(self, text: str) -> None:
-        stream: TextIO = sys.stdout if self.interactive else sys.stderr
-        stream.write(self.render.note(f"* {text}", "yellow"))
-        stream.flush()
+        self._write(self.render.note(f"* {text}", "yellow"), sys.stderr)
 
     def error(self, text: str) -> None:
-        stream: TextIO = sys.stdout if self.interactive else sys.stderr
-        stream.write(self.render.error(text))
-        stream.flush()
+        self._write(self.render.error(text), sys.stderr)
 
     def data(self, view: str, cmd: str, data: dict[str, Any]) -> None:
         if self.as_json:

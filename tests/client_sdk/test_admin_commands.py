@@ -126,9 +126,11 @@ names = st.text(
     min_size=1,
     max_size=24,
 ).filter(lambda s: s.strip() == s and not s.isdigit())
-reasons = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80
-).map(str.strip).filter(bool)
+reasons = (
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80)
+    .map(str.strip)
+    .filter(bool)
+)
 
 
 @given(name=names, reason=reasons, seconds=st.integers(1, 10**8))

@@ -161,7 +161,9 @@ async def test_operator_lists_kicks_bans_and_the_audit_log_has_it(
     try:
         status = await asyncio.to_thread(drive, server.port, tmp_path, transcript)
     except (pexpect.TIMEOUT, pexpect.EOF) as err:
-        raise AssertionError(f"REPL stalled: {type(err).__name__}\n{transcript.getvalue()}") from None
+        raise AssertionError(
+            f"REPL stalled: {type(err).__name__}\n{transcript.getvalue()}"
+        ) from None
     assert status == 0, transcript.getvalue()
 
     # The bots were thrown out with 4011, and the ban holds against a new login.
@@ -240,4 +242,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-

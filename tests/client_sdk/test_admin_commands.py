@@ -137,9 +137,9 @@ reasons = (
 def test_any_name_and_reason_survive_quoting(name: str, reason: str, seconds: int) -> None:
     got = call(f'ban "{name}" {seconds} {reason}')
     want = reason
-    if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "\"'":
-        if reason[0] not in reason[1:-1]:
-            want = reason[1:-1]
+    quoted = len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "\"'"
+    if quoted and reason[0] not in reason[1:-1]:
+        want = reason[1:-1]
     assert got.args == {"player": name, "duration_s": seconds, "reason": want}
 
 

@@ -45,6 +45,7 @@ from server.net.http import plain_response, route, too_large
 from server.state import ServerState
 
 if TYPE_CHECKING:
+    from server.admin.session import AdminSession
     from server.game.player import Player
 
 log = logging.getLogger("ganggpt.net")
@@ -55,17 +56,21 @@ CLOSE_GRACE = 5.0  # seconds to finish a closing handshake before the socket is 
 INPUT_SIZE = INPUT.size  # 25-byte payload: a client frame is 2 header + 4 mask + 25 bytes
 INPUT_WIRE = 2 + 4 + INPUT_SIZE
 
-# WebSocket sessions by URL path (query string ignored). `/admin` is reserved for the admin
-# console: its issue adds `"/admin": Step.UPGRADE_ADMIN` here and a handler for Phase.ADMIN;
-# until then it is refused like any unknown path, with a 404 that says why.
-SESSION_ROUTES: dict[str, Step] = {"/ws": Step.UPGRADE_GAME, "/": Step.UPGRADE_GAME}
-RESERVED_ROUTES: dict[str, str] = {"/admin": "the admin console is not enabled on this server\n"}
+# WebSocket sessions by URL path (query string ignored). `/admin` is the admin console
+# (server/admin, SPEC §19): its messages go to an AdminSession instead of the game.
+SESSION_ROUTES: dict[str, Step] = {
+    "/ws": Step.UPGRADE_GAME,
+    "/": Step.UPGRADE_GAME,
+    "/admin": Step.UPGRADE_ADMIN,
+}
+ADMIN_OFF = "the admin console is not enabled on this server\n"
 
 
 class Connection(asyncio.Protocol):
     # Slots: 10,000 idle connections must cost little memory (a dict per object would not).
     __slots__ = (
         "ack",
+        "admin",
         "api",
         "behind_since",
         "closing",
@@ -90,6 +95,7 @@ class Connection(asyncio.Protocol):
         "rate_count",
         "rate_second",
         "rate_warned",
+        "rtt_ms",
         "slot",
         "state",
         "transport",
@@ -114,6 +120,7 @@ class Connection(asyncio.Protocol):
         self.deadline = now + cfg.handshake_timeout
         self.last_ping = now
         self.ping_out: float | None = None
+        self.rtt_ms: float | None = None  # round trip of the last keepalive ping (admin shows it)
         self.paused_since: float | None = None
         self.behind_since: float | None = None  # since when the client has not kept up
         self.fd = -1  # the socket, for the kernel's send queue (server.net.backlog)
@@ -134,6 +141,7 @@ class Connection(asyncio.Protocol):
         self.ack = 0
         self.join_task: asyncio.Task[None] | None = None
         self.held: bytearray | None = None  # bytes read while a tick was due (see data_received)
+        self.admin: AdminSession | None = None  # the console session, on /admin
 
     # --- asyncio.Protocol ---
 
@@ -168,6 +176,7 @@ class Connection(asyncio.Protocol):
         Runs once per connection, but is safe to call again."""
         wsadapter.forget_parser_error(self.ws)
         self.leave_world()
+        self._end_admin()
         self.phase = advance(self.phase, Step.LOST)
         self.state.connections.discard(self)
         if self.join_task is not None and not self.join_task.done():
@@ -322,6 +331,13 @@ class Connection(asyncio.Protocol):
         self.phase = advance(self.phase, Step.VERIFIED)
         return True
 
+    def admin_authed(self) -> bool:
+        """The admin session's token was accepted (server.admin.session.AdminClient)."""
+        if self.closing or self.phase is not Phase.ADMIN_AUTH:
+            return False
+        self.phase = advance(self.phase, Step.ADMIN_AUTHED)
+        return True
+
     def bind(self, player: Player, slot: int) -> bool:
         if self.closing or self.phase is not Phase.JOINING:
             return False
@@ -398,6 +414,7 @@ class Connection(asyncio.Protocol):
             self.ws.send_close(int(code), reason.encode()[:120].decode("utf-8", "ignore"))
         self.flush()
         self.leave_world()
+        self._end_admin()
         self.phase = advance(self.phase, Step.CLOSE)
         asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
 
@@ -448,8 +465,12 @@ class Connection(asyncio.Protocol):
         if response is None:
             path = request.path.split("?", 1)[0]
             step = SESSION_ROUTES.get(path)
+            if step is Step.UPGRADE_ADMIN and self.state.admin is None:
+                step = None
             if step is None:
-                text = RESERVED_ROUTES.get(path, f"no WebSocket service at {path}; use /ws\n")
+                text = (
+                    ADMIN_OFF if path == "/admin" else f"no WebSocket service at {path}; use /ws\n"
+                )
                 self.state.metrics.connections_refused.labels(reason="path").inc()
                 response = plain_response(404, "Not Found", text)
             else:
@@ -459,6 +480,8 @@ class Connection(asyncio.Protocol):
             return
         self.ws.send_response(response)
         self.phase = advance(self.phase, step)
+        if step is Step.UPGRADE_ADMIN and self.state.admin is not None:
+            self.admin = self.state.admin.session(self)
         # Only when the parser waits at a frame boundary: nothing parsed after the request.
         if not pipelined:
             wsadapter.drop_handshake_parser(self.ws)
@@ -483,6 +506,8 @@ class Connection(asyncio.Protocol):
             # FLOODING close like any other, and CLIENT_SEND_QUEUE_MAX bounds the pongs.
             self._within_rate()
         elif op is Opcode.PONG:
+            if self.ping_out is not None:
+                self.rtt_ms = (time.monotonic() - self.ping_out) * 1000.0
             self.ping_out = None
         elif op is Opcode.CLOSE:
             self.keep_for_resume = (
@@ -506,6 +531,10 @@ class Connection(asyncio.Protocol):
                     self.game.movement.on_input(player, inp)
             except ProtocolError as e:
                 self.fail(e)
+            return
+        if phase is Phase.ADMIN or phase is Phase.ADMIN_AUTH:
+            if self.admin is not None and self._within_rate():
+                self.admin.on_message(is_text, data)
             return
         accept = ACCEPTS[phase]
         if accept is Accept.HELLO:
@@ -595,15 +624,24 @@ class Connection(asyncio.Protocol):
             self.phase = advance(self.phase, Step.CLOSE)
         self.game.join.leave(player, keep_for_resume=self.keep_for_resume)
 
+    def _end_admin(self) -> None:
+        admin, self.admin = self.admin, None
+        if admin is not None:
+            admin.ended()
+
     # --- housekeeping, called about once a second off the tick ---
 
     def housekeep(self, now: float) -> None:
         cfg = self.state.config
         if self.closing or self.phase is Phase.CLOSED or self.phase is Phase.CLOSING:
             return
-        if self.phase in (Phase.HTTP, Phase.HELLO) and now > self.deadline:
+        if self.phase in (Phase.HTTP, Phase.HELLO, Phase.ADMIN_AUTH) and now > self.deadline:
             if self.phase is Phase.HTTP:
                 self.abort()
+            elif self.phase is Phase.ADMIN_AUTH:
+                self.close(
+                    CloseCode.HANDSHAKE_TIMEOUT, f"no auth within {cfg.handshake_timeout:g} s"
+                )
             else:
                 self.close(
                     CloseCode.HANDSHAKE_TIMEOUT, f"no hello within {cfg.handshake_timeout:g} s"

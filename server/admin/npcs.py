@@ -1,0 +1,1 @@
+"""NPC commands (filled in next)."""

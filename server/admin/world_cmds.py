@@ -1,0 +1,1 @@
+"""Faction and mission commands (filled in next)."""

@@ -160,7 +160,10 @@ class Renderer:
     # --- pushes -------------------------------------------------------------------------------
 
     def push(self, topic: str, data: dict[str, Any]) -> str:
-        stamp = time.strftime("%H:%M:%S")
+        at = data.get("at")
+        stamp = time.strftime(
+            "%H:%M:%S", time.localtime(at if isinstance(at, int | float) else None)
+        )
         if topic == "metrics":
             flat = _flatten(data)
             body = "  ".join(
@@ -168,7 +171,7 @@ class Renderer:
             )
             return self.to_text(Text.assemble((f"{stamp} ", "dim"), ("metrics ", "magenta"), body))
         kind = _s(data.get("kind") or data.get("type") or topic)
-        rest = {k: v for k, v in data.items() if k not in ("kind", "type")}
+        rest = {k: v for k, v in data.items() if k not in ("kind", "type", "at", "seq")}
         style = "yellow" if any(w in kind for w in ("kick", "ban", "warn")) else "blue"
         return self.to_text(
             Text.assemble(

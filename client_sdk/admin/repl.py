@@ -439,7 +439,8 @@ async def _run(args: argparse.Namespace, interactive: bool, out: Output, passwor
             await _batch(console, lines)
     finally:
         await session.close()
-    return 1 if console.failures else 0
+    # A script's status says whether every command worked; a person read the errors already.
+    return 1 if console.failures and not interactive else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -167,39 +167,38 @@ class Output:
 
 
 class Names:
-    """Live player names and NPC ids for completion, fetched when stale."""
+    """Live player names and NPC ids for completion, each list fetched when stale."""
 
     def __init__(self, session: AdminSession) -> None:
         self.session = session
-        self.players: list[tuple[str, str]] = []  # (name, meta)
+        self.players: list[tuple[str, str]] = []  # (completion, meta)
         self.npcs: list[tuple[str, str]] = []
-        self._at = 0.0
+        self._at: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
-    async def fresh(self) -> None:
-        if time.monotonic() - self._at < NAMES_TTL:
+    async def fresh(self, kind: str) -> None:
+        cmd = "players.list" if kind == "player" else "npcs.list"
+        if cmd not in self.session.commands:
             return
         async with self._lock:
-            if time.monotonic() - self._at < NAMES_TTL:
+            if time.monotonic() - self._at.get(kind, -NAMES_TTL) < NAMES_TTL:
                 return
-            allowed = set(self.session.commands)
             try:
-                if "players.list" in allowed:
-                    data = await self.session.call("players.list", timeout=2)
-                    self.players = [
-                        (str(p.get("name")), f"net {p.get('net_id')}")
-                        for p in data.get("players", [])
-                        if p.get("name")
-                    ]
-                if "npcs.list" in allowed:
-                    data = await self.session.call("npcs.list", timeout=2)
-                    self.npcs = [
-                        (str(n.get("net_id", n.get("npc_id"))), str(n.get("name", "")))
-                        for n in data.get("npcs", [])
-                    ]
+                data = await self.session.call(cmd, timeout=2)
             except AdminError:
                 return
-            self._at = time.monotonic()
+            if kind == "player":
+                self.players = [
+                    (str(p["name"]), f"net {p.get('net_id')}")
+                    for p in data.get("players", [])
+                    if p.get("name")
+                ]
+            else:
+                self.npcs = [
+                    (str(n.get("net_id", n.get("npc_id"))), str(n.get("name", "")))
+                    for n in data.get("npcs", [])
+                ]
+            self._at[kind] = time.monotonic()
 
 
 def _quote(word: str) -> str:
@@ -271,7 +270,7 @@ def build_completer(session: AdminSession, names: Names) -> Any:
         ) -> AsyncGenerator[Completion, None]:
             slot, _ = slot_at(document.text_before_cursor)
             if slot in ("player", "npc"):
-                await names.fresh()
+                await names.fresh(slot)
             for c in self.get_completions(document, complete_event):
                 yield c
 

@@ -154,6 +154,7 @@ class AdminSession:
         self._ended: AdminError | None = None
         self._closing = False
         self.authed: dict[str, Any] = {}
+        self.refreshes = 0  # token rotations so far (observability, tests)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -296,6 +297,7 @@ class AdminSession:
             return True  # unreachable for now; the socket loop retries and we try again
         if status == 200:
             self._store(data)
+            self.refreshes += 1
             return True
         if status in (400, 401, 403):
             self._end(SessionEnded(f"the server ended the login session: {_refusal(status, data)}"))

@@ -23,6 +23,7 @@ import pexpect
 import pytest
 
 from client_sdk import FatalCloseError, connect
+from client_sdk.admin import AdminSession
 from config import load_config
 from server.app import Server, start_server
 from server.persistence.memory import MemoryPersistence
@@ -205,6 +206,58 @@ async def test_operator_lists_kicks_bans_and_the_audit_log_has_it(
     assert not re.search(r"eyJ[\w-]+\.[\w-]+\.", shown), "a JWT was printed"
     history = (tmp_path / "history").read_text()
     assert "kick Ana afk too long" in history and PW not in history
+
+
+async def script(
+    srv: Server, tmp_path: Path, user: str, stdin: bytes, *extra: str
+) -> tuple[int | None, str, str]:
+    """Run ganggpt-admin non-interactively with `stdin` piped in: (status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        *admin_command(),
+        "--url",
+        f"ws://127.0.0.1:{srv.port}",
+        "-u",
+        user,
+        *extra,
+        env=child_env(tmp_path, GANGGPT_ADMIN_PASSWORD=PW),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), STEP)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_scripts_read_stdin_and_roles_are_respected(server: Server, tmp_path: Path) -> None:
+    await account(server, "mod", role="moderator")
+    await account(server, "pleb")
+    tokens = await account(server, "Ana")
+    async with connect(server.url, name="Ana", token=tokens["access_token"]):
+        status, out, err = await script(
+            server, tmp_path, "mod", b"players\n# a comment\nban Ana 1h nope\nwarn Ana calm down\n"
+        )
+        assert status == 1, (out, err)  # one command failed
+        assert "1 player(s)" in out and "Ana" in out
+        assert "players.ban: forbidden" in err  # a moderator cannot ban...
+        assert "ok players.warn" in out  # ...but can warn
+
+        status, out, err = await script(server, tmp_path, "pleb", b"players\n")
+        assert status == 2 and "may not use the admin console" in err, (out, err)
+
+
+async def test_the_token_is_refreshed_on_a_real_server(tmp_path: Path) -> None:
+    srv = await start_server(load_config(**CONFIG, access_token_ttl=10), MemoryPersistence())
+    try:
+        await account(srv, ADMIN, role="admin")
+        async with AdminSession(f"ws://127.0.0.1:{srv.port}", ADMIN, PW) as admin:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 30
+            while admin.refreshes < 1:  # due after 3/4 of the token's 10 s
+                assert loop.time() < end, "the token was never refreshed"
+                await asyncio.sleep(0.1)
+            assert "players" in await admin.call("players.list")
+    finally:
+        await srv.close(drain=False)
 
 
 def test_help_and_version(tmp_path: Path) -> None:

@@ -71,18 +71,13 @@ class Renderer:
     def _view_players(self, data: dict[str, Any]) -> list[RenderableType]:
         players = data.get("players") or []
         table = Table(title=f"{len(players)} player(s)", title_justify="left")
-        for col, justify in (
-            ("net", "right"),
-            ("name", "left"),
-            ("account", "left"),
-            ("x", "right"),
-            ("y", "right"),
-            ("z", "right"),
-            ("ping", "right"),
-            ("viol.", "right"),
-            ("player id", "left"),
-        ):
-            table.add_column(col, justify=justify, style="cyan" if col == "name" else None)  # type: ignore[arg-type]
+        right = {"net", "x", "y", "z", "ping", "viol."}
+        for col in ("net", "name", "account", "x", "y", "z", "ping", "viol.", "player id"):
+            table.add_column(
+                col,
+                justify="right" if col in right else "left",
+                style="cyan" if col == "name" else None,
+            )
         for p in players:
             violations = p.get("violations", 0)
             score = violations.get("score", 0) if isinstance(violations, dict) else violations

@@ -17,6 +17,7 @@ import asyncio
 import getpass
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import AsyncGenerator, Iterable, Iterator
@@ -395,7 +396,23 @@ async def _interactive(console: Console, args: argparse.Namespace, label: str) -
                 continue
             except EOFError:
                 break
-            if not await console.run_line(line):
+            # Ctrl-C while a command waits gives the prompt back instead of leaving.
+            running = asyncio.ensure_future(console.run_line(line))
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGINT, running.cancel)
+            try:
+                go_on = await running
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise
+                console.out.status("interrupted")
+                go_on = True
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
+            if not go_on:
+                break
+            if session.ended is not None:
+                console.out.error(f"{session.ended}; leaving")
                 break
 
 

@@ -168,6 +168,11 @@ class AdminSession:
         return self._ready.is_set()
 
     @property
+    def ended(self) -> AdminError | None:
+        """Why the session is over for good (revoked, permission withdrawn), or None."""
+        return self._ended
+
+    @property
     def topics(self) -> set[str]:
         return set(self._topics)
 

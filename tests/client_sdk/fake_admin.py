@@ -26,6 +26,7 @@ class FakeAdmin:
     logouts: list[str] = field(default_factory=list)
     auths: list[str] = field(default_factory=list)
     subscribed: list[list[str]] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)  # command names, in order
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -76,6 +77,9 @@ class FakeAdmin:
                 if msg.type != WSMsgType.TEXT:
                     break
                 cmd = msg.json()
+                self.received.append(str(cmd.get("cmd")))
+                if cmd.get("cmd") == "hang":  # never answered: the client must not wait forever
+                    continue
                 await ws.send_json(self._answer(cmd))
         finally:
             self.sockets.discard(ws)

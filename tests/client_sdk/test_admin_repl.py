@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from client_sdk.admin import AdminSession
 from config import load_config
 from server.app import Server, start_server
 from server.persistence.memory import MemoryPersistence
+from tests.client_sdk.fake_admin import PASSWORD, FakeAdmin, serve
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -258,6 +260,59 @@ async def test_the_token_is_refreshed_on_a_real_server(tmp_path: Path) -> None:
             assert "players" in await admin.call("players.list")
     finally:
         await srv.close(drain=False)
+
+
+async def test_ctrl_c_abandons_a_command_and_a_revoked_session_ends_the_repl(
+    tmp_path: Path,
+) -> None:
+    fake = FakeAdmin()
+    runner, url = await serve(fake)
+
+    def operate(transcript: io.StringIO) -> int | None:
+        child = pexpect.spawn(
+            admin_command()[0],
+            ["--url", url, "-u", "root", "--history", str(tmp_path / "h"), "--watch", "none"],
+            env=child_env(tmp_path, GANGGPT_ADMIN_PASSWORD=PASSWORD),
+            encoding="utf-8",
+            timeout=STEP,
+            dimensions=(50, 200),
+        )
+        child.logfile_read = transcript
+        try:
+            prompt = re.escape(f"root@{url.split('://')[1]}") + ">"
+            child.expect(prompt)
+            child.sendline("raw hang {}")  # the stand-in never answers this one
+            # Sent means the prompt is done and the terminal is back in cooked mode, where
+            # Ctrl-C is a SIGINT (typed earlier it would be the next prompt's keystroke).
+            deadline = time.monotonic() + STEP
+            while "hang" not in fake.received:
+                assert time.monotonic() < deadline, "the command never reached the server"
+                time.sleep(0.02)
+            child.sendcontrol("c")
+            child.expect("interrupted")
+            child.sendline('raw echo {"still": "here"}')
+            child.expect("here")
+            fake.refresh = "revoked elsewhere"
+            asyncio.run_coroutine_threadsafe(fake.drop(4004, "revoked"), loop).result(STEP)
+            child.expect("ended the login session")
+            child.sendline("players")
+            child.expect("leaving")
+            child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
+        return child.exitstatus
+
+    loop = asyncio.get_running_loop()
+    transcript = io.StringIO()
+    try:
+        status = await asyncio.to_thread(operate, transcript)
+    except (pexpect.TIMEOUT, pexpect.EOF) as err:
+        raise AssertionError(
+            f"REPL stalled: {type(err).__name__}\n{transcript.getvalue()}"
+        ) from None
+    finally:
+        await runner.cleanup()
+    assert status == 0, transcript.getvalue()
 
 
 def test_help_and_version(tmp_path: Path) -> None:

@@ -222,7 +222,8 @@ async def players_warn(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
             "duration_s": {"type": ["integer", "null"], "minimum": 1, "maximum": 10 * 365 * 86400},
         },
         ("reason",),
-    ),
+    )
+    | {"anyOf": [{"required": ["player"]}, {"required": ["account"]}]},
     "Ban an account for `duration_s` seconds or for good (null): live connections close with"
     " 4011 at once, every login session and refresh token is revoked; kept across restarts.",
     mutates=True,

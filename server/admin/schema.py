@@ -4,12 +4,14 @@ Why our own checker: the same schema dicts go verbatim into the OpenAPI file (`o
 so they must be JSON Schema; but the console needs only objects of scalars, a few nested
 objects and arrays, and error messages naming the field. Supported keywords: `type` (a name
 or a list of names), `properties`, `required`, `additionalProperties: false`, `minLength`,
-`maxLength`, `minimum`, `maximum`, `items`, `maxItems`, `enum`.
+`maxLength`, `pattern`, `minimum`, `maximum`, `items`, `maxItems`, `enum`, `anyOf`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from typing import Any
 
 Schema = dict[str, Any]
@@ -32,9 +34,16 @@ class SchemaError(ValueError):
 def _is(value: Any, name: str) -> bool:
     if isinstance(value, bool) and name in ("integer", "number"):
         return False  # JSON true is not 1
-    if name == "number" and isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return False
+    if name == "integer" and isinstance(value, float):
+        return value.is_integer()  # JSON Schema: 684.0 is an integer (handlers call int())
     return isinstance(value, _TYPES[name])
+
+
+@functools.cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def check(value: Any, schema: Schema, where: str = "args") -> None:
@@ -51,6 +60,8 @@ def check(value: Any, schema: Schema, where: str = "args") -> None:
             raise SchemaError(f"`{where}` must have at least {schema['minLength']} characters")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             raise SchemaError(f"`{where}` must have at most {schema['maxLength']} characters")
+        if "pattern" in schema and not _regex(schema["pattern"]).search(value):
+            raise SchemaError(f"`{where}` must match {schema['pattern']}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise SchemaError(f"`{where}` must be at least {schema['minimum']}")
@@ -63,6 +74,16 @@ def check(value: Any, schema: Schema, where: str = "args") -> None:
         if items is not None:
             for i, item in enumerate(value):
                 check(item, items, f"{where}[{i}]")
+    if "anyOf" in schema:
+        problems = []
+        for alt in schema["anyOf"]:
+            try:
+                check(value, alt, where)
+                break
+            except SchemaError as err:
+                problems.append(str(err))
+        else:
+            raise SchemaError(" or ".join(problems))
     if isinstance(value, dict):
         props: dict[str, Schema] = schema.get("properties", {})
         for name in schema.get("required", ()):

@@ -76,6 +76,7 @@ class AdminService:
         self.restart_at: float | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         self._rate: dict[str, tuple[int, int]] = {}  # sub -> (second, commands in it)
+        self.rate_per_second = RATE_PER_SECOND
         self._loop_thread = threading.get_ident()
         self._unwatch = watch_game(self)
 
@@ -122,7 +123,7 @@ class AdminService:
         if len(self._rate) > 10_000:
             self._rate.clear()
         self._rate[principal.sub] = (second, n)
-        return n <= RATE_PER_SECOND
+        return n <= self.rate_per_second
 
     async def run(
         self,
@@ -137,7 +138,7 @@ class AdminService:
         if cmd is None or (http and cmd.ws_only):
             raise AdminError("unknown_command", f"no admin command {str(name)[:60]!r}")
         if not self._within_rate(principal):
-            raise AdminError("rate_limited", f"over {RATE_PER_SECOND} commands a second")
+            raise AdminError("rate_limited", f"over {self.rate_per_second} commands a second")
         if args is None:
             args = {}
         ctx = Ctx(self.state, self, principal, session, audit_id=str(uuid.uuid4()))

@@ -55,24 +55,23 @@ class Admin:
             await self.read(max(0.01, end - loop.time()))
         return self.results.pop(ref)
 
-    async def cmd(self, name: str, **args: Any) -> dict[str, Any]:
-        return await self.result(await self.send(name, args))
+    async def cmd(self, _cmd: str, /, **args: Any) -> dict[str, Any]:
+        return await self.result(await self.send(_cmd, args))
 
-    async def ok(self, name: str, **args: Any) -> dict[str, Any]:
-        got = await self.cmd(name, **args)
+    async def ok(self, _cmd: str, /, **args: Any) -> dict[str, Any]:
+        got = await self.cmd(_cmd, **args)
         assert got["ok"], got
         data: dict[str, Any] = got["data"]
         return data
 
     async def push(self, topic: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The oldest push of `topic` not yet taken (waiting for one if none)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        start = len(self.pushes)
         while True:
-            for p in self.pushes[start:]:
+            for i, p in enumerate(self.pushes):
                 if p["topic"] == topic:
-                    return p
-            start = len(self.pushes)
+                    return self.pushes.pop(i)
             await self.read(max(0.01, end - loop.time()))
 
     async def closed_code(self, timeout: float = 10.0) -> int | None:

@@ -116,12 +116,12 @@ def number(word: str, what: str) -> float:
     return value
 
 
-def integer(word: str, what: str, *, minimum: int = 0) -> int:
+def integer(word: str, what: str, *, minimum: int | None = 0) -> int:
     try:
         value = int(word)
     except ValueError:
         raise UsageError(f"{what} must be a whole number, not {word!r}") from None
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise UsageError(f"{what} must be at least {minimum}")
     return value
 
@@ -204,16 +204,18 @@ def _with_reason(cmd: str, usage: str, *, reason_required: bool) -> Callable[[st
 
 
 def _ban(rest: str) -> Parsed:
-    usage = "ban <player> <duration|perm> <reason...>"
+    usage = "ban <player|account=ID> <duration|perm> <reason...>"
     got, text = take(rest, 2)
     _need(got, 2, usage)
     reason = _free_text(text)
     if not reason:
         raise UsageError(f"usage: {usage} (a ban needs a reason)")
-    return Call(
-        "players.ban",
-        {"player": player_ref(got[0]), "reason": reason, "duration_s": duration(got[1])},
+    who: dict[str, Any] = (
+        {"account": got[0].removeprefix("account=")}  # offline: by account id
+        if got[0].startswith("account=")
+        else {"player": player_ref(got[0])}
     )
+    return Call("players.ban", {**who, "reason": reason, "duration_s": duration(got[1])})
 
 
 def _unban(rest: str) -> Parsed:
@@ -266,11 +268,15 @@ def _npc_ref(word: str) -> str | int:
 
 def _npcs(rest: str) -> Parsed:
     got = words(rest)
-    if not got:
-        return Call("npcs.list", {}, "npcs")
-    _need(got, 3, "npcs [<x> <y> <radius>]")
-    x, y, radius = (number(w, a) for w, a in zip(got, ("x", "y", "radius"), strict=False))
-    return Call("npcs.list", {"near": {"x": x, "y": y, "radius": radius}}, "npcs")
+    args: dict[str, Any] = {}
+    if got and got[-1].startswith("limit="):
+        args["limit"] = integer(got.pop().removeprefix("limit="), "limit", minimum=1)
+    if got:
+        if len(got) != 3:
+            raise UsageError("usage: npcs [<x> <y> <radius>] [limit=N]")
+        x, y, radius = (number(w, a) for w, a in zip(got, ("x", "y", "radius"), strict=True))
+        args["near"] = {"x": x, "y": y, "radius": radius}
+    return Call("npcs.list", args, "npcs")
 
 
 def _npc(rest: str) -> Parsed:
@@ -280,7 +286,7 @@ def _npc(rest: str) -> Parsed:
         spawn = words(rest)[1:]
         _need(spawn, 3, "npc spawn <x> <y> <z> [name=...] [role=...] [faction=...]")
         args: dict[str, Any] = {a: number(w, a) for w, a in zip(spawn[:3], "xyz", strict=True)}
-        args.update(key_values(spawn[3:], ("name", "role", "faction")))
+        args.update(key_values(spawn[3:], ("name", "role", "faction", "personality")))
         return Call("npcs.spawn", args)
     if sub in ("despawn", "inspect", "edit"):
         _need(got, 2, f"npc {sub} <npc>" + (" <json>" if sub == "edit" else ""))
@@ -307,7 +313,7 @@ def _relation(rest: str) -> Parsed:
     _need(got, 3, "relation <faction a> <faction b> <strength>")
     return Call(
         "factions.set_relation",
-        {"a": got[0], "b": got[1], "strength": number(got[2], "strength")},
+        {"a": got[0], "b": got[1], "strength": integer(got[2], "strength", minimum=None)},
     )
 
 
@@ -318,8 +324,14 @@ def _mission(rest: str) -> Parsed:
 
 
 def _missions(rest: str) -> Parsed:
-    got = words(rest)
-    args = {"limit": integer(got[0], "count", minimum=1)} if got else {}
+    args: dict[str, Any] = {}
+    for w in words(rest):
+        if w.isdigit() and "limit" not in args:
+            args["limit"] = integer(w, "count", minimum=1)
+        elif "player" not in args:
+            args["player"] = player_ref(w.removeprefix("player="))
+        else:
+            raise UsageError("usage: missions [n] [player]")
     return Call("missions.feed", args, "missions")
 
 
@@ -396,7 +408,7 @@ SYNTAX: tuple[Syntax, ...] = (
     ),
     Syntax(
         "ban",
-        "ban <player> <duration|perm> <reason...>",
+        "ban <player|account=ID> <duration|perm> <reason...>",
         "ban for 30m/1h/7d/... or for good; disconnects at once",
         ("players.ban",),
         _ban,
@@ -436,11 +448,18 @@ SYNTAX: tuple[Syntax, ...] = (
         _money("economy.take", "take"),
         ("player", "number", "text"),
     ),
-    Syntax("npcs", "npcs [<x> <y> <radius>]", "list NPCs (near a point)", ("npcs.list",), _npcs),
+    Syntax(
+        "npcs",
+        "npcs [<x> <y> <radius>] [limit=N]",
+        "list NPCs (near a point)",
+        ("npcs.list",),
+        _npcs,
+    ),
     Syntax(
         "npc",
         "npc spawn|despawn|inspect|edit ...",
-        "npc spawn <x> <y> <z> [name=..] [role=..] [faction=..]; npc despawn|inspect <npc>;"
+        "npc spawn <x> <y> <z> [name=..] [role=..] [faction=..] [personality=..];"
+        " npc despawn|inspect <npc>;"
         " npc edit <npc> <json> (memory, persona, relationships)",
         ("npcs.spawn", "npcs.despawn", "npcs.inspect", "npcs.edit"),
         _npc,
@@ -470,7 +489,14 @@ SYNTAX: tuple[Syntax, ...] = (
         _mission,
         ("player",),
     ),
-    Syntax("missions", "missions [n]", "recent missions", ("missions.feed",), _missions),
+    Syntax(
+        "missions",
+        "missions [n] [player]",
+        "recent missions (of one player)",
+        ("missions.feed",),
+        _missions,
+        ("number", "player"),
+    ),
     Syntax(
         "restart",
         "restart <seconds> [message...] | restart cancel",

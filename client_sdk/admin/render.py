@@ -55,15 +55,15 @@ class Renderer:
         return self.to_text(Text(text, style=style))
 
     def _generic(self, cmd: str, data: dict[str, Any]) -> list[RenderableType]:
-        for value in data.values():  # a single list of records reads best as a table
-            if len(data) == 1 and isinstance(value, list) and value and _records(value):
-                return [_table(value, title=cmd)]
+        for key, value in data.items():  # a single list reads best as a table
+            if len(data) == 1 and isinstance(value, list) and value:
+                return [_table(value, title=key)]
         if all(not isinstance(v, list | dict) for v in data.values()) and len(data) <= 4:
             return [  # a short acknowledgement reads best on one line
                 Text.assemble(
                     ("ok ", "bold green"),
                     (cmd, "bold"),
-                    *((f" {k}={_compact_json(v)}", "") for k, v in data.items()),
+                    *((f" {k}={_ack(k, v)}", "") for k, v in data.items()),
                 )
             ]
         return [_kv(data, title=cmd)]
@@ -113,7 +113,7 @@ class Renderer:
         return [table]
 
     def _view_npcs(self, data: dict[str, Any]) -> list[RenderableType]:
-        return [_table(data.get("npcs") or [], title=f"{len(data.get('npcs') or [])} NPC(s)")]
+        return [_table(data.get("npcs") or [], title="NPCs")]
 
     def _view_events(self, data: dict[str, Any]) -> list[RenderableType]:
         events = data.get("events") or []
@@ -134,20 +134,25 @@ class Renderer:
             out.append(_table(data["relations"], title="relations"))
         return out
 
-    def _view_inspect(self, data: dict[str, Any]) -> list[RenderableType]:
+    def _view_inspect(self, data: dict[str, Any], title: str = "") -> list[RenderableType]:
         head = {k: v for k, v in data.items() if not isinstance(v, list | dict)}
-        out: list[RenderableType] = [_kv(head, title=_s(data.get("name", "player")))]
+        out: list[RenderableType] = [_kv(head, title=title or _s(data.get("name", "player")))]
+        empty: list[str] = []
         for key, value in data.items():
             if isinstance(value, dict):
                 out.append(_kv(value, title=key))
+            elif isinstance(value, list) and value:
+                out.append(_table(value, title=key))
             elif isinstance(value, list):
-                out.append(
-                    _table(value, title=key) if _records(value) else _kv({key: value}, title=key)
-                )
+                empty.append(key)
+        if empty:
+            out.append(Text(f"no {', no '.join(empty)}", style="dim"))
         return out
 
     def _view_npc(self, data: dict[str, Any]) -> list[RenderableType]:
-        return self._view_inspect(data)
+        persona = data.get("persona")
+        name = persona.get("name") if isinstance(persona, dict) else None
+        return self._view_inspect(data, title=f"NPC {data.get('net_id', '')} {_s(name)}".strip())
 
     def _view_metrics(self, data: dict[str, Any]) -> list[RenderableType]:
         return [_kv(_flatten(data), title="metrics")]
@@ -225,7 +230,9 @@ def _compact(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _compact_json(value: Any) -> str:
+def _ack(key: str, value: Any) -> str:
+    if key in TIME_KEYS and isinstance(value, int | float) and value > 1e9:
+        return _when(value).replace(" ", "T")
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
@@ -256,15 +263,20 @@ def _table(rows: list[Any], *, title: str) -> Table:
     for col in columns:
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(
-            *(
-                escape(
-                    _num(r.get(c)) if not isinstance(r.get(c), list | dict) else _compact(r.get(c))
-                )
-                for c in columns
-            )
-        )
+        table.add_row(*(escape(_cell(c, r.get(c))) for c in columns))
     return table
+
+
+TIME_KEYS = frozenset({"at", "created_at", "expires_at", "until", "updated_at", "when"})
+
+
+def _cell(key: str, value: Any) -> str:
+    """One value as shown: unix times under time-like keys as local times, floats rounded."""
+    if key in TIME_KEYS and isinstance(value, int | float) and value > 1e9:
+        return _when(value)
+    if isinstance(value, list | dict):
+        return _compact(value)
+    return _num(value)
 
 
 def _kv(data: dict[str, Any], *, title: str) -> Table:
@@ -272,6 +284,5 @@ def _kv(data: dict[str, Any], *, title: str) -> Table:
     table.add_column("key", style="bold cyan")
     table.add_column("value", overflow="fold")
     for key, value in data.items():
-        shown = _compact(value) if isinstance(value, list | dict) else _num(value)
-        table.add_row(escape(str(key)), escape(shown))
+        table.add_row(escape(str(key)), escape(_cell(str(key), value)))
     return table

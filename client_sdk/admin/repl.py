@@ -49,6 +49,7 @@ HISTORY_ENV = "GANGGPT_ADMIN_HISTORY"
 DEFAULT_URL = "ws://127.0.0.1:22005"
 DEFAULT_HISTORY = "~/.ganggpt_admin_history"
 NAMES_TTL = 3.0  # seconds a fetched list of names serves completion
+NPC_COMPLETIONS = 200  # a city holds thousands; completion offers the first ones
 
 
 def _version() -> str:
@@ -185,7 +186,8 @@ class Names:
             if time.monotonic() - self._at.get(kind, -NAMES_TTL) < NAMES_TTL:
                 return
             try:
-                data = await self.session.call(cmd, timeout=2)
+                args = {"limit": NPC_COMPLETIONS} if kind == "npc" else {}
+                data = await self.session.call(cmd, args, timeout=2)
             except AdminError:
                 return
             if kind == "player":

@@ -57,6 +57,13 @@ def test_the_readable_syntax_maps_to_wire_commands() -> None:
     assert call("npc despawn 12").cmd == "npcs.despawn"
     assert call('npc edit 12 {"memory_delete": 4}').args == {"npc": 12, "memory_delete": 4}
     assert call("npcs 0 0 50").args == {"near": {"x": 0.0, "y": 0.0, "radius": 50.0}}
+    assert call("npcs limit=5").args == {"limit": 5}
+    assert call("ban account=6c1f perm chargeback").args == {
+        "account": "6c1f",
+        "reason": "chargeback",
+        "duration_s": None,
+    }
+    assert call("missions 5 Ana").args == {"limit": 5, "player": "Ana"}
     assert call("metrics").cmd == "server.metrics"
     assert call("audit").args == {}
     assert call("audit 5 action=players.ban").args == {"limit": 5, "action": "players.ban"}
@@ -74,7 +81,7 @@ def test_the_readable_syntax_maps_to_wire_commands() -> None:
     assert call("relation ballas families -40").args == {
         "a": "ballas",
         "b": "families",
-        "strength": -40.0,
+        "strength": -40,
     }
     assert call('raw players.inspect {"player": "Ana"}') == Call(
         "players.inspect", {"player": "Ana"}, "data"
@@ -99,6 +106,8 @@ def test_the_readable_syntax_maps_to_wire_commands() -> None:
         ("give Ana -5 oops", "at least 1"),
         ("npc spawn 1 2 3 colour=red", "name=..."),
         ("npc fly 3", "npc spawn|despawn"),
+        ("npcs 1 2", "npcs \\[<x>"),
+        ("relation a b 0.5", "whole number"),
         ("raw players.kick [1]", "JSON object"),
         ("raw players.kick {oops", "not valid JSON"),
         ("frobnicate Ana", "unknown command"),

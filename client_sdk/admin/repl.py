@@ -187,7 +187,7 @@ class Names:
                 return
             try:
                 args = {"limit": NPC_COMPLETIONS} if kind == "npc" else {}
-                data = await self.session.call(cmd, args, timeout=2)
+                data = await self.session.call(cmd, args, timeout=5)
             except AdminError:
                 return
             if kind == "player":

@@ -117,9 +117,8 @@ def drive(port: int, tmp_path: Path, transcript: io.StringIO) -> int | None:
         child.expect(prompt)
 
         child.sendline("players")
-        child.expect(r"2 player\(s\)")
-        child.expect("Ana")
-        child.expect("Vicky")
+        child.expect(r"2 player\(s\)[^└]*└")  # the whole table, to its bottom corner
+        assert "Ana" in child.after and "Vicky" in child.after
         child.expect(prompt)
 
         child.sendline("kick Ana afk too long")

@@ -1,7 +1,8 @@
 """NPC commands: list, spawn, despawn, inspect and edit (persona, memories, relationships).
 
 Spawning and despawning go through world commands (applied at the next tick); a persona edit
-replaces the NPC's identity in the world's directory (its stable key kept, so its memories and
+(the personality; name, role and faction are fixed while the NPC exists, SPEC §4.3) replaces
+the NPC's identity in the world's directory (its stable key kept, so its memories and
 relationships stay its own) and the next conversation uses it. Memories are written through
 the game's MemoryService (the same queue as the NPC's own memories), relationships through
 RelationshipService (so its cache agrees).
@@ -227,6 +228,21 @@ async def npcs_inspect(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return await _inspect(ctx, i)
 
 
+async def _find_memory(ctx: Ctx, key: str, memory_id: str) -> dict[str, Any]:
+    """The stored content of one of the NPC's memories (a content edit keeps its other fields)."""
+    talks = ctx.state.game.talks
+    repo = ctx.state.persistence.repos.npc_memory
+    for group in (
+        await talks.memory.candidates(key, None),
+        await repo.recent(key, None, 200),
+        await repo.important(key, None, 200),
+    ):
+        for m in group:
+            if m.memory_id == memory_id:
+                return dict(m.content) if isinstance(m.content, dict) else {}
+    raise AdminError("not_found", f"no memory {memory_id!r}")
+
+
 WEIGHT = {"type": "integer", "minimum": 0, "maximum": 100}
 VALUE = {"type": "integer", "minimum": -100, "maximum": 100}
 
@@ -237,9 +253,9 @@ VALUE = {"type": "integer", "minimum": -100, "maximum": 100}
     obj(
         {
             "npc": NPC,
-            "persona": obj(
-                {"name": text(60), "role": SLUG, "faction": SLUG, "personality": text(2000, 0)}
-            ),
+            # Name, role and faction stay while the NPC exists: clients may cache them
+            # (SPEC §4.3 `who`); to change those, despawn and spawn.
+            "persona": obj({"personality": text(2000, 0)}, ("personality",)),
             "memory_add": obj(
                 {
                     "type": {
@@ -255,6 +271,15 @@ VALUE = {"type": "integer", "minimum": -100, "maximum": 100}
                 },
                 ("type", "content"),
             ),
+            "memory_edit": obj(
+                {
+                    "memory_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "weight": WEIGHT,
+                    "content": text(1000),
+                },
+                ("memory_id",),
+            ),
+            "memory_delete": {"type": "string", "minLength": 1, "maxLength": 64},
             "relationship": obj(
                 {
                     "player": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -266,8 +291,8 @@ VALUE = {"type": "integer", "minimum": -100, "maximum": 100}
         },
         ("npc",),
     ),
-    "Edit an NPC: persona (applies to its next conversation), add a memory, set its"
-    " relationship (affinity, optionally trust) with a player. Answers as npcs.inspect.",
+    "Edit an NPC: persona (applies to its next conversation), add, change or delete a memory,"
+    " set its relationship (affinity, optionally trust) with a player. Answers as npcs.inspect.",
     mutates=True,
 )
 async def npcs_edit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
@@ -299,6 +324,19 @@ async def npcs_edit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         )
         if mid is None:
             raise AdminError("failed", "the memory write queue is full; retry")
+    change = args.get("memory_edit")
+    if change is not None:
+        content = None
+        if "content" in change:
+            old = await _find_memory(ctx, ident.key, change["memory_id"])
+            content = {**old, "text": change["content"]}
+        if not await talks.memory.edit(
+            ident.key, change["memory_id"], weight=change.get("weight"), content=content
+        ):
+            raise AdminError("not_found", f"{ident.name} has no memory {change['memory_id']!r}")
+    gone = args.get("memory_delete")
+    if gone is not None and not await talks.memory.forget(ident.key, gone):
+        raise AdminError("not_found", f"{ident.name} has no memory {gone!r}")
     rel = args.get("relationship")
     if rel is not None:
         await talks.relationships.set(

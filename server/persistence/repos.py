@@ -218,6 +218,21 @@ class NpcMemoryRepository(Protocol):
         """Delete expired memories and, with `created_before`, older ones; how many went."""
         ...
 
+    async def edit(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        """Change one stored memory (durable when it returns); False if not found."""
+        ...
+
+    async def delete(self, npc_id: str, memory_id: str) -> bool:
+        """Delete one stored memory (durable when it returns); False if not found."""
+        ...
+
 
 class NpcRelationshipRepository(Protocol):
     async def get(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...
@@ -375,6 +390,15 @@ class DomainStore(Protocol):
         self, factor_milli: int, floor: int, created_before: float
     ) -> int: ...
     async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int: ...
+    async def edit_npc_memory(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool: ...
+    async def delete_npc_memory(self, npc_id: str, memory_id: str) -> bool: ...
     async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...
     async def save_npc_relationship(self, rel: NpcRelationship) -> None: ...
     def record_ai_call(self, call: AiCall) -> bool: ...
@@ -651,6 +675,21 @@ class _NpcMemory:
 
     async def prune(self, now: float, created_before: float | None = None) -> int:
         return await self._s.prune_npc_memories(now, created_before)
+
+    async def edit(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        if weight is not None:
+            check_emotional_weight(weight)
+        return await self._s.edit_npc_memory(npc_id, memory_id, weight=weight, content=content)
+
+    async def delete(self, npc_id: str, memory_id: str) -> bool:
+        return await self._s.delete_npc_memory(npc_id, memory_id)
 
 
 def check_relationship(rel: NpcRelationship) -> None:

@@ -6,10 +6,21 @@ from __future__ import annotations
 import asyncio
 
 from protocol.catalogue import CloseCode
+from server.app import Server
 from tests.admin.support import account, open_admin
 from tests.server.conftest import ServerFactory
 from tests.server.test_accounts_http import AUTH
 from tests.server.test_auth_join import join, wait_for
+
+
+async def wait_for_stored(srv: Server, key: str, memory_id: str) -> None:
+    """Memories are queued for storage (write-behind); wait until this one is stored."""
+    repo = srv.state.persistence.repos.npc_memory
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while not any(m.memory_id == memory_id for m in await repo.recent(key, None, 50)):
+        assert loop.time() < end, "memory never stored"
+        await asyncio.sleep(0.02)
 
 
 async def test_npc_spawn_edit_inspect_despawn(start: ServerFactory) -> None:
@@ -28,12 +39,16 @@ async def test_npc_spawn_edit_inspect_despawn(start: ServerFactory) -> None:
     edited = await a.ok(
         "npcs.edit",
         npc=key,
-        persona={"personality": "grumpy, owes the Ballas money", "role": "bartender"},
+        persona={"personality": "grumpy, owes the Ballas money"},
         memory_add={"type": "admin", "content": "Carl stole my truck", "weight": 90, "about": pid},
         relationship={"player": pid, "value": -40},
     )
     assert edited["persona"]["personality"] == "grumpy, owes the Ballas money"
-    assert srv.state.world.identity(nid).role == "bartender"  # type: ignore[union-attr]
+    ident = srv.state.world.identity(nid)
+    assert ident is not None and ident.personality == "grumpy, owes the Ballas money"
+    assert (ident.name, ident.role, ident.key) == ("Tony", "vendor", key)
+    role = await a.cmd("npcs.edit", npc=nid, persona={"personality": "x", "role": "cop"})
+    assert role["error"]["code"] == "bad_args"
     # The memory shows at once (queued for storage, already recalled) and after a reread.
     for got in (edited, await a.ok("npcs.inspect", npc=nid)):
         mems = [m for m in got["memories"] if m["content"] == "Carl stole my truck"]
@@ -44,6 +59,24 @@ async def test_npc_spawn_edit_inspect_despawn(start: ServerFactory) -> None:
     rel = await srv.state.game.talks.relationships.get(key, pid)
     assert rel.affinity == -40
 
+    mid = mems[0]["memory_id"]
+    await wait_for_stored(srv, key, mid)
+    edited = await a.ok(
+        "npcs.edit", npc=nid, memory_edit={"memory_id": mid, "weight": 10, "content": "Carl paid"}
+    )
+    assert [(m["content"], m["weight"]) for m in edited["memories"] if m["memory_id"] == mid] == [
+        ("Carl paid", 10)
+    ]
+    stored = await srv.state.persistence.repos.npc_memory.recent(key, None, 50)
+    assert [(m.content["text"], m.emotional_weight) for m in stored if m.memory_id == mid] == [
+        ("Carl paid", 10)
+    ]
+    edited = await a.ok("npcs.edit", npc=nid, memory_delete=mid)
+    assert all(m["memory_id"] != mid for m in edited["memories"])
+    assert all(m.memory_id != mid for m in await srv.state.persistence.repos.npc_memory.recent(key))
+    again = await a.cmd("npcs.edit", npc=nid, memory_delete=mid)
+    assert again["error"]["code"] == "not_found"
+
     bad = await a.cmd("npcs.edit", npc=nid, memory_add={"type": "x", "content": "", "weight": 5})
     assert bad["error"]["code"] == "bad_args"
     assert (await a.cmd("npcs.inspect", npc="npc:nope"))["error"]["code"] == "not_found"
@@ -51,8 +84,15 @@ async def test_npc_spawn_edit_inspect_despawn(start: ServerFactory) -> None:
     assert await a.ok("npcs.despawn", npc=nid) == {"despawned": True}
     await wait_for(lambda: srv.state.world.npc_slot(nid) is None)
     rows = await srv.state.persistence.repos.audit.recent(100)
-    assert [r.action for r in rows][:3] == ["npcs.despawn", "npcs.edit", "npcs.spawn"]
-    assert all(r.target == key for r in rows[:3])
+    assert [(r.action, r.result) for r in rows] == [
+        ("npcs.despawn", "ok"),
+        ("npcs.edit", "error: not_found"),
+        ("npcs.edit", "ok"),
+        ("npcs.edit", "ok"),
+        ("npcs.edit", "ok"),
+        ("npcs.spawn", "ok"),
+    ]
+    assert {r.target for r in rows} == {key}
     await p.ws.close()
     await a.ws.close()
 

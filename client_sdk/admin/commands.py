@@ -299,9 +299,23 @@ def _npc(rest: str) -> Parsed:
         if not edit:
             raise UsageError('usage: npc edit <npc> {"memory_add": {...}} (see SPEC npcs.edit)')
         return Call("npcs.edit", {"npc": npc, **edit}, "npc")
+    if sub == "remember":
+        usage = "npc remember <npc> <type> <weight> <content...>"
+        more, content = take(rest, 4)
+        _need(more, 4, usage)
+        content = _free_text(content)
+        if not content:
+            raise UsageError(f"usage: {usage}")
+        weight = integer(more[3], "weight (0-100)", minimum=0)
+        memory = {"type": more[2], "weight": weight, "content": content}
+        return Call("npcs.edit", {"npc": _npc_ref(more[1]), "memory_add": memory}, "npc")
+    if sub == "forget":
+        more, _ = take(rest, 3)
+        _need(more, 3, "npc forget <npc> <memory_id>")
+        return Call("npcs.edit", {"npc": _npc_ref(more[1]), "memory_delete": more[2]}, "npc")
     if sub == "list":
         return _npcs(text if len(got) < 2 else f"{got[1]} {text}")
-    raise UsageError("usage: npc spawn|despawn|inspect|edit|list ...")
+    raise UsageError("usage: npc spawn|despawn|inspect|remember|forget|edit|list ...")
 
 
 def _factions(rest: str) -> Parsed:
@@ -457,9 +471,10 @@ SYNTAX: tuple[Syntax, ...] = (
     ),
     Syntax(
         "npc",
-        "npc spawn|despawn|inspect|edit ...",
+        "npc spawn|despawn|inspect|remember|forget|edit ...",
         "npc spawn <x> <y> <z> [name=..] [role=..] [faction=..] [personality=..];"
-        " npc despawn|inspect <npc>;"
+        " npc despawn|inspect <npc>; npc remember <npc> <type> <weight 0-100> <content...>;"
+        " npc forget <npc> <memory_id>;"
         " npc edit <npc> <json> (memory, persona, relationships)",
         ("npcs.spawn", "npcs.despawn", "npcs.inspect", "npcs.edit"),
         _npc,
@@ -469,6 +484,8 @@ SYNTAX: tuple[Syntax, ...] = (
             "despawn": ("npc",),
             "inspect": ("npc",),
             "edit": ("npc", "text"),
+            "remember": ("npc", "word", "number", "text"),
+            "forget": ("npc", "word"),
             "list": (),
         },
     ),

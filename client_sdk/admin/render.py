@@ -136,7 +136,10 @@ class Renderer:
 
     def _view_inspect(self, data: dict[str, Any], title: str = "") -> list[RenderableType]:
         head = {k: v for k, v in data.items() if not isinstance(v, list | dict)}
-        out: list[RenderableType] = [_kv(head, title=title or _s(data.get("name", "player")))]
+        out: list[RenderableType] = [
+            Text(title or _s(data.get("name", "player")), style="bold"),
+            _kv(head, title=None),
+        ]
         empty: list[str] = []
         for key, value in data.items():
             if isinstance(value, dict):
@@ -279,7 +282,7 @@ def _cell(key: str, value: Any) -> str:
     return _num(value)
 
 
-def _kv(data: dict[str, Any], *, title: str) -> Table:
+def _kv(data: dict[str, Any], *, title: str | None) -> Table:
     table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("key", style="bold cyan")
     table.add_column("value", overflow="fold")

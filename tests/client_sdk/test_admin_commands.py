@@ -55,6 +55,11 @@ def test_the_readable_syntax_maps_to_wire_commands() -> None:
     }
     assert call("npc inspect 12") == Call("npcs.inspect", {"npc": 12}, "npc")
     assert call("npc despawn 12").cmd == "npcs.despawn"
+    assert call("npc remember 12 fact 80 Ana owes him $500").args == {
+        "npc": 12,
+        "memory_add": {"type": "fact", "weight": 80, "content": "Ana owes him $500"},
+    }
+    assert call("npc forget 12 m-7").args == {"npc": 12, "memory_delete": "m-7"}
     assert call('npc edit 12 {"memory_delete": 4}').args == {"npc": 12, "memory_delete": 4}
     assert call("npcs 0 0 50").args == {"near": {"x": 0.0, "y": 0.0, "radius": 50.0}}
     assert call("npcs limit=5").args == {"limit": 5}
@@ -106,6 +111,8 @@ def test_the_readable_syntax_maps_to_wire_commands() -> None:
         ("give Ana -5 oops", "at least 1"),
         ("npc spawn 1 2 3 colour=red", "name=..."),
         ("npc fly 3", "npc spawn|despawn"),
+        ("npc remember 12 fact 80", "npc remember <npc>"),
+        ("npc remember 12 fact 0.8 x", "whole number"),
         ("npcs 1 2", "npcs \\[<x>"),
         ("relation a b 0.5", "whole number"),
         ("raw players.kick [1]", "JSON object"),

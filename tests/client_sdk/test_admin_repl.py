@@ -201,6 +201,9 @@ async def test_operator_lists_kicks_bans_and_the_audit_log_has_it(
     assert ban["args"]["reason"] == "aimbot, caught on replay" and ban["args"]["duration_s"] == 7200
     assert all(ADMIN in str(r["actor"]) or admin_id in str(r["actor"]) for r in rows), rows
 
+    # Live pushes (the default `events` topic) were printed between the prompts.
+    assert re.search(r"events:\w+ .*players\.ban", transcript.getvalue()), transcript.getvalue()
+
     # Nothing secret was ever printed; the history holds commands, not the password.
     shown = transcript.getvalue() + out.decode() + err_out.decode()
     assert PW not in shown

@@ -424,7 +424,9 @@ async def _batch(console: Console, lines: Iterable[str]) -> None:
             break
 
 
-def _password(interactive_tty: bool) -> str | None:
+def _password() -> str | None:
+    """From the environment, else asked on the terminal. Without a terminal getpass would read
+    stdin instead, eating a script's first command as the password: refuse that."""
     given = os.environ.get(PASSWORD_ENV)
     if given:
         return given
@@ -482,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.username:
             return 2
     try:
-        password = _password(interactive)
+        password = _password()
     except (EOFError, KeyboardInterrupt):
         return 2
     if not password:

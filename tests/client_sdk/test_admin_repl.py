@@ -12,6 +12,7 @@ import io
 import os
 import re
 import secrets
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -344,6 +345,19 @@ def test_a_refused_login_is_said_plainly(tmp_path: Path) -> None:
         withexitstatus=True,
     )
     assert status == 2 and "cannot reach" in out and "Traceback" not in out, out
+
+
+def test_without_a_terminal_the_password_must_come_from_the_environment(tmp_path: Path) -> None:
+    """A script's first line is never taken for the password."""
+    r = subprocess.run(
+        [*admin_command(), "-u", "root", "--url", f"ws://127.0.0.1:{_free_port()}"],
+        input=b"players\n",
+        capture_output=True,
+        env=child_env(tmp_path),
+        timeout=STEP,
+        start_new_session=True,  # no controlling terminal, as under cron or CI
+    )
+    assert r.returncode == 2 and b"GANGGPT_ADMIN_PASSWORD" in r.stderr, r
 
 
 def _free_port() -> int:

@@ -19,6 +19,7 @@ import numpy as np
 from server.admin.registry import AdminError, Ctx, command
 from server.admin.schema import COORD, LIMIT, NPC, PLAYER, obj, text
 from server.auth.permissions import AdminPermission as P
+from server.gameplay.dialogue_context import personality_of
 from server.gameplay.relationships import mood
 from server.persistence.models import NpcMemory
 from server.world.commands import DespawnNpc, SpawnNpc
@@ -198,7 +199,7 @@ async def _inspect(ctx: Ctx, i: int) -> dict[str, Any]:
             "name": ident.name,
             "role": ident.role,
             "faction": ident.faction,
-            "personality": ident.personality,
+            "personality": personality_of(ident),
             "seed": ident.seed,
             "mood": "calm",
         },

@@ -3,6 +3,7 @@ role may run, and what the commands do to live players."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 import time
@@ -10,10 +11,13 @@ from pathlib import Path
 
 import jwt
 import orjson
+import pytest
 
 from config import load_config
 from protocol.catalogue import CloseCode
 from server.app import default_persistence
+from server.persistence.models import AuditEntry
+from server.persistence.storage import StorageUnavailable
 from tests.admin.support import account, admin_url, open_admin
 from tests.server.conftest import BASE, ServerFactory
 from tests.server.test_accounts_http import AUTH, SECRET, call, forge, login
@@ -160,3 +164,43 @@ async def test_a_logout_closes_the_console_with_4004(start: ServerFactory) -> No
     assert math.isfinite(1.0)
     await wait_for(lambda: not srv.state.admin.sessions)  # type: ignore[union-attr]
     assert admin_url(srv).endswith("/admin")
+
+
+async def test_the_result_waits_for_the_audit_row(
+    start: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held audit write: the kick is done but not acknowledged until its row is stored; a
+    failed audit write is answered `failed`, never `ok`."""
+    srv = await start(**AUTH)
+    pid, ptoken = await account(srv, "Trevor")
+    _, mod = await account(srv, "Moira", "moderator")
+    p = await join(srv, "Trevor", ptoken)
+    m = await open_admin(srv, mod)
+    audit = srv.state.persistence.repos.audit
+    original = audit.append
+    called, release = asyncio.Event(), asyncio.Event()
+
+    async def held(entry: AuditEntry) -> None:
+        called.set()
+        await release.wait()
+        await original(entry)
+
+    monkeypatch.setattr(audit, "append", held)
+    kick = await m.send("players.kick", {"player": pid})
+    await asyncio.wait_for(called.wait(), 5)
+    assert await p.closed_code() == CloseCode.KICKED
+    # A later command is answered while the kick's row is held: the kick's result is not.
+    assert (await m.result(await m.send("help")))["ok"]
+    assert kick not in m.results
+    release.set()
+    assert (await m.result(kick))["ok"]
+    assert [r.target for r in await audit_rows(srv, "players.kick")] == [pid]
+
+    async def broken(entry: AuditEntry) -> None:
+        raise StorageUnavailable("database down")
+
+    monkeypatch.setattr(audit, "append", broken)
+    got = await m.cmd("announce", text="hello")
+    assert got["ok"] is False and got["error"]["code"] == "failed"
+    assert "audit" in got["error"]["message"]
+    await m.ws.close()

@@ -113,7 +113,12 @@ class Renderer:
         return [table]
 
     def _view_npcs(self, data: dict[str, Any]) -> list[RenderableType]:
-        return [_table(data.get("npcs") or [], title="NPCs")]
+        npcs = data.get("npcs") or []
+        out: list[RenderableType] = [_table(npcs, title="NPCs")]
+        total = data.get("total")
+        if isinstance(total, int) and total > len(npcs):
+            out.append(Text(f"{len(npcs)} of {total} shown (limit=N, or npcs x y radius)", "dim"))
+        return out
 
     def _view_events(self, data: dict[str, Any]) -> list[RenderableType]:
         events = data.get("events") or []
@@ -173,8 +178,9 @@ class Renderer:
                 f"{k}={_num(v) if isinstance(v, float) else v}" for k, v in flat.items()
             )
             return self.to_text(Text.assemble((f"{stamp} ", "dim"), ("metrics ", "magenta"), body))
-        kind = _s(data.get("kind") or data.get("type") or topic)
-        rest = {k: v for k, v in data.items() if k not in ("kind", "type", "at", "seq")}
+        kind = _s(data.get("kind") or data.get("change") or data.get("type") or topic)
+        skip = ("kind", "change", "type", "at", "seq")
+        rest = {k: v for k, v in data.items() if k not in skip}
         style = "yellow" if any(w in kind for w in ("kick", "ban", "warn")) else "blue"
         return self.to_text(
             Text.assemble(

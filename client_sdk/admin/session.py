@@ -37,6 +37,7 @@ FORBIDDEN = 4013
 DRAINING = 1012
 REFRESH_AHEAD = 0.25  # refresh when a quarter of the token's life is left
 HTTP_TIMEOUT = 10.0
+RATE_PAUSE = 0.25  # seconds before sending a rate-limited command again
 
 
 class AdminError(Exception):
@@ -222,6 +223,10 @@ class AdminSession:
                 data = answer.get("data")
                 return data if isinstance(data, dict) else {"value": data}
             error = answer.get("error") or {}
+            if error.get("code") == "rate_limited" and deadline - loop.time() > RATE_PAUSE:
+                # Refused before it ran (a script outpacing the per-account budget): try again.
+                await asyncio.sleep(RATE_PAUSE)
+                continue
             raise CommandFailed(
                 str(error.get("code", "failed")), str(error.get("message", "command failed"))
             )

@@ -27,6 +27,7 @@ class FakeAdmin:
     auths: list[str] = field(default_factory=list)
     subscribed: list[list[str]] = field(default_factory=list)
     received: list[str] = field(default_factory=list)  # command names, in order
+    limited: int = 0  # answer this many commands `rate_limited` first
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -87,6 +88,14 @@ class FakeAdmin:
 
     def _answer(self, cmd: dict[str, Any]) -> dict[str, Any]:
         ident, name, args = cmd.get("id"), cmd.get("cmd"), cmd.get("args", {})
+        if self.limited > 0:
+            self.limited -= 1
+            return {
+                "op": "result",
+                "id": ident,
+                "ok": False,
+                "error": {"code": "rate_limited", "message": "20 commands/s"},
+            }
         if name == "players.list":
             data: dict[str, Any] = {
                 "players": [{"net_id": 7, "name": "Big Ana", "player_id": "p7"}]

@@ -50,6 +50,8 @@ def test_pushes_are_one_line_each() -> None:
     line = PLAIN.push("events", {"kind": "ban", "at": 0, "seq": 3, "name": "Vicky"})
     assert line.count("\n") == 1 and "events:ban" in line and "name=Vicky" in line
     assert "seq" not in line
+    joined = PLAIN.push("players", {"change": "joined", "net_id": 9, "name": "Ana"})
+    assert "players:joined" in joined and "name=Ana" in joined
     metrics = PLAIN.push("metrics", {"players": 3, "tick_ms": {"p50": 0.25, "p99": 1.5}})
     assert "players=3" in metrics and "tick_ms.p99=1.5" in metrics
 

@@ -67,6 +67,18 @@ async def test_commands_answers_and_errors(fake: tuple[FakeAdmin, str]) -> None:
     assert f.logouts == [last_refresh]  # leaving ends the login session on the server
 
 
+async def test_a_rate_limited_command_is_sent_again(fake: tuple[FakeAdmin, str]) -> None:
+    f, url = fake
+    async with AdminSession(url, "root", PASSWORD) as s:
+        f.limited = 2
+        assert await s.call("echo", {"n": 1}) == {"n": 1}
+        assert f.received.count("echo") == 3
+        f.limited = 10**6  # refused for longer than the caller waits: said so
+        with pytest.raises(CommandFailed) as err:
+            await s.call("echo", {}, timeout=0.6)
+        assert err.value.code == "rate_limited"
+
+
 async def test_tokens_are_refreshed_before_they_expire(fake: tuple[FakeAdmin, str]) -> None:
     f, url = fake
     f.ttl = 2.0

@@ -393,6 +393,30 @@ describe("NPCs and new ops", () => {
     await generic;
   });
 
+  test("missions and factions: a request answered by a mission event, joining a faction by a faction event", async () => {
+    const c = await join("js-worker");
+    await eventually(() => c.npcs().length > 0, 5000, "an NPC in view");
+    const npc = c.npcs()[0];
+    const offered = c.waitFor("mission", (e) => e.eventType === "mission" && e.data.status === "offered", 30000);
+    c.mission("request", { npc });
+    const offer = (await offered).data;
+    assert.equal(typeof offer.id, "string");
+    assert.ok(offer.title.length > 0);
+    assert.ok(offer.objectives.length > 0);
+    const accepted = c.waitFor("mission", (e) => e.data.id === offer.id && e.data.status === "accepted", 15000);
+    c.mission("accept", { id: offer.id });
+    await accepted;
+    // Claiming it before its objectives are done is refused with the reason first (SPEC §12).
+    const refused = c.waitFor("error", (e) => e.name === "MISSION_REFUSED", 15000);
+    c.mission("complete", { id: offer.id });
+    const err = await refused;
+    assert.match(err.message, /^incomplete:/);
+    // The world's factions exist from the start: join one, hear it as a `faction` event.
+    const joined = c.waitFor("faction", (e) => e.eventType === "faction" && e.data.faction === "vagos", 15000);
+    c.faction("join", { name: "vagos" });
+    assert.equal((await joined).data.change, "joined");
+  });
+
   test("who: names, roles and factions of NPCs and players in view; other ids left out", async () => {
     const c = await join("js-who");
     await eventually(() => c.npcs().length > 0, 5000, "an NPC in view");

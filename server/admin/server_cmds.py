@@ -58,7 +58,7 @@ async def _restart_after(ctx: Ctx, at: float, message: str) -> None:
     "server.restart",
     P.SERVER_RESTART,
     obj(
-        {"in_s": {"type": "integer", "minimum": 0, "maximum": RESTART_MAX}, "message": text(200)},
+        {"in_s": {"type": "integer", "minimum": 1, "maximum": RESTART_MAX}, "message": text(200)},
         ("in_s",),
     ),
     "Restart in `in_s` seconds: players are warned at 60, 30 and 10 s, then the server drains"

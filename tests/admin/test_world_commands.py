@@ -167,7 +167,7 @@ async def test_restart_warns_players_then_drains(start: ServerFactory) -> None:
     _, token = await account(srv, "Boss", "admin")
     p = await join(srv, "Niko", ptoken)
     m = await open_admin(srv, mod)
-    assert (await m.cmd("server.restart", in_s=0))["error"]["code"] == "forbidden"
+    assert (await m.cmd("server.restart", in_s=1))["error"]["code"] == "forbidden"
     a = await open_admin(srv, token)
     # Cancelled first: nothing happens.
     await a.ok("server.restart", in_s=120)

@@ -64,7 +64,7 @@ async def test_generated_commands_get_one_documented_answer_each(start: ServerFa
     p = await join(srv, "Trevor", ptoken)
     _, token = await account(srv, "Root", "owner")
     a = await open_admin(srv, token)
-    names = sorted(load()) + ["nope", "players.", ""]
+    names = [*sorted(load()), "nope", "players.", ""]
     rng = random.Random(1234)
     sent: set[int] = set()
     log: dict[int, dict[str, Any]] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from server.admin.events import EventLog, watch_game
 from server.admin.metrics_view import MetricsView
 from server.admin.registry import AdminError, Command, Ctx, Principal, load
 from server.admin.schema import SchemaError, check
+from server.auth.permissions import Grants
 from server.auth.tokens import AccessClaims, Rejected
 from server.game.events import AdminAction
 from server.persistence.models import AuditEntry
@@ -41,6 +43,7 @@ log = logging.getLogger("ganggpt.admin")
 
 TOPICS = ("metrics", "events", "players")
 RATE_PER_SECOND = 20  # commands per principal per second, on both surfaces together
+RECHECK_EVERY = 15.0  # seconds between checks that open sessions' accounts still qualify
 EVENT_LOG_SIZE = 1000
 
 
@@ -75,6 +78,8 @@ class AdminService:
         self.restart_task: asyncio.Task[None] | None = None
         self.restart_at: float | None = None
         self._metrics_task: asyncio.Task[None] | None = None
+        self._recheck_task: asyncio.Task[None] | None = None
+        self.recheck_every = RECHECK_EVERY
         self._rate: dict[str, tuple[int, int]] = {}  # sub -> (second, commands in it)
         self.rate_per_second = RATE_PER_SECOND
         self._loop_thread = threading.get_ident()
@@ -241,6 +246,46 @@ class AdminService:
 
     def opened(self, session: AdminSession) -> None:
         self.sessions.add(session)
+        if self._recheck_task is None:
+            self._recheck_task = asyncio.get_running_loop().create_task(
+                self._rechecking(), name="ganggpt-admin-recheck"
+            )
+
+    async def _rechecking(self) -> None:
+        try:
+            while self.sessions:
+                await asyncio.sleep(self.recheck_every)
+                try:
+                    await self.recheck()
+                except Exception as err:  # the database away: try again next time
+                    log.warning("admin session recheck failed: %r", err)
+        finally:
+            self._recheck_task = None
+
+    async def recheck(self) -> None:
+        """Open console sessions follow their account: banned, deleted or without any admin
+        permission now -> close 4004; a narrower role narrows the session at once (a wider one
+        waits for a new login, as the token says)."""
+        accounts = self.state.accounts
+        if accounts is None:
+            return
+        for s in tuple(self.sessions):
+            p = s.principal
+            if p is None:
+                continue
+            account = await accounts.store.by_id(p.sub)
+            if account is None or account.banned(accounts.now()):
+                s.close(CloseCode.AUTH_FAILED, "account banned or gone")
+                continue
+            try:
+                now = accounts.roles.grants_for(account.role, account.tier)
+            except ValueError:
+                now = Grants(frozenset())
+            grants = Grants(p.grants.granted & now.granted)
+            if not grants.can_open_admin():
+                s.close(CloseCode.AUTH_FAILED, "admin permission withdrawn")
+            elif grants != p.grants:
+                s.principal = dataclasses.replace(p, role=account.role, grants=grants)
 
     def closed(self, session: AdminSession) -> None:
         self.sessions.discard(session)
@@ -258,12 +303,12 @@ class AdminService:
 
     async def stop(self) -> None:
         self._unwatch()
-        for task in (self._metrics_task, self.restart_task):
+        for task in (self._metrics_task, self.restart_task, self._recheck_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        self._metrics_task = self.restart_task = None
+        self._metrics_task = self.restart_task = self._recheck_task = None
 
 
 def wire(state: ServerState) -> AdminService:

@@ -125,5 +125,8 @@ async def test_the_live_api_matches_its_openapi_file(start: ServerFactory) -> No
     _, owner = await account(srv, "Root", "owner")
     seen = await asyncio.to_thread(_schemathesis, f"http://127.0.0.1:{srv.port}", owner, 8)
     assert "POST /admin/api/players.kick" in seen and "GET /admin/api/audit" in seen
+    # The run reached the commands: their attempts are in the audit log.
+    audited = {r.action for r in await srv.state.persistence.repos.audit.recent(5000)}
+    assert {"players.kick", "players.ban", "announce", "npcs.spawn"} <= audited
     assert srv.state.tick_due is not None and not srv.state.draining
     await p.ws.close()

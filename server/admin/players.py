@@ -317,8 +317,9 @@ async def players_unban(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     "players.notes",
     P.PLAYERS_NOTES,
     obj({"player": PLAYER, "text": text(4000)}, ("player",)),
-    "A player's notes (staff only); with `text`, add one first.",
+    "A player's notes (staff only); with `text`, add one first (audited then).",
     mutates=True,
+    audit_when=lambda args: "text" in args,
     result=out({"notes": NOTES}),
 )
 async def players_notes(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:

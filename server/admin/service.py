@@ -147,8 +147,9 @@ class AdminService:
         if args is None:
             args = {}
         ctx = Ctx(self.state, self, principal, session, audit_id=str(uuid.uuid4()))
+        audited = cmd.audited(args)
         if not principal.may(cmd.permission):
-            if cmd.mutates:
+            if audited:
                 await self._audit(ctx, cmd, args if isinstance(args, dict) else {}, "denied")
             raise AdminError("forbidden", f"{name} needs the {cmd.permission} permission")
         try:
@@ -158,15 +159,15 @@ class AdminService:
         try:
             data = await cmd.handler(ctx, args)
         except AdminError as err:
-            if cmd.mutates:
+            if audited:
                 await self._audit(ctx, cmd, args, f"error: {err.code}")
             raise
         except Exception as err:
             log.warning("admin %s by %s failed: %r", name, principal.username, err)
-            if cmd.mutates:
+            if audited:
                 await self._audit(ctx, cmd, args, "error: failed")
             raise AdminError("failed", f"{type(err).__name__}: {err}"[:300]) from None
-        if cmd.mutates:
+        if audited:
             await self._audit(ctx, cmd, args, "ok")
             log.info("admin %s by %s on %s", name, principal.username, ctx.target or "-")
             self.record(

@@ -127,6 +127,12 @@ async def test_teleport_money_notes_and_pushes(start: ServerFactory) -> None:
 
     notes = await a.ok("players.notes", player=pid, text="suspected of duping")
     assert [n["text"] for n in notes["notes"]] == ["suspected of duping"]
+    assert (await a.ok("players.notes", player=pid)) == notes
+    # Adding is audited, reading is not.
+    rows = await srv.state.persistence.repos.audit.recent(100)
+    assert [r.details["args"] for r in rows if r.action == "players.notes"] == [
+        {"player": pid, "text": "suspected of duping"}
+    ]
     inspected = await a.ok("players.inspect", player="Lamar")
     assert inspected["notes"][0]["author"] == "boss" and inspected["online"] is True
     assert inspected["violations"] == {"score": 0, "recent": []}

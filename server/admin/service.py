@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Counter, Gauge
+
 from protocol.catalogue import CloseCode
 from server.admin.events import EventLog, watch_game
 from server.admin.metrics_view import MetricsView
@@ -84,6 +86,17 @@ class AdminService:
         self.rate_per_second = RATE_PER_SECOND
         self._loop_thread = threading.get_ident()
         self._unwatch = watch_game(self)
+        registry = state.metrics.registry
+        self.commands_run = Counter(
+            "ganggpt_admin_commands_total",
+            "Admin commands answered, by command (`unknown` for names not registered) and"
+            " result (`ok` or the error code).",
+            ["command", "result"],
+            registry=registry,
+        )
+        self.open_sessions = Gauge(
+            "ganggpt_admin_sessions", "Open /admin console sessions.", registry=registry
+        )
 
     # --- who ---
 
@@ -138,6 +151,23 @@ class AdminService:
         *,
         session: AdminSession | None = None,
         http: bool = False,
+    ) -> dict[str, Any]:
+        label = name if isinstance(name, str) and name in self.commands else "unknown"
+        try:
+            data = await self._run(principal, name, args, session, http)
+        except AdminError as err:
+            self.commands_run.labels(label, err.code).inc()
+            raise
+        self.commands_run.labels(label, "ok").inc()
+        return data
+
+    async def _run(
+        self,
+        principal: Principal,
+        name: str,
+        args: Any,
+        session: AdminSession | None,
+        http: bool,
     ) -> dict[str, Any]:
         cmd = self.commands.get(name) if isinstance(name, str) else None
         if cmd is None or (http and cmd.ws_only):
@@ -247,6 +277,7 @@ class AdminService:
 
     def opened(self, session: AdminSession) -> None:
         self.sessions.add(session)
+        self.open_sessions.set(len(self.sessions))
         if self._recheck_task is None:
             self._recheck_task = asyncio.get_running_loop().create_task(
                 self._rechecking(), name="ganggpt-admin-recheck"
@@ -290,6 +321,7 @@ class AdminService:
 
     def closed(self, session: AdminSession) -> None:
         self.sessions.discard(session)
+        self.open_sessions.set(len(self.sessions))
         self.subscribed(session)
 
     def sessions_ended(self, account_id: str, sids: list[str], reason: str) -> None:

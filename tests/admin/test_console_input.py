@@ -92,7 +92,9 @@ async def test_generated_commands_get_one_documented_answer_each(start: ServerFa
                 sent.discard(ref)
     for ref in sent:
         got = await a.result(ref)
-        assert got["ok"] or got["error"]["code"] in ERROR_CODES
+        code = "ok" if got["ok"] else got["error"]["code"]
+        assert code in ERROR_CODES or code == "ok", got
+        codes[code] = codes.get(code, 0) + 1
     # Not all refused at the door: the generator reaches the handlers and their answers.
     assert {"ok", "bad_args", "unknown_command", "not_found", "failed"} <= set(codes), codes
     assert codes["ok"] >= 50, codes
@@ -102,7 +104,12 @@ async def test_generated_commands_get_one_documented_answer_each(start: ServerFa
         got = await a.read()
         assert got["op"] == "result" and got["id"] is None, got
     assert (await a.cmd("help"))["ok"]
-    errors = srv.state.metrics.registry.get_sample_value("ganggpt_connection_errors_total")
-    assert not errors
+    reg = srv.state.metrics.registry
+    assert not reg.get_sample_value("ganggpt_connection_errors_total")
+    counted = reg.get_sample_value(
+        "ganggpt_admin_commands_total", {"command": "unknown", "result": "unknown_command"}
+    )
+    assert counted == codes["unknown_command"]
+    assert reg.get_sample_value("ganggpt_admin_sessions") == 1
     await p.ws.close()
     await a.ws.close()

@@ -139,7 +139,7 @@ class Server:
         """Drain and stop (the admin console's `server.restart`); the process supervisor
         starts the server again. `serve` returns once this is done."""
         if self._closing is None:
-            log.info("restart requested from the admin console: draining")
+            log.warning("restart requested from the admin console: draining")
             self._closing = asyncio.get_running_loop().create_task(self._close(drain=True))
 
     async def close(self, drain: bool = True) -> None:

@@ -14,25 +14,26 @@ if TYPE_CHECKING:
     from server.state import ServerState
 
 
-def _buckets(registry: CollectorRegistry, name: str) -> list[tuple[float, float]]:
+Families = dict[str, list[Any]]  # family name -> its samples
+
+
+def _families(registry: CollectorRegistry) -> Families:
+    """One pass over the registry (collecting is the costly part; a sample needs ~10 reads)."""
+    return {f.name: f.samples for f in registry.collect()}
+
+
+def _buckets(families: Families, name: str) -> list[tuple[float, float]]:
     """Cumulative (upper bound, count) of histogram `name`, summed over its labels."""
     acc: dict[float, float] = {}
-    for family in registry.collect():
-        if family.name != name:
-            continue
-        for s in family.samples:
-            if s.name == name + "_bucket":
-                le = float(s.labels["le"])
-                acc[le] = acc.get(le, 0.0) + s.value
+    for s in families.get(name, ()):
+        if s.name == name + "_bucket":
+            le = float(s.labels["le"])
+            acc[le] = acc.get(le, 0.0) + s.value
     return sorted(acc.items())
 
 
-def _total(registry: CollectorRegistry, name: str) -> float:
-    out = 0.0
-    for family in registry.collect():
-        if family.name == name:
-            out += sum(s.value for s in family.samples if s.name in (name, name + "_total"))
-    return out
+def _total(families: Families, name: str) -> float:
+    return float(sum(s.value for s in families.get(name, ()) if s.name in (name, name + "_total")))
 
 
 def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
@@ -76,8 +77,8 @@ class MetricsView:
         self.state = state
         self._last: dict[str, list[tuple[float, float]]] = {}
 
-    def _window(self, key: str) -> list[tuple[float, float]]:
-        now = _buckets(self.state.metrics.registry, HISTOGRAMS[key])
+    def _window(self, families: Families, key: str) -> list[tuple[float, float]]:
+        now = _buckets(families, HISTOGRAMS[key])
         before = dict(self._last.get(key, []))
         self._last[key] = now
         delta = [(b, c - before.get(b, 0.0)) for b, c in now]
@@ -87,8 +88,8 @@ class MetricsView:
 
     def sample(self) -> dict[str, Any]:
         st = self.state
-        reg = st.metrics.registry
-        tick, flush, lag, ttft = (self._window(k) for k in ("tick", "flush", "lag", "ttft"))
+        reg = _families(st.metrics.registry)
+        tick, flush, lag, ttft = (self._window(reg, k) for k in ("tick", "flush", "lag", "ttft"))
         rtts = [
             float(ms)
             for p in st.players.values()

@@ -14,7 +14,19 @@ from typing import Any
 from protocol import control
 from protocol.catalogue import CloseCode
 from server.admin.registry import AdminError, Ctx, command
-from server.admin.schema import COORD, PLAYER, obj, text
+from server.admin.schema import (
+    BOOL,
+    COORD,
+    INT,
+    NUM,
+    OPT_NUM,
+    OPT_STR,
+    PLAYER,
+    STR,
+    obj,
+    out,
+    text,
+)
 from server.auth.names import NameRefused, normalize_username
 from server.auth.permissions import AdminPermission as P
 from server.game.player import Player
@@ -96,7 +108,33 @@ def summary(ctx: Ctx, p: Player) -> dict[str, Any]:
     }
 
 
-@command("players.list", P.PLAYERS_LIST, obj(), "Every player online.")
+SUMMARY = out(
+    {
+        "player_id": STR,
+        "net_id": INT,
+        "name": STR,
+        "account": OPT_STR,
+        "x": NUM,
+        "y": NUM,
+        "z": NUM,
+        "ping_ms": OPT_NUM,
+        "violations": NUM,
+        "guest": BOOL,
+    }
+)
+NOTES = {
+    "type": "array",
+    "items": out({"note_id": STR, "author": STR, "text": STR, "at": NUM}),
+}
+
+
+@command(
+    "players.list",
+    P.PLAYERS_LIST,
+    obj(),
+    "Every player online.",
+    result=out({"players": {"type": "array", "items": SUMMARY}}),
+)
 async def players_list(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"players": [summary(ctx, p) for p in ctx.state.players.values()]}
 
@@ -110,6 +148,16 @@ def _ts(v: float | None) -> float | None:
     P.PLAYERS_INSPECT,
     obj({"player": PLAYER}, ("player",)),
     "One player in detail: position, ping, money, faction, violations, notes, warnings, bans.",
+    result=out(
+        {
+            "player_id": STR,
+            "online": BOOL,
+            "notes": NOTES,
+            "warnings": {"type": "array"},
+            "bans": {"type": "array"},
+            "violations": {"type": "object"},
+        }
+    ),
 )
 async def players_inspect(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     p = find_live(ctx, args["player"])
@@ -178,6 +226,7 @@ def _note(n: Any) -> dict[str, Any]:
     obj({"player": PLAYER, "reason": text(300, 0)}, ("player",)),
     "Disconnect a player now (close 4011 KICKED, not kept for resume).",
     mutates=True,
+    result=out({"kicked": {"const": True}, "player_id": STR}),
 )
 async def players_kick(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     p = live(ctx, args["player"])
@@ -192,6 +241,7 @@ async def players_kick(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     obj({"player": PLAYER, "reason": text(1000)}, ("player", "reason")),
     "Warn a player: stored, and shown to it at once if online (event `warning`).",
     mutates=True,
+    result=out({"warning_id": STR, "delivered": BOOL}),
 )
 async def players_warn(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     p = find_live(ctx, args["player"])
@@ -227,6 +277,7 @@ async def players_warn(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     "Ban an account for `duration_s` seconds or for good (null): live connections close with"
     " 4011 at once, every login session and refresh token is revoked; kept across restarts.",
     mutates=True,
+    result=out({"ban_id": STR, "account": STR, "until": OPT_NUM}),
 )
 async def players_ban(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     ref = args.get("player", args.get("account"))
@@ -252,6 +303,7 @@ async def players_ban(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     obj({"account": text(100)}, ("account",)),
     "Lift an account's ban.",
     mutates=True,
+    result=out({"unbanned": {"const": True}, "account": STR}),
 )
 async def players_unban(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     account_id = await account_id_of(ctx, args["account"])
@@ -265,8 +317,10 @@ async def players_unban(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     "players.notes",
     P.PLAYERS_NOTES,
     obj({"player": PLAYER, "text": text(4000)}, ("player",)),
-    "A player's notes (staff only); with `text`, add one first.",
+    "A player's notes (staff only); with `text`, add one first (audited then).",
     mutates=True,
+    audit_when=lambda args: "text" in args,
+    result=out({"notes": NOTES}),
 )
 async def players_notes(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     p = find_live(ctx, args["player"])
@@ -284,6 +338,7 @@ async def players_notes(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     obj({"player": PLAYER, "x": COORD, "y": COORD, "z": COORD}, ("player", "x", "y", "z")),
     "Move a player (it gets a `correct` at the next tick).",
     mutates=True,
+    result=out({"x": NUM, "y": NUM, "z": NUM}),
 )
 async def players_teleport(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     p = live(ctx, args["player"])
@@ -311,6 +366,7 @@ async def _money(ctx: Ctx, args: dict[str, Any], sign: int) -> dict[str, Any]:
     obj({"player": PLAYER, "amount": MONEY, "reason": text(200)}, ("player", "amount", "reason")),
     "Give money to a player online (recorded in the ledger).",
     mutates=True,
+    result=out({"money": INT}),
 )
 async def economy_give(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return await _money(ctx, args, 1)
@@ -322,6 +378,7 @@ async def economy_give(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     obj({"player": PLAYER, "amount": MONEY, "reason": text(200)}, ("player", "amount", "reason")),
     "Take money from a player online (never below 0).",
     mutates=True,
+    result=out({"money": INT}),
 )
 async def economy_take(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return await _money(ctx, args, -1)

@@ -7,7 +7,8 @@ A command module registers with the `command` decorator:
     async def kick(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]: ...
 
 `permission=None` is for session commands (help, subscribe) that opening the console allows.
-`mutates=True` makes the service write an audit row before answering. `ws_only=True` keeps a
+`mutates=True` makes the service write an audit row before answering; `audit_when` narrows
+that to the calls that change something (`players.notes` with `text`, not a plain read). `ws_only=True` keeps a
 command off the HTTP API (subscriptions need a socket).
 """
 
@@ -87,6 +88,14 @@ class Command:
     mutates: bool = False
     ws_only: bool = False
     result: Schema = field(default_factory=lambda: {"type": "object"})
+    audit_when: Callable[[dict[str, Any]], bool] | None = None
+
+    def audited(self, args: Any) -> bool:
+        if not self.mutates:
+            return False
+        if self.audit_when is None or not isinstance(args, dict):
+            return True
+        return self.audit_when(args)
 
 
 REGISTRY: dict[str, Command] = {}
@@ -101,6 +110,7 @@ def command(
     mutates: bool = False,
     ws_only: bool = False,
     result: Schema | None = None,
+    audit_when: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         if name in REGISTRY:
@@ -114,6 +124,7 @@ def command(
             mutates,
             ws_only,
             result or {"type": "object"},
+            audit_when,
         )
         return fn
 

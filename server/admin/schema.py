@@ -132,3 +132,23 @@ NPC: Schema = {
     "description": "net_id, or npc_id (the NPC's stable key)",
 }
 LIMIT: Schema = {"type": "integer", "minimum": 1, "maximum": 1000}
+
+
+# --- result shapes (documentation: the OpenAPI file's responses; not checked at run time) ---
+
+
+def out(props: dict[str, Schema], required: tuple[str, ...] | None = None) -> Schema:
+    """A result object: these fields, all present unless `required` says otherwise."""
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props if required is None else required),
+    }
+
+
+STR: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
+BOOL: Schema = {"type": "boolean"}
+OPT_STR: Schema = {"type": ["string", "null"]}
+OPT_NUM: Schema = {"type": ["number", "null"]}

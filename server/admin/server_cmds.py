@@ -9,7 +9,7 @@ from typing import Any
 
 from protocol import control
 from server.admin.registry import AdminError, Ctx, command
-from server.admin.schema import LIMIT, obj, text
+from server.admin.schema import INT, LIMIT, NUM, OPT_STR, STR, obj, out, text
 from server.auth.permissions import AdminPermission as P
 
 RESTART_WARNINGS = (60, 30, 10)  # seconds before a scheduled restart when players are told
@@ -30,6 +30,7 @@ def announce_to_all(ctx: Ctx, message: str, **extra: Any) -> int:
     obj({"text": text(500)}, ("text",)),
     "Tell every player online (event `announcement`).",
     mutates=True,
+    result=out({"delivered": INT}),
 )
 async def announce(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     ctx.target = "*"
@@ -58,7 +59,7 @@ async def _restart_after(ctx: Ctx, at: float, message: str) -> None:
     "server.restart",
     P.SERVER_RESTART,
     obj(
-        {"in_s": {"type": "integer", "minimum": 0, "maximum": RESTART_MAX}, "message": text(200)},
+        {"in_s": {"type": "integer", "minimum": 1, "maximum": RESTART_MAX}, "message": text(200)},
         ("in_s",),
     ),
     "Restart in `in_s` seconds: players are warned at 60, 30 and 10 s, then the server drains"
@@ -108,6 +109,14 @@ async def server_metrics(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     P.LOGS_TAIL,
     obj({"n": LIMIT}),
     "The last `n` (default 50) game and admin events, oldest first.",
+    result=out(
+        {
+            "events": {
+                "type": "array",
+                "items": out({"seq": INT, "at": NUM, "kind": STR}),
+            }
+        }
+    ),
 )
 async def logs_tail(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"events": ctx.admin.log.last(int(args.get("n", 50)))}
@@ -118,6 +127,24 @@ async def logs_tail(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     P.AUDIT_READ,
     obj({"limit": LIMIT, "actor": text(100), "action": text(100)}),
     "Audit rows, newest first, optionally of one actor (username) and/or one action.",
+    result=out(
+        {
+            "rows": {
+                "type": "array",
+                "items": out(
+                    {
+                        "id": STR,
+                        "at": NUM,
+                        "actor": STR,
+                        "action": STR,
+                        "target": OPT_STR,
+                        "args": {"type": "object"},
+                        "result": STR,
+                    }
+                ),
+            }
+        }
+    ),
 )
 async def audit_list(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     limit = int(args.get("limit", 100))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -23,11 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Counter, Gauge
+
 from protocol.catalogue import CloseCode
 from server.admin.events import EventLog, watch_game
 from server.admin.metrics_view import MetricsView
 from server.admin.registry import AdminError, Command, Ctx, Principal, load
 from server.admin.schema import SchemaError, check
+from server.auth.permissions import Grants
 from server.auth.tokens import AccessClaims, Rejected
 from server.game.events import AdminAction
 from server.persistence.models import AuditEntry
@@ -41,6 +45,7 @@ log = logging.getLogger("ganggpt.admin")
 
 TOPICS = ("metrics", "events", "players")
 RATE_PER_SECOND = 20  # commands per principal per second, on both surfaces together
+RECHECK_EVERY = 15.0  # seconds between checks that open sessions' accounts still qualify
 EVENT_LOG_SIZE = 1000
 
 
@@ -75,10 +80,23 @@ class AdminService:
         self.restart_task: asyncio.Task[None] | None = None
         self.restart_at: float | None = None
         self._metrics_task: asyncio.Task[None] | None = None
+        self._recheck_task: asyncio.Task[None] | None = None
+        self.recheck_every = RECHECK_EVERY
         self._rate: dict[str, tuple[int, int]] = {}  # sub -> (second, commands in it)
         self.rate_per_second = RATE_PER_SECOND
         self._loop_thread = threading.get_ident()
         self._unwatch = watch_game(self)
+        registry = state.metrics.registry
+        self.commands_run = Counter(
+            "ganggpt_admin_commands_total",
+            "Admin commands answered, by command (`unknown` for names not registered) and"
+            " result (`ok` or the error code).",
+            ["command", "result"],
+            registry=registry,
+        )
+        self.open_sessions = Gauge(
+            "ganggpt_admin_sessions", "Open /admin console sessions.", registry=registry
+        )
 
     # --- who ---
 
@@ -134,6 +152,23 @@ class AdminService:
         session: AdminSession | None = None,
         http: bool = False,
     ) -> dict[str, Any]:
+        label = name if isinstance(name, str) and name in self.commands else "unknown"
+        try:
+            data = await self._run(principal, name, args, session, http)
+        except AdminError as err:
+            self.commands_run.labels(label, err.code).inc()
+            raise
+        self.commands_run.labels(label, "ok").inc()
+        return data
+
+    async def _run(
+        self,
+        principal: Principal,
+        name: str,
+        args: Any,
+        session: AdminSession | None,
+        http: bool,
+    ) -> dict[str, Any]:
         cmd = self.commands.get(name) if isinstance(name, str) else None
         if cmd is None or (http and cmd.ws_only):
             raise AdminError("unknown_command", f"no admin command {str(name)[:60]!r}")
@@ -142,8 +177,9 @@ class AdminService:
         if args is None:
             args = {}
         ctx = Ctx(self.state, self, principal, session, audit_id=str(uuid.uuid4()))
+        audited = cmd.audited(args)
         if not principal.may(cmd.permission):
-            if cmd.mutates:
+            if audited:
                 await self._audit(ctx, cmd, args if isinstance(args, dict) else {}, "denied")
             raise AdminError("forbidden", f"{name} needs the {cmd.permission} permission")
         try:
@@ -153,15 +189,15 @@ class AdminService:
         try:
             data = await cmd.handler(ctx, args)
         except AdminError as err:
-            if cmd.mutates:
+            if audited:
                 await self._audit(ctx, cmd, args, f"error: {err.code}")
             raise
         except Exception as err:
             log.warning("admin %s by %s failed: %r", name, principal.username, err)
-            if cmd.mutates:
+            if audited:
                 await self._audit(ctx, cmd, args, "error: failed")
             raise AdminError("failed", f"{type(err).__name__}: {err}"[:300]) from None
-        if cmd.mutates:
+        if audited:
             await self._audit(ctx, cmd, args, "ok")
             log.info("admin %s by %s on %s", name, principal.username, ctx.target or "-")
             self.record(
@@ -241,9 +277,51 @@ class AdminService:
 
     def opened(self, session: AdminSession) -> None:
         self.sessions.add(session)
+        self.open_sessions.set(len(self.sessions))
+        if self._recheck_task is None:
+            self._recheck_task = asyncio.get_running_loop().create_task(
+                self._rechecking(), name="ganggpt-admin-recheck"
+            )
+
+    async def _rechecking(self) -> None:
+        try:
+            while self.sessions:
+                await asyncio.sleep(self.recheck_every)
+                try:
+                    await self.recheck()
+                except Exception as err:  # the database away: try again next time
+                    log.warning("admin session recheck failed: %r", err)
+        finally:
+            self._recheck_task = None
+
+    async def recheck(self) -> None:
+        """Open console sessions follow their account: banned, deleted or without any admin
+        permission now -> close 4004; a narrower role narrows the session at once (a wider one
+        waits for a new login, as the token says)."""
+        accounts = self.state.accounts
+        if accounts is None:
+            return
+        for s in tuple(self.sessions):
+            p = s.principal
+            if p is None:
+                continue
+            account = await accounts.store.by_id(p.sub)
+            if account is None or account.banned(accounts.now()):
+                s.close(CloseCode.AUTH_FAILED, "account banned or gone")
+                continue
+            try:
+                now = accounts.roles.grants_for(account.role, account.tier)
+            except ValueError:
+                now = Grants(frozenset())
+            grants = Grants(p.grants.granted & now.granted)
+            if not grants.can_open_admin():
+                s.close(CloseCode.AUTH_FAILED, "admin permission withdrawn")
+            elif grants != p.grants:
+                s.principal = dataclasses.replace(p, role=account.role, grants=grants)
 
     def closed(self, session: AdminSession) -> None:
         self.sessions.discard(session)
+        self.open_sessions.set(len(self.sessions))
         self.subscribed(session)
 
     def sessions_ended(self, account_id: str, sids: list[str], reason: str) -> None:
@@ -258,12 +336,12 @@ class AdminService:
 
     async def stop(self) -> None:
         self._unwatch()
-        for task in (self._metrics_task, self.restart_task):
+        for task in (self._metrics_task, self.restart_task, self._recheck_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        self._metrics_task = self.restart_task = None
+        self._metrics_task = self.restart_task = self._recheck_task = None
 
 
 def wire(state: ServerState) -> AdminService:

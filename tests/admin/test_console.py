@@ -236,3 +236,21 @@ async def test_no_auth_in_time_closes_with_4002_and_hooks_push(start: ServerFact
     assert (await a.ok("logs.tail", n=1))["events"][0]["kind"] == "violation"
     await p.ws.close()
     await a.ws.close()
+
+
+async def test_sessions_follow_their_accounts_role(start: ServerFactory) -> None:
+    srv = await start(**AUTH)
+    boss_id, token = await account(srv, "Boss", "admin")
+    pid, _ = await account(srv, "Trevor")
+    admin = srv.state.admin
+    accounts = srv.state.accounts
+    assert admin is not None and accounts is not None
+    a = await open_admin(srv, token)
+    await accounts.set_role(boss_id, "moderator")
+    await admin.recheck()
+    denied = await a.cmd("players.ban", account=pid, reason="x")
+    assert denied["error"]["code"] == "forbidden"
+    assert (await a.cmd("players.list"))["ok"]
+    await accounts.set_role(boss_id, "player")
+    await admin.recheck()
+    assert await a.closed_code() == CloseCode.AUTH_FAILED

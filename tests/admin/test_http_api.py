@@ -83,6 +83,8 @@ SKIP = {"/admin/api/server.restart"}  # would drain the server under test
 
 
 def _schemathesis(base_url: str, token: str, examples: int) -> list[str]:
+    """Valid arguments (must not be refused as bad_args) and invalid ones (must be: 4xx, never
+    a 5xx), every response as the file describes it."""
     import schemathesis
 
     schema = schemathesis.openapi.from_dict(orjson.loads(OPENAPI_FILE.read_bytes()))
@@ -101,7 +103,10 @@ def _schemathesis(base_url: str, token: str, examples: int) -> list[str]:
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        @given(case=op.as_strategy())
+        @given(
+            case=op.as_strategy()
+            | op.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE)
+        )
         def check(case: Any) -> None:
             case.call_and_validate(
                 base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
@@ -120,5 +125,8 @@ async def test_the_live_api_matches_its_openapi_file(start: ServerFactory) -> No
     _, owner = await account(srv, "Root", "owner")
     seen = await asyncio.to_thread(_schemathesis, f"http://127.0.0.1:{srv.port}", owner, 8)
     assert "POST /admin/api/players.kick" in seen and "GET /admin/api/audit" in seen
+    # The run reached the commands: their attempts are in the audit log.
+    audited = {r.action for r in await srv.state.persistence.repos.audit.recent(5000)}
+    assert {"players.kick", "players.ban", "announce", "npcs.spawn"} <= audited
     assert srv.state.tick_due is not None and not srv.state.draining
     await p.ws.close()

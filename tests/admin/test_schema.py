@@ -122,3 +122,14 @@ def test_checker_matches_json_schema(name: str) -> None:
         assert accepted(value, schema) == reference.is_valid(value), value
 
     agree()
+
+
+def test_histogram_quantiles_interpolate_inside_buckets() -> None:
+    from server.admin.metrics_view import quantile
+
+    buckets = [(0.001, 50.0), (0.002, 50.0), (0.004, 99.0), (0.008, 100.0), (float("inf"), 100.0)]
+    assert quantile(buckets, 0.5) == 0.001
+    assert quantile(buckets, 0.99) == 0.004
+    assert quantile(buckets, 1.0) == 0.008
+    assert quantile([(0.001, 0.0), (float("inf"), 0.0)], 0.5) is None
+    assert quantile([(0.001, 0.0), (float("inf"), 4.0)], 0.5) == 0.001  # all above the top

@@ -127,6 +127,12 @@ async def test_teleport_money_notes_and_pushes(start: ServerFactory) -> None:
 
     notes = await a.ok("players.notes", player=pid, text="suspected of duping")
     assert [n["text"] for n in notes["notes"]] == ["suspected of duping"]
+    assert (await a.ok("players.notes", player=pid)) == notes
+    # Adding is audited, reading is not.
+    rows = await srv.state.persistence.repos.audit.recent(100)
+    assert [r.details["args"] for r in rows if r.action == "players.notes"] == [
+        {"player": pid, "text": "suspected of duping"}
+    ]
     inspected = await a.ok("players.inspect", player="Lamar")
     assert inspected["notes"][0]["author"] == "boss" and inspected["online"] is True
     assert inspected["violations"] == {"score": 0, "recent": []}
@@ -167,7 +173,7 @@ async def test_restart_warns_players_then_drains(start: ServerFactory) -> None:
     _, token = await account(srv, "Boss", "admin")
     p = await join(srv, "Niko", ptoken)
     m = await open_admin(srv, mod)
-    assert (await m.cmd("server.restart", in_s=0))["error"]["code"] == "forbidden"
+    assert (await m.cmd("server.restart", in_s=1))["error"]["code"] == "forbidden"
     a = await open_admin(srv, token)
     # Cancelled first: nothing happens.
     await a.ok("server.restart", in_s=120)

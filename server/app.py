@@ -218,6 +218,13 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     state.accounts = build_accounts(config, persistence, metrics.registry)
     wire_accounts(state)  # hellos identified by token (or as guests); ended sessions close
     admin = wire_admin(state)  # /admin and /admin/api; its sessions close when logins end
+    # The console reads the anti-cheat's scores and offers generated missions through hooks,
+    # so server/admin needs no import of the game's internals.
+    game = state.game
+    admin.violations = game.movement.anticheat.report
+    game.movement.anticheat.on_violation = admin.report_violation
+    admin.generate_mission = game.missions.generate_for
+    admin.set_relation = game.factions.service.set_relationship
     loop = asyncio.get_running_loop()
     try:
         tcp = await loop.create_server(

@@ -182,7 +182,7 @@ async def players_inspect(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
             "account": pid,
             "online": False,
             "money": None if record is None else record.money,
-            "violations": {"score": 0, "recent": []},
+            "violations": {"score": 0, "count": 0, "last": None},
         }
     ctx.target = pid
     notes = await repos.notes.of(pid, 50)

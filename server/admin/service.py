@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ class Refused:
 def no_violations(player: Player) -> dict[str, Any]:
     """The anti-cheat's hook (`AdminService.violations`): a player's score and recent
     violations. Until an anti-cheat installs its own, everyone is clean."""
-    return {"score": 0, "recent": []}
+    return {"score": 0, "count": 0, "last": None}
 
 
 class AdminService:
@@ -77,6 +77,9 @@ class AdminService:
         self.violations: Callable[[Player], dict[str, Any]] = no_violations
         self.request_restart: Callable[[], None] | None = None
         self.generate_mission: Callable[[Player], Any] | None = None
+        # Faction relationships set through the gameplay service, so members and NPCs hear of
+        # it like any other shift; without it the console writes storage directly.
+        self.set_relation: Callable[[str, str, int], Awaitable[Any]] | None = None
         self.restart_task: asyncio.Task[None] | None = None
         self.restart_at: float | None = None
         self._metrics_task: asyncio.Task[None] | None = None

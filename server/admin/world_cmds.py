@@ -89,7 +89,10 @@ async def factions_set_relation(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any
     stance = stance_after(before["state"], strength)
     x, y = canonical_pair(a, b)
     ctx.target = f"{x}/{y}"
-    await repo.set_relationship(x, y, stance, strength)
+    if ctx.admin.set_relation is not None:
+        await ctx.admin.set_relation(x, y, strength)
+    else:
+        await repo.set_relationship(x, y, stance, strength)
     after = await _relation(ctx, a, b)
     ctx.admin.record(
         "faction_relation",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
@@ -58,7 +59,16 @@ class Violations:
 
 
 class Anticheat:
-    __slots__ = ("clock", "counters", "half_life", "kick_score", "kicks", "scores", "state")
+    __slots__ = (
+        "clock",
+        "counters",
+        "half_life",
+        "kick_score",
+        "kicks",
+        "on_violation",
+        "scores",
+        "state",
+    )
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -67,6 +77,9 @@ class Anticheat:
         self.half_life = cfg.anticheat_half_life
         self.scores: dict[str, Violations] = {}  # by player id; only players who ever violated
         self.clock = time.monotonic  # movement's clock (tests drive both)
+        # The admin console's hook (`AdminService.report_violation`): the `players` push and
+        # the event log. Rejections are rare, so a call per violation costs the tick nothing.
+        self.on_violation: Callable[[Player, dict[str, Any]], None] | None = None
         registry = state.metrics.registry
         counter = Counter(
             "ganggpt_anticheat_violations_total",
@@ -100,6 +113,8 @@ class Anticheat:
         v.at = now
         v.count += 1
         v.last = code.name
+        if self.on_violation is not None:
+            self.on_violation(player, {"code": code.name, "score": round(v.score, 2)})
         if self.kick_score and v.score >= self.kick_score and not player.client.closing:
             self.kicks.inc()
             log.warning(

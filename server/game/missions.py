@@ -242,13 +242,33 @@ class MissionDesk:
         self._run(player, self._request(player, npc, theme))
         return True
 
+    async def generate_for(self, player: Player) -> dict[str, Any]:
+        """The admin console's `missions.generate`: the NPC nearest `player` in view offers
+        a mission, which the player receives as usual; returns what the player sees."""
+        w = self.game.state.world
+        at = w.entity_xy(player.nid)
+        if at is None:
+            raise MissionError("unavailable", "the player is not in the world")
+        nearest: tuple[float, int] | None = None
+        for nid in w.entities_in(w.grid.view_cells(int(w.cell[player.nid]))):
+            if w.kind[nid] != EntityKind.NPC or w.identity(nid) is None:
+                continue
+            xy = w.entity_xy(nid)
+            if xy is not None:
+                d = math.hypot(xy[0] - at[0], xy[1] - at[1])
+                if nearest is None or d < nearest[0]:
+                    nearest = (d, nid)
+        if nearest is None:
+            raise MissionError("unavailable", "no NPC in the player's view to give a mission")
+        return await self._request(player, nearest[1], "")
+
     def _sees_npc(self, player: Player, npc: int) -> bool:
         w = self.game.state.world
         return bool(w.kind[npc] == EntityKind.NPC) and w.grid.sees(
             int(w.cell[player.nid]), int(w.cell[npc])
         )
 
-    def _run(self, player: Player, work: Coroutine[Any, Any, None]) -> None:
+    def _run(self, player: Player, work: Coroutine[Any, Any, object]) -> None:
         pid = player.player_id
         if self._in_flight.get(pid, 0) >= IN_FLIGHT_MAX:
             work.close()
@@ -268,7 +288,7 @@ class MissionDesk:
 
         task.add_done_callback(done)
 
-    async def _guarded(self, player: Player, work: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, player: Player, work: Coroutine[Any, Any, object]) -> None:
         try:
             if not self._ready.is_set():
                 await self._ready.wait()
@@ -288,7 +308,7 @@ class MissionDesk:
         self.game.state.metrics.errors.labels(code=ErrorCode.MISSION_REFUSED.name).inc()
         player.client.send(control.error(ErrorCode.MISSION_REFUSED, f"{code}: {message}"))
 
-    async def _request(self, player: Player, npc: int, theme: str) -> None:
+    async def _request(self, player: Player, npc: int, theme: str) -> dict[str, Any]:
         # One synchronous read of the world before any await.
         w = self.game.state.world
         ident = w.identity(npc)
@@ -318,6 +338,7 @@ class MissionDesk:
         )
         card = await self._card(offered.mission_id)
         self._send(player.player_id, "mission", card)
+        return card
 
     def _places_near(self, at: tuple[float, float], seed: int) -> tuple[Place, ...]:
         cfg = self.game.state.config

@@ -36,7 +36,13 @@ from server.gameplay.events import Emit, FactionChanged, RelationshipChanged
 from server.gameplay.metrics import GameplayMetrics
 from server.persistence.models import FactionState, Membership
 from server.persistence.repos import Repositories
-from server.persistence.stance import DEFAULT_RULE, StanceRule, canonical_pair
+from server.persistence.stance import (
+    DEFAULT_RULE,
+    StanceRule,
+    canonical_pair,
+    clamp_strength,
+    stance_after,
+)
 
 RANKS: tuple[str, ...] = ("recruit", "member", "officer", "leader")
 CREATE_PERMISSION = "create:faction"
@@ -282,6 +288,23 @@ class FactionService:
         if after == before:
             return None
         return self.announce(before, after, reason)
+
+    async def set_relationship(
+        self, faction_a: str, faction_b: str, strength: int, *, reason: str = "admin"
+    ) -> Relation:
+        """Set a relationship outright (the admin console); the stance follows the strength
+        with the same hysteresis, and the change is emitted like any shift."""
+        async with self._lock("|".join(canonical_pair(faction_a, faction_b))):
+            before = await self.relationship(faction_a, faction_b)
+            value = clamp_strength(strength)
+            x, y = canonical_pair(faction_a, faction_b)
+            await self.repos.factions.set_relationship(
+                x, y, stance_after(before.stance, value, self.rule), value
+            )
+            after = await self.relationship(faction_a, faction_b)
+        if after != before:
+            self.announce(before, after, reason)
+        return after
 
     def announce(self, before: Relation, after: Relation, reason: str) -> RelationshipChanged:
         """Count and emit a relationship change already applied (also used by missions)."""

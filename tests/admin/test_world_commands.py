@@ -135,7 +135,7 @@ async def test_teleport_money_notes_and_pushes(start: ServerFactory) -> None:
     ]
     inspected = await a.ok("players.inspect", player="Lamar")
     assert inspected["notes"][0]["author"] == "boss" and inspected["online"] is True
-    assert inspected["violations"] == {"score": 0, "recent": []}
+    assert inspected["violations"] == {"score": 0.0, "count": 0, "last": None}
 
     event = await a.push("events")
     assert event["data"]["kind"] in ("player_joined", "admin")

@@ -7,7 +7,10 @@ runs the conversation as a task of its own:
    relationship reads: `server.gameplay.dialogue_context.build_dialogue_context`);
 2. stream the reply with `AiService.talk_stream`: every sentence goes to the player as an
    `npc_say_part` as soon as it is checked, then the whole line as `npc_say` (SPEC §4.3);
-3. remember the exchange (`remember_conversation`), so the NPC knows the player next time.
+3. apply the actions the reply carried, once the server checked them against the world
+   (`server.game.npc_actions`): the checks run inside `talk_stream`, before its final event;
+   the final `npc_say` lists what was applied; a mission offer follows in this task;
+4. remember the exchange (`remember_conversation`), so the NPC knows the player next time.
 
 Why a task per conversation rather than one queue worker: a model answer takes seconds, and
 one slow NPC must not hold up everyone else's. The tasks are bounded all the same: at most one
@@ -47,6 +50,7 @@ from server.ai import (
 )
 from server.cache.tiered import TieredCache
 from server.game.events import NpcTalked, PlayerLeft
+from server.game.npc_actions import ActionMetrics, NpcActions
 from server.game.player import Player
 from server.gameplay.dialogue_context import (
     FactionNews,
@@ -55,8 +59,13 @@ from server.gameplay.dialogue_context import (
     persona_of,
     remember_conversation,
 )
+from server.gameplay.events import GameplayEvent, MissionOffered
+from server.gameplay.factions import FactionService
 from server.gameplay.memory import MemoryMetrics, MemoryService, MemorySettings
+from server.gameplay.metrics import GameplayMetrics
+from server.gameplay.missions import MissionService
 from server.gameplay.relationships import RelationshipService
+from server.gameplay.rumours import RumourMill, RumourSettings
 from server.persistence.models import AiCall
 from server.persistence.repos import AiCallRepository
 
@@ -134,6 +143,8 @@ class Conversations:
         relationships: RelationshipService,
         news: FactionNews,
         metrics: DialogueMetrics,
+        rumours: RumourMill | None = None,
+        action_metrics: ActionMetrics | None = None,
     ) -> None:
         self.game = game
         self.ai = ai
@@ -141,6 +152,15 @@ class Conversations:
         self.relationships = relationships
         self.news = news
         self.metrics = metrics
+        self._missions: MissionService | None = None
+        self.actions = NpcActions(
+            game,
+            memory,
+            relationships,
+            rumours or RumourMill(),
+            self.missions,
+            action_metrics or ActionMetrics(game.state.metrics.registry),
+        )
         self._ids = itertools.count(1)
         # player_id -> (player, task) of the reply still being streamed; a newer talk cancels it.
         self._talking: dict[str, tuple[Player, asyncio.Task[None]]] = {}
@@ -169,9 +189,51 @@ class Conversations:
         )
         sink.on_drop = ai.metrics.records_dropped.inc
         mem_metrics = MemoryMetrics(registry)
-        memory = MemoryService(repos, MemorySettings.from_config(st.config), metrics=mem_metrics)
+        rumours = RumourMill(RumourSettings.from_config(st.config))
+        memory = MemoryService(
+            repos, MemorySettings.from_config(st.config), rumours=rumours, metrics=mem_metrics
+        )
         relationships = RelationshipService(repos.npc_relationships, metrics=mem_metrics)
-        return cls(game, ai, memory, relationships, FactionNews(), DialogueMetrics(registry))
+        return cls(
+            game,
+            ai,
+            memory,
+            relationships,
+            FactionNews(),
+            DialogueMetrics(registry),
+            rumours,
+            ActionMetrics(registry),
+        )
+
+    def missions(self) -> MissionService | None:
+        """The mission service NPCs offer work through: the game's own when it has one (the
+        mission handlers' `game.missions`), otherwise one built here on first use, so an
+        `offer_mission` action works either way."""
+        shared = getattr(self.game, "missions", None)
+        if isinstance(shared, MissionService):
+            return shared
+        if self._missions is None:
+            st = self.game.state
+            try:
+                metrics = GameplayMetrics(st.metrics.registry)
+            except ValueError:  # already registered by the game's own services
+                metrics = GameplayMetrics()
+            repos = st.persistence.repos
+            self._missions = MissionService(
+                repos,
+                self.ai,
+                FactionService(repos, self._gameplay_event, metrics),
+                self._gameplay_event,
+                metrics,
+            )
+        return self._missions
+
+    def _gameplay_event(self, ev: GameplayEvent) -> None:
+        """Events of the services built here that a player must see (SPEC §4.3 `event`)."""
+        if isinstance(ev, MissionOffered):
+            player = self.game.state.players.get(ev.player_id)
+            if player is not None:
+                self.game.set_mission(player, ev.mission_id, "offered")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -310,9 +372,8 @@ class Conversations:
         final: DialogueReply | None = None
         seq = 0
         send = self.game.delivery.to_player
-        # No tools offered yet: nothing here applies a proposed action, and a model must not
-        # promise one that never happens (actions are the integrator's next step).
-        async with aclosing(self.ai.talk_stream(ctx, caller, actions=())) as events:
+        acts = self.actions.bind(player, npc, ident)
+        async with aclosing(self.ai.talk_stream(ctx, caller, validator=acts)) as events:
             async for ev in events:
                 if not self._in_view(player, npc, ident.key):
                     # Leaving the block closes the stream, which cancels the provider request.
@@ -329,9 +390,20 @@ class Conversations:
             return
         # The reply is out: a newer talk must no longer cancel what follows (remembering it).
         self._release(player, "replied")
+        self.actions.count_reply(final.actions, final.rejected)
+        applied = self.actions.apply(acts, final.actions)
         self.game.bus.publish(
-            NpcTalked(player, npc, text, final.text, reply_id=reply_id, replaced=final.replaced)
+            NpcTalked(
+                player,
+                npc,
+                text,
+                final.text,
+                reply_id=reply_id,
+                replaced=final.replaced,
+                actions=tuple(a.name for a in applied),
+            )
         )
+        await self.actions.finish(acts, applied)
         try:
             await remember_conversation(self.memory, self.relationships, ctx, final.text)
         except Exception as err:  # storage trouble: the player has the reply all the same

@@ -284,7 +284,6 @@ class NpcActions:
             assert isinstance(a.args, GiveMoney)
             if not g.change_money(player, a.args.amount, f"gift from {talk.ident.name}"):
                 return "balance"
-            self._record_gift(player.player_id, a.args.amount)
             detail["amount"] = a.args.amount
         elif a.name == "take_money":
             assert isinstance(a.args, TakeMoney)
@@ -476,6 +475,8 @@ class TalkActions:
                 return "distrust"
             if acts._given_last_hour(player.player_id) + a.args.amount > r.money_per_hour:
                 return "money_cap"
+            # Counted when accepted, so two gifts in one reply cannot both pass the cap.
+            acts._record_gift(player.player_id, a.args.amount)
         elif a.name == "take_money":
             assert isinstance(a.args, TakeMoney)
             if player.money < a.args.amount:

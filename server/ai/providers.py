@@ -117,7 +117,12 @@ class OpenAIProvider:
         )
 
     async def stream(self, req: CompletionRequest) -> AsyncGenerator[Chunk, None]:
-        async with self.client.chat.completions.stream(
+        client = (
+            self.client
+            if req.retries is None
+            else self.client.with_options(max_retries=req.retries)
+        )
+        async with client.chat.completions.stream(
             stream_options={"include_usage": True}, **self._args(req)
         ) as s:
             async for ev in s:

@@ -516,6 +516,10 @@ class AiService:
             if self.is_offline
             else _both(self.limits.slot(call.caller), self.breaker.guard())
         )
+        if not self.is_offline and self.breaker.suspect:
+            # The provider just failed: fail fast into the offline line, no retry backoff
+            # while a player waits (missions, which nobody watches, keep their retries).
+            req = replace(req, retries=0)
         async with gates:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.s.timeout

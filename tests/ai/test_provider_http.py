@@ -444,3 +444,23 @@ async def test_an_empty_reply_is_replaced_but_a_silent_action_is_fine(
     assert (empty.outcome, empty.reason) == ("invalid", "empty") and empty.text
     flee = await b.svc.talk(dialogue("boo"), P1)
     assert flee.outcome == "ok" and flee.text == "" and [a.name for a in flee.actions] == ["flee"]
+
+
+async def test_after_a_failure_dialogue_falls_back_without_retrying(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    # A player waiting for an NPC gets the offline line at once once the provider is known to
+    # fail, instead of after the SDK's retry backoff (bench ai --ai-fail 1.0: within 1 s).
+    b = build(ai_max_retries=2, ai_breaker_threshold=5)
+    fake.default = error(500)
+    r = await b.svc.talk(dialogue(), P1)
+    assert r.outcome == "error" and len(fake.chat_requests()) == 3  # 1 + 2 retries
+    assert b.svc.breaker.state == "closed" and b.svc.breaker.suspect
+    r = await b.svc.talk(dialogue("Hello?"), P1)
+    assert r.outcome == "error" and r.text and len(fake.chat_requests()) == 4
+    # A success clears the suspicion: retries are back for the next call.
+    fake.push(Reply(text="Back again."))
+    assert (await b.svc.talk(dialogue("And now?"), P1)).outcome == "ok"
+    assert not b.svc.breaker.suspect
+    fake.push(error(500), Reply(text="Retried."))
+    assert (await b.svc.talk(dialogue("Once more?"), P1)).text == "Retried."

@@ -342,6 +342,7 @@ def _generic(persona: NpcPersona | None) -> str:
 class OfflineProvider:
     name = "offline"
     model = OFFLINE_MODEL
+    failing = False
 
     async def complete(self, req: CompletionRequest) -> Completion:
         if req.mission is not None:

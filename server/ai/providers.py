@@ -16,11 +16,12 @@ deadline (AI_TIMEOUT) around all attempts.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
 
 import openai
-from openai import AsyncAzureOpenAI, AsyncOpenAI
+from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAsyncHttpxClient
 from pydantic import ValidationError
 
 from config.settings import Config
@@ -32,6 +33,10 @@ from server.ai.types import Chunk, Completion, CompletionRequest, ToolCall, Usag
 class Provider(Protocol):
     name: str
     model: str
+
+    @property
+    def failing(self) -> bool:
+        """Its last HTTP answer was a failure (429, 5xx), retries included."""
 
     async def complete(self, req: CompletionRequest) -> Completion:
         """The whole answer; `req.response_format` set = parsed into that model or
@@ -65,6 +70,35 @@ def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
     return tuple(out)
 
 
+class ResponseWatch:
+    """Every HTTP answer of the provider, the SDK's retried attempts included (an httpx
+    response hook). Why: the SDK reports a failure only after all its retries, seconds later;
+    meanwhile other players' calls would each start their own retry backoff. With this the
+    service knows at the first 500 that the provider is failing, and its next dialogue calls
+    fall back at once instead of waiting (SDK retries off)."""
+
+    def __init__(self) -> None:
+        self.failed_at = 0.0
+        self.ok_at = 0.0
+
+    async def on_response(self, response: Any) -> None:
+        code = response.status_code
+        if code == 429 or code >= 500:
+            self.failed_at = time.monotonic()
+        elif code < 400:
+            self.ok_at = time.monotonic()
+
+    @property
+    def failing(self) -> bool:
+        return self.failed_at > self.ok_at
+
+
+def watched_http_client(watch: ResponseWatch) -> DefaultAsyncHttpxClient:
+    """The SDK's default HTTP client (its timeouts and connection limits), watched. Typed
+    through the SDK, which pins the HTTP library it is built on."""
+    return DefaultAsyncHttpxClient(event_hooks={"response": [watch.on_response]})
+
+
 class OpenAIProvider:
     def __init__(
         self,
@@ -73,11 +107,17 @@ class OpenAIProvider:
         name: str,
         model: str,
         embedding_model: str = "",
+        watch: ResponseWatch | None = None,
     ) -> None:
         self.client = client
         self.name = name
         self.model = model
         self.embedding_model = embedding_model
+        self.watch = watch
+
+    @property
+    def failing(self) -> bool:
+        return self.watch is not None and self.watch.failing
 
     def _args(self, req: CompletionRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -152,6 +192,7 @@ class OpenAIProvider:
 
 def build_provider(config: Config) -> OpenAIProvider | OfflineProvider:
     """The provider AI_PROVIDER selects (config validation already checked its variables)."""
+    watch = ResponseWatch()
     if config.ai_provider == "openai":
         client = AsyncOpenAI(
             # A local OpenAI-compatible server needs no key, but the SDK insists on one.
@@ -159,9 +200,14 @@ def build_provider(config: Config) -> OpenAIProvider | OfflineProvider:
             base_url=config.openai_base_url,
             max_retries=config.ai_max_retries,
             timeout=config.ai_timeout,
+            http_client=watched_http_client(watch),
         )
         return OpenAIProvider(
-            client, name="openai", model=config.ai_model, embedding_model=config.ai_embedding_model
+            client,
+            name="openai",
+            model=config.ai_model,
+            embedding_model=config.ai_embedding_model,
+            watch=watch,
         )
     if config.ai_provider == "azure":
         assert config.azure_openai_endpoint and config.azure_openai_deployment
@@ -171,11 +217,13 @@ def build_provider(config: Config) -> OpenAIProvider | OfflineProvider:
             api_version=config.azure_openai_api_version,
             max_retries=config.ai_max_retries,
             timeout=config.ai_timeout,
+            http_client=watched_http_client(watch),
         )
         return OpenAIProvider(
             azure,
             name="azure",
             model=config.azure_openai_deployment,
             embedding_model=config.ai_embedding_model,
+            watch=watch,
         )
     return OfflineProvider()

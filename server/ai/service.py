@@ -516,7 +516,7 @@ class AiService:
             if self.is_offline
             else _both(self.limits.slot(call.caller), self.breaker.guard())
         )
-        if not self.is_offline and self.breaker.suspect:
+        if not self.is_offline and (self.breaker.suspect or self.provider.failing):
             # The provider just failed: fail fast into the offline line, no retry backoff
             # while a player waits (missions, which nobody watches, keep their retries).
             req = replace(req, retries=0)

@@ -464,3 +464,20 @@ async def test_after_a_failure_dialogue_falls_back_without_retrying(
     assert not b.svc.breaker.suspect
     fake.push(error(500), Reply(text="Retried."))
     assert (await b.svc.talk(dialogue("Once more?"), P1)).text == "Retried."
+
+
+async def test_a_500_seen_during_another_calls_retries_makes_the_next_call_fail_fast(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    # The SDK reports a failure only after its retries; the service sees the first 500 on
+    # the wire, so a call starting meanwhile does not start its own retry backoff.
+    b = build(ai_max_retries=2, ai_timeout=10.0)
+    fake.push(error(500, retry_after=3.0), error(500), Reply(text="Second try worked."))
+    first = asyncio.create_task(b.svc.talk(dialogue(), P1))
+    await wait_for(lambda: len(fake.chat_requests()) == 1)
+    await wait_for(lambda: b.svc.provider.failing)
+    second = await b.svc.talk(dialogue("Hello?"), CallerInfo("p2", "npc-7"))
+    assert second.outcome == "error" and second.text
+    assert len(fake.chat_requests()) == 2  # no retry for the second call
+    assert (await first).text == "Second try worked."
+    assert not b.svc.provider.failing

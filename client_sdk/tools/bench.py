@@ -235,6 +235,7 @@ class Scrape:
     machine_busy_s: float = 0.0  # CPU seconds all processes on the machine used so far
     lag: Scrape | None = None  # the tick-lag histogram, in the same form
     ai_dialogue: dict[str, float] = field(default_factory=dict)  # outcome -> AI talk calls
+    npc_actions: dict[str, float] = field(default_factory=dict)  # "result:reason" -> actions
 
 
 def parse_metrics(text: str, scrape: Scrape) -> None:
@@ -269,6 +270,11 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
         elif name.startswith("ganggpt_ai_requests_total{") and 'purpose="dialogue"' in name:
             outcome = name.split('outcome="', 1)[1].split('"', 1)[0]
             scrape.ai_dialogue[outcome] = scrape.ai_dialogue.get(outcome, 0.0) + v
+        elif name.startswith("ganggpt_npc_actions_total{"):
+            result = name.split('result="', 1)[1].split('"', 1)[0]
+            reason = name.split('reason="', 1)[1].split('"', 1)[0]
+            key = result if result != "rejected" else f"rejected:{reason}"
+            scrape.npc_actions[key] = scrape.npc_actions.get(key, 0.0) + v
 
 
 def machine_busy() -> float:
@@ -593,6 +599,10 @@ async def city_run(
         row["ai_dialogue_calls"] = {
             k: int(v - before.ai_dialogue.get(k, 0.0)) for k, v in after.ai_dialogue.items()
         }
+    if after.npc_actions:
+        row["npc_actions"] = {
+            k: int(v - before.npc_actions.get(k, 0.0)) for k, v in after.npc_actions.items()
+        }
     # Reorder so the fields come first, in its order.
     first = ["players", "npcs", "tick_p50_ms", "tick_p99_ms", "overruns", "patch_ratio_p5",
              "latency_p50_ms", "latency_p99_ms", "kbps_median", "server_cpu_pct", "rss_mb",
@@ -786,6 +796,10 @@ async def ai_run(n: int, fail: float, ai: AiOptions, opts: BenchOptions) -> dict
             "first_part_p99_ms": (talk.get("first_part_ms") or {}).get("p99"),
             "reply_p50_ms": (talk.get("reply_ms") or {}).get("p50"),
             "reply_p99_ms": (talk.get("reply_ms") or {}).get("p99"),
+            "actions_applied": (row.get("npc_actions") or {}).get("applied", 0),
+            "actions_rejected": sum(
+                v for k, v in (row.get("npc_actions") or {}).items() if k.startswith("rejected")
+            ),
             "model_replies": int(calls.get("ok", 0)),
             "fallbacks": int(sum(v for k, v in calls.items() if k != "ok")),
             "provider": dict(provider.stats),
@@ -808,7 +822,8 @@ def ai_table(rows: list[dict[str, Any]]) -> Table:
         ("model", "model_replies"), ("fallbacks", "fallbacks"),
         ("1st part p50 ms", "first_part_p50_ms"), ("1st part p99 ms", "first_part_p99_ms"),
         ("reply p50 ms", "reply_p50_ms"), ("reply p99 ms", "reply_p99_ms"),
-        ("w/ actions", "with_actions"), ("srv CPU %", "server_cpu_pct"),
+        ("acts applied", "actions_applied"), ("acts rejected", "actions_rejected"),
+        ("srv CPU %", "server_cpu_pct"),
     ]  # fmt: skip
     for title, _ in cols:
         t.add_column(title, justify="right")

@@ -17,7 +17,8 @@ Checks (`ActionRules`; the reason is the metric's `reason` label):
                          actions per player and `per_npc` per NPC in `window` seconds
                          (rate_player, rate_npc)
     follow_player        not following this player already (already), nor anyone else
-                         (busy); the player has fewer than `max_followers` (too_many_followers)
+                         (busy); the player has fewer than `max_followers` NPCs following
+                         (twice that with the `ai:premium` permission; too_many_followers)
     stop_following       the NPC follows this player (not_following)
     flee                 -
     call_faction         the NPC has a faction (no_faction) that is not the player's
@@ -30,7 +31,7 @@ Checks (`ActionRules`; the reason is the metric's `reason` label):
     change_relationship  - (the schema bounds the step to -10..10)
     offer_mission        missions are available (unavailable); the NPC does not distrust the
                          player (distrust); fewer open offers than the service allows
-                         (too_many_offers)
+                         (too_many_offers; offers past their time are expired first)
 
 Applying happens right after the reply, on the event loop between ticks: world commands are
 queued for the next tick (never awaited), money goes through `Game.change_money` (live state,
@@ -335,6 +336,7 @@ class NpcActions:
             ctx = self.mission_context(talk, a.args.theme)
             if ctx is None:
                 return "gone"
+            await self._expire_offers(missions, player.player_id)
             caller = CallerInfo.from_scopes(player.player_id, talk.ident.key, player.permissions)
             try:
                 offered = await missions.offer(ctx, caller)
@@ -345,6 +347,14 @@ class NpcActions:
             return "unknown_tool"
         self.game.bus.publish(NpcActed(player, talk.npc, a.name, detail))
         return None
+
+    async def _expire_offers(self, missions: MissionService, player_id: str) -> None:
+        """Offers of this player past their time no longer count against its open offers,
+        even on a server without a mission tracker running."""
+        now = missions.clock()
+        for mid, (pid, expires) in list(missions.offered.items()):
+            if pid == player_id and expires <= now:
+                await missions.expire(pid, mid)
 
     # --- world reads ---------------------------------------------------------------------
 
@@ -374,6 +384,8 @@ class NpcActions:
         b = w.bounds
         places = []
         turn = (talk.ident.seed % 360) * math.pi / 180
+        # Place names are at most 60 characters (MissionSpec); an NPC's name may be 64.
+        who = (talk.ident.name.split() or ["the"])[0][:30]
         for i, (label, dist) in enumerate(
             (("north", 0.4), ("east", 0.6), ("south", 0.8), ("west", 1.0))
         ):
@@ -381,7 +393,7 @@ class NpcActions:
             d = r.mission_reach * dist
             x = min(max(pos[0] + d * math.cos(ang), b.min_x + 1), b.max_x - 1)
             y = min(max(pos[1] + d * math.sin(ang), b.min_y + 1), b.max_y - 1)
-            places.append(Place(f"{talk.ident.name}'s {label} drop", round(x, 1), round(y, 1)))
+            places.append(Place(f"{who}'s {label} drop", round(x, 1), round(y, 1)))
         near = nearest_npcs(w, pos[0], pos[1], r.mission_reach, 6, (talk.npc,))
         factions = {talk.ident.faction}
         for n in near:
@@ -458,7 +470,8 @@ class TalkActions:
                 return "already"
             if follows >= 0:
                 return "busy"
-            if int((w.follow.target == player.nid).sum()) >= r.max_followers:
+            limit = r.max_followers * (2 if "ai:premium" in player.permissions else 1)
+            if int((w.follow.target == player.nid).sum()) >= limit:
                 return "too_many_followers"
         elif a.name == "stop_following":
             if follows != player.nid:
@@ -488,7 +501,10 @@ class TalkActions:
             rel = await acts.relationships.get(self.ident.key, player.player_id)
             if rel.trust <= -20:
                 return "distrust"
-            mine = sum(1 for p, _ in missions.offered.values() if p == player.player_id)
+            now = missions.clock()
+            mine = sum(
+                1 for p, exp in missions.offered.values() if p == player.player_id and exp > now
+            )
             if mine >= missions.max_open_offers:
                 return "too_many_offers"
         return None

@@ -266,3 +266,34 @@ async def test_one_npc_acts_at_a_bounded_rate(start: ServerFactory, clients: lis
     assert said == [["follow_player"], ["stop_following"]] * 2 + [[]]
     assert actions(srv, "rejected", "follow_player", "rate_npc") == 1
     assert following(srv, npc) == -1
+
+
+async def test_open_offers_are_bounded_and_expired_ones_make_room(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    persistence = MemoryPersistence()
+    srv = await start(persistence, **TOWN)
+    a, npc = await player_near_npc(srv, "jobhunter")
+    clients.append(a)
+    got: list[list[str]] = []
+    for i in range(4):
+        await talk(a, npc, f"Got any work for me? ({i})")
+        _, say = await reply(a)
+        got.append(say.get("actions", []))
+    assert got == [["offer_mission"]] * 3 + [[]]
+    assert actions(srv, "rejected", "offer_mission", "too_many_offers") == 1
+    pid = a.mirror.player_id
+    assert pid is not None
+    await until(lambda: actions(srv, "applied", "offer_mission") == 3)
+
+    # An hour later the three offers are past their time: asking again expires them first.
+    missions = srv.state.game.talks.missions()
+    assert missions is not None
+    real = missions.clock
+    missions.clock = lambda: real() + 3600
+    await talk(a, npc, "Any work now?")
+    _, say = await reply(a)
+    assert say["actions"] == ["offer_mission"]
+    await until(lambda: actions(srv, "applied", "offer_mission") == 4)
+    offers = await persistence.repos.missions.offers(pid, limit=10)
+    assert sorted(o.state for o in offers) == ["expired"] * 3 + ["offered"]

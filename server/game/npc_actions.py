@@ -22,7 +22,8 @@ Checks (`ActionRules`; the reason is the metric's `reason` label):
     stop_following       the NPC follows this player (not_following)
     flee                 -
     call_faction         the NPC has a faction (no_faction) that is not the player's
-                         (same_faction)
+                         (same_faction); up to `backup_count` faction-mates within
+                         `backup_radius` chase the player for `backup_seconds`
     share_rumour         the NPC has a faction (no_faction)
     give_money           the NPC trusts the player (trust >= `give_trust`, else distrust); at
                          most `money_per_hour` given to one player by NPCs (money_cap); the
@@ -41,6 +42,7 @@ take a model call) and reaches the player as `event` `mission` (status `offered`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -101,6 +103,7 @@ class ActionRules:
     backup_radius: float = 150.0
     backup_count: int = 4
     backup_speed: float = 5.0
+    backup_seconds: float = 60.0  # how long called backup chases the player
     rumour_weight: int = 50
     mission_reach: float = 400.0  # places and NPCs a mission offered by an NPC may use
     mission_max_reward: int = 3000
@@ -268,6 +271,10 @@ class NpcActions:
             mates = self._faction_mates(w, npc, talk.ident)
             for m in mates:
                 w.submit(Follow(npc=m, target=player.nid, distance=3.0, speed=r.backup_speed))
+            if mates:
+                asyncio.get_running_loop().call_later(
+                    r.backup_seconds, self._call_off, mates, player.nid
+                )
             summary = f"{talk.ident.name} called for backup against {player.name}"
             for m in mates:
                 mate = w.identity(m)
@@ -347,6 +354,16 @@ class NpcActions:
             return "unknown_tool"
         self.game.bus.publish(NpcActed(player, talk.npc, a.name, detail))
         return None
+
+    def _call_off(self, mates: list[int], target: int) -> None:
+        """Backup still chasing the player goes back to wandering where it stands (an NPC
+        given another command since, or gone, is left alone)."""
+        w = self.game.state.world
+        for m in mates:
+            slot = w.npc_slot(m)
+            pos = w.entity_xy(m)
+            if slot is not None and pos is not None and int(w.follow.target[slot]) == target:
+                w.submit(WalkTo(npc=m, x=pos[0], y=pos[1], then_wander=True))
 
     async def _expire_offers(self, missions: MissionService, player_id: str) -> None:
         """Offers of this player past their time no longer count against its open offers,

@@ -297,3 +297,85 @@ async def test_open_offers_are_bounded_and_expired_ones_make_room(
     await until(lambda: actions(srv, "applied", "offer_mission") == 4)
     offers = await persistence.repos.missions.offers(pid, limit=10)
     assert sorted(o.state for o in offers) == ["expired"] * 3 + ["offered"]
+
+
+async def test_judgement_rumour_backup_and_flee(
+    start: ServerFactory, clients: list[Client], fake: FakeOpenAI
+) -> None:
+    srv = await start(**model(fake, **FAST_WALK))
+    w = srv.state.world
+    a = await open_client(srv.url, "snitch")
+    clients.append(a)
+    pid = a.mirror.player_id
+    assert pid is not None
+
+    def mates_of(nid: int) -> list[int]:
+        me = w.identity(nid)
+        xy = w.entity_xy(nid)
+        assert me is not None and xy is not None
+        return [
+            m
+            for m in range(1, 51)
+            if m != nid
+            and (o := w.identity(m)) is not None
+            and o.faction == me.faction
+            and (mxy := w.entity_xy(m)) is not None
+            and math.dist(xy, mxy) < 100
+        ]
+
+    def candidate(c: Client) -> int | None:
+        """An NPC in view, within reach, with a faction and a faction-mate near it."""
+        me = w.entity_xy(c.nid)
+        for n in c.mirror.entities:
+            ident = w.identity(n) if n <= 50 else None
+            xy = w.entity_xy(n)
+            if ident is None or ident.faction == "none" or me is None or xy is None:
+                continue
+            if math.dist(me, xy) < 20 and mates_of(n):
+                return n
+        return None
+
+    await a.until(lambda c: candidate(c) is not None)
+    npc = candidate(a)
+    assert npc is not None
+    key = w.identity(npc).key  # type: ignore[union-attr]
+    mates = mates_of(npc)
+    fake.push(
+        Reply(
+            text="Wrong thing to say. Boys!",
+            tool_calls=[
+                ("change_relationship", {"delta": -7, "reason": "snitch talk"}),
+                ("share_rumour", {"text": "snitch is talking to the cops"}),
+                ("call_faction", {"reason": "snitch"}),
+            ],
+        )
+    )
+    await talk(a, npc, "What do you know?")
+    _, say = await reply(a)
+    assert say["actions"] == ["change_relationship", "share_rumour", "call_faction"]
+    talks = srv.state.game.talks
+    # Its own judgement moved the relationship by the step it chose (the talk was neutral).
+    await until(lambda: actions(srv, "applied", "change_relationship") == 1)
+    rel = await talks.relationships.get(key, pid)
+    assert (rel.trust, rel.affinity) == (-7, -7)
+    # Faction-mates nearby come for the player, and heard what it said about them.
+    await until(lambda: any(following(srv, m) == a.nid for m in mates))
+    heard = [
+        m
+        for m in mates
+        if any(
+            "snitch is talking to the cops" in x.text
+            for x in await talks.memory.prompt_memories(w.identity(m).key, pid)  # type: ignore[union-attr]
+        )
+    ]
+    assert heard
+    assert metric(srv, "ganggpt_rumours_total", outcome="spread") == 1
+
+    # It runs: its path, as the snapshots tell it, now leads away from the player.
+    fake.push(Reply(text="I'm out of here.", tool_calls=[("flee", {"reason": "scared"})]))
+    await talk(a, npc, "Scared?")
+    _, say = await reply(a)
+    assert say["actions"] == ["flee"]
+    assert a.mirror.local is not None
+    me = a.mirror.local[0], a.mirror.local[1]
+    await a.until(lambda c: math.dist(waypoint(c, npc), me) > 50.0, timeout=10.0)

@@ -131,8 +131,10 @@ class _Window:
         self.limit = limit
         self.window = window
         self.clock = clock
+        # Kept twice the window: the window's own arithmetic decides, the TTL only forgets
+        # keys long idle (at exactly one window it could drop an event still counted).
         self._seen: TTLCache[str, deque[float]] = TTLCache(
-            maxsize=100_000, ttl=max(window, 1e-3), timer=clock
+            maxsize=100_000, ttl=max(2 * window, 1e-3), timer=clock
         )
 
     def full(self, key: str) -> bool:
@@ -179,7 +181,7 @@ class NpcActions:
         self._by_npc = _Window(r.per_npc, r.window, clock)
         # Money NPCs gave each player in the last hour (player_id -> (at, amount) ...).
         self._given: TTLCache[str, deque[tuple[float, int]]] = TTLCache(
-            maxsize=100_000, ttl=3600.0, timer=clock
+            maxsize=100_000, ttl=7200.0, timer=clock
         )
 
     def bind(self, player: Player, npc: int, ident: NpcIdentity) -> TalkActions:

@@ -219,13 +219,11 @@ class Conversations:
             except ValueError:  # already registered by the game's own services
                 metrics = GameplayMetrics()
             repos = st.persistence.repos
-            self._missions = MissionService(
-                repos,
-                self.ai,
-                FactionService(repos, self._gameplay_event, metrics),
-                self._gameplay_event,
-                metrics,
-            )
+            # The game's faction service when it has one (relations shift on completion).
+            factions = getattr(getattr(self.game, "factions", None), "service", None)
+            if not isinstance(factions, FactionService):
+                factions = FactionService(repos, self._gameplay_event, metrics)
+            self._missions = MissionService(repos, self.ai, factions, self._gameplay_event, metrics)
         return self._missions
 
     def _gameplay_event(self, ev: GameplayEvent) -> None:

@@ -172,7 +172,7 @@ class NpcActions:
         self.game = game
         self.memory = memory
         self.relationships = relationships
-        self.rumours = rumours
+        self._rumours = rumours
         self.missions = missions
         self.metrics = metrics
         self.rules = r = rules or ActionRules()
@@ -183,6 +183,12 @@ class NpcActions:
         self._given: TTLCache[str, deque[tuple[float, int]]] = TTLCache(
             maxsize=100_000, ttl=7200.0, timer=clock
         )
+
+    @property
+    def rumours(self) -> RumourMill:
+        """The server's rumour mill: the memory service's (whoever set it: one mill means one
+        rate limit per teller), else this module's own."""
+        return self.memory.rumours or self._rumours
 
     def bind(self, player: Player, npc: int, ident: NpcIdentity) -> TalkActions:
         return TalkActions(self, player, npc, ident)

@@ -12,7 +12,9 @@ the actions applied (SPEC.md §4.3). A rejected action is logged and counted in
 
 Checks (`ActionRules`; the reason is the metric's `reason` label):
 
-    every action         the NPC and the player are still in the world (gone); the NPC is
+    every action         once per reply (duplicate: a second give_money in the same breath
+                         is a misfire, not generosity); the NPC and the player are still
+                         in the world (gone); the NPC is
                          within `reach` metres of the player (too_far); at most `per_player`
                          actions per player and `per_npc` per NPC in `window` seconds
                          (rate_player, rate_npc)
@@ -444,6 +446,7 @@ class TalkActions:
         self.player = player
         self.npc = npc
         self.ident = ident
+        self.accepted: set[str] = set()
 
     def present(self) -> bool:
         """The player still plays and the NPC is the same one, alive."""
@@ -462,6 +465,8 @@ class TalkActions:
         r = acts.rules
         w = acts.game.state.world
         player = self.player
+        if a.name in self.accepted:
+            return "duplicate"
         if not self.present():
             return "gone"
         npc_xy = w.entity_xy(self.npc)
@@ -479,6 +484,7 @@ class TalkActions:
             # Counted when accepted: a rejected proposal costs the player nothing.
             acts._by_player.add(player.player_id)
             acts._by_npc.add(self.ident.key)
+            self.accepted.add(a.name)
         return why
 
     async def _rule(self, a: ProposedAction) -> str | None:
@@ -513,7 +519,7 @@ class TalkActions:
                 return "distrust"
             if acts._given_last_hour(player.player_id) + a.args.amount > r.money_per_hour:
                 return "money_cap"
-            # Counted when accepted, so two gifts in one reply cannot both pass the cap.
+            # Counted when accepted: from here on the gift is as good as given.
             acts._record_gift(player.player_id, a.args.amount)
         elif a.name == "take_money":
             assert isinstance(a.args, TakeMoney)

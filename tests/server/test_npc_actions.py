@@ -177,7 +177,8 @@ async def test_a_trusted_npc_gives_money_once_within_the_cap(
     (ev,) = [t for t in a.texts if t.get("op") == "event" and t["type"] == "money"]
     assert ev["data"]["delta"] == 300 and ev["data"]["money"] == before + 300
     assert player.money == before + 300
-    # The hourly cap of money from NPCs (2000) holds whatever the model asks for.
+    # One gift per reply, and the hourly cap of money from NPCs (2000) holds whatever the
+    # model asks for.
     fake.push(
         Reply(text="More.", tool_calls=[("give_money", {"amount": 1000})] * 2),
     )
@@ -189,7 +190,8 @@ async def test_a_trusted_npc_gives_money_once_within_the_cap(
     _, say = await reply(a)
     assert "actions" not in say
     await until(lambda: player.money == before + 1300)
-    assert actions(srv, "rejected", "give_money", "money_cap") == 2
+    assert actions(srv, "rejected", "give_money", "duplicate") == 1
+    assert actions(srv, "rejected", "give_money", "money_cap") == 1
 
 
 async def test_offline_npcs_follow_and_offer_work_without_a_key(

@@ -80,13 +80,13 @@ async def test_a_follow_the_server_accepts_is_applied_and_seen_in_snapshots(
     # The model was offered the tools, and the NPC follows this player in the world.
     offered = {t["function"]["name"] for t in fake.chat_requests()[0].body["tools"]}
     assert {"follow_player", "give_money", "offer_mission"} <= offered
-    assert following(srv, npc) == a.nid
+    await until(lambda: following(srv, npc) == a.nid)  # the command applies at the next tick
     assert actions(srv, "applied", "follow_player") == 1
 
     # Walk away: the NPC's path, as the snapshots carry it, now leads to the player.
     assert a.mirror.local is not None
     x0, y0 = a.mirror.local[0], a.mirror.local[1]
-    tx, ty = x0 + 15.0, y0  # still within reach of the next talk
+    tx, ty = x0 + 8.0, y0
     await a.walk(tx, ty, speed=100)
 
     def near_player(c: Client) -> bool:
@@ -94,6 +94,12 @@ async def test_a_follow_the_server_accepts_is_applied_and_seen_in_snapshots(
         return math.hypot(wx - tx, wy - ty) < 5.0
 
     await a.until(near_player, timeout=10.0)
+
+    def within_reach() -> bool:
+        me, it = srv.state.world.entity_xy(a.nid), srv.state.world.entity_xy(npc)
+        return me is not None and it is not None and math.dist(me, it) < 20.0
+
+    await until(within_reach, timeout=30.0)
 
     # Asked to stop, it stops following.
     fake.push(Reply(text="Fine, I'll wait here.", tool_calls=[("stop_following", {})]))

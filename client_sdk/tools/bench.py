@@ -19,7 +19,9 @@ seconds (2.0), some answers carrying a follow_player tool call. One run per --ai
 p50/p99 and overruns (the plain city's targets), talks sent in the window, replied, missing
 (no npc_say within --talk-timeout: must be 0), model replies vs fallbacks (the server's
 ganggpt_ai_requests_total), time from the talk to the first streamed part and to the whole
-reply (p50/p99), and with the provider failing, fallback p99 must be <= 1 s.
+reply (p50/p99, client side; the server's own time to first token, from its histogram at
+bucket resolution, is in the JSON), and with the provider failing, fallback p99 must be
+<= 1 s.
 
 idle: one server holding --clients idle connections (bots that only receive), spread over
 several load-test processes; reports server RSS per connection and tick p99.
@@ -236,6 +238,7 @@ class Scrape:
     lag: Scrape | None = None  # the tick-lag histogram, in the same form
     ai_dialogue: dict[str, float] = field(default_factory=dict)  # outcome -> AI talk calls
     npc_actions: dict[str, float] = field(default_factory=dict)  # "result:reason" -> actions
+    first_token: Scrape | None = None  # the server's AI time-to-first-token histogram (talk)
 
 
 def parse_metrics(text: str, scrape: Scrape) -> None:
@@ -270,6 +273,17 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
         elif name.startswith("ganggpt_ai_requests_total{") and 'purpose="dialogue"' in name:
             outcome = name.split('outcome="', 1)[1].split('"', 1)[0]
             scrape.ai_dialogue[outcome] = scrape.ai_dialogue.get(outcome, 0.0) + v
+        elif name.startswith("ganggpt_ai_first_token_seconds_bucket{") and (
+            'purpose="dialogue"' in name
+        ):
+            if scrape.first_token is None:
+                scrape.first_token = Scrape(at=scrape.at)
+            le = name.split('le="', 1)[1].split('"', 1)[0]
+            edge = math.inf if le == "+Inf" else float(le)
+            ft = scrape.first_token
+            ft.buckets[edge] = ft.buckets.get(edge, 0.0) + v
+            if math.isinf(edge):
+                ft.count += v
         elif name.startswith("ganggpt_npc_actions_total{"):
             result = name.split('result="', 1)[1].split('"', 1)[0]
             reason = name.split('reason="', 1)[1].split('"', 1)[0]
@@ -599,6 +613,13 @@ async def city_run(
         row["ai_dialogue_calls"] = {
             k: int(v - before.ai_dialogue.get(k, 0.0)) for k, v in after.ai_dialogue.items()
         }
+    if after.first_token is not None:
+        a0 = before.first_token or Scrape(at=before.at)
+        row["server_first_token_ms"] = {
+            "p50": _r(tick_percentile(a0, after.first_token, 50)),
+            "p99": _r(tick_percentile(a0, after.first_token, 99)),
+            "n": int(after.first_token.count - a0.count),
+        }
     if after.npc_actions:
         row["npc_actions"] = {
             k: int(v - before.npc_actions.get(k, 0.0)) for k, v in after.npc_actions.items()
@@ -794,6 +815,10 @@ async def ai_run(n: int, fail: float, ai: AiOptions, opts: BenchOptions) -> dict
             "with_actions": talk.get("with_actions"),
             "first_part_p50_ms": (talk.get("first_part_ms") or {}).get("p50"),
             "first_part_p99_ms": (talk.get("first_part_ms") or {}).get("p99"),
+            # The same from the server's side: request to the model's first text (histogram
+            # buckets, interpolated), without the sentence assembly and the network to the bot.
+            "server_first_token_p50_ms": (row.get("server_first_token_ms") or {}).get("p50"),
+            "server_first_token_p99_ms": (row.get("server_first_token_ms") or {}).get("p99"),
             "reply_p50_ms": (talk.get("reply_ms") or {}).get("p50"),
             "reply_p99_ms": (talk.get("reply_ms") or {}).get("p99"),
             "actions_applied": (row.get("npc_actions") or {}).get("applied", 0),

@@ -92,3 +92,12 @@ def test_ai_metrics_are_read_from_a_scrape() -> None:
     )
     assert s.ai_dialogue == {"ok": 7.0}
     assert s.npc_actions == {"rejected:too_far": 3.0, "applied": 1.0}
+
+
+def test_the_servers_first_token_histogram_is_read_per_window() -> None:
+    a, b = bench.Scrape(at=0.0), bench.Scrape(at=10.0)
+    name = 'ganggpt_ai_first_token_seconds_bucket{provider="openai",purpose="dialogue",le='
+    lines = [f'{name}"{le}"}} {n}' for le, n in (("1.0", 0), ("2.0", 0), ("3.0", 10), ("+Inf", 10))]
+    bench.parse_metrics("\n".join(lines), b)
+    assert b.first_token is not None and b.first_token.count == 10
+    assert bench.tick_percentile(a, b.first_token, 50) == 2500.0  # ms, inside the 2-3 s bucket

@@ -9,7 +9,7 @@ runs the conversation as a task of its own:
    `npc_say_part` as soon as it is checked, then the whole line as `npc_say` (SPEC §4.3);
 3. apply the actions the reply carried, once the server checked them against the world
    (`server.game.npc_actions`): the checks run inside `talk_stream`, before its final event;
-   the final `npc_say` lists what was applied; a mission offer follows in this task;
+   the final `npc_say` lists what was applied; a mission offer follows on a task of its own;
 4. remember the exchange (`remember_conversation`), so the NPC knows the player next time.
 
 Why a task per conversation rather than one queue worker: a model answer takes seconds, and
@@ -31,10 +31,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -170,6 +170,8 @@ class Conversations:
         self._latest: dict[str, asyncio.Task[None]] = {}
         self._owner: dict[asyncio.Task[None], str] = {}
         self._upkeep: asyncio.Task[None] | None = None
+        # Work a talk left behind (mission offers being generated), for shutdown.
+        self._asides: set[asyncio.Task[None]] = set()
         game.bus.subscribe(PlayerLeft, self._player_left, name="dialogue")
 
     @classmethod
@@ -241,8 +243,14 @@ class Conversations:
                 self.memory.run(), name="ganggpt-memory-upkeep"
             )
 
+    def _aside(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` on a task of its own, cancelled by `stop`."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._asides.add(task)
+        task.add_done_callback(self._asides.discard)
+
     async def stop(self) -> None:
-        tasks = list(self._tasks)
+        tasks = [*self._tasks, *self._asides]
         if self._upkeep is not None:
             tasks.append(self._upkeep)
             self._upkeep = None
@@ -401,7 +409,12 @@ class Conversations:
                 actions=tuple(a.name for a in applied),
             )
         )
-        await self.actions.finish(acts, applied)
+        # A mission offer may take a model call of its own: on a task of its own, so the
+        # player's next talk (which waits for this one to be remembered) does not wait for it.
+        offers = [a for a in applied if a.name == "offer_mission"]
+        await self.actions.finish(acts, [a for a in applied if a not in offers])
+        if offers:
+            self._aside(self.actions.finish(acts, offers), f"ganggpt-offer-{reply_id}")
         try:
             await remember_conversation(self.memory, self.relationships, ctx, final.text)
         except Exception as err:  # storage trouble: the player has the reply all the same

@@ -24,10 +24,11 @@ import orjson
 
 try:
     from aiohttp import web
-except ImportError as missing:  # pragma: no cover - part of the `tools` extra
-    from client_sdk.tools import TOOLS_MSG
-
-    raise SystemExit(f"client_sdk.tools.ai_provider {TOOLS_MSG}") from missing
+except ImportError as missing:  # pragma: no cover - in the `dev` extra
+    raise SystemExit(
+        'bench ai needs aiohttp for its loopback model: pip install "ganggpt-server[dev]"'
+        " (or pip install aiohttp)"
+    ) from missing
 
 LINES = (
     "Can't say I've seen much today. The cops were around earlier, though.",

@@ -153,6 +153,8 @@ class Conversations:
         self.news = news
         self.metrics = metrics
         self._missions: MissionService | None = None
+        # Work a talk left behind (mission offers being generated), for shutdown.
+        self._asides: set[asyncio.Task[None]] = set()
         self.actions = NpcActions(
             game,
             memory,
@@ -170,8 +172,6 @@ class Conversations:
         self._latest: dict[str, asyncio.Task[None]] = {}
         self._owner: dict[asyncio.Task[None], str] = {}
         self._upkeep: asyncio.Task[None] | None = None
-        # Work a talk left behind (mission offers being generated), for shutdown.
-        self._asides: set[asyncio.Task[None]] = set()
         game.bus.subscribe(PlayerLeft, self._player_left, name="dialogue")
 
     @classmethod

@@ -50,7 +50,7 @@ from server.ai import (
 )
 from server.cache.tiered import TieredCache
 from server.game.events import NpcTalked, PlayerLeft
-from server.game.npc_actions import ActionMetrics, NpcActions
+from server.game.npc_actions import ActionMetrics, MissionDesk, NpcActions
 from server.game.player import Player
 from server.gameplay.dialogue_context import (
     FactionNews,
@@ -162,6 +162,7 @@ class Conversations:
             rumours or RumourMill(),
             self.missions,
             action_metrics or ActionMetrics(game.state.metrics.registry),
+            desk=self.mission_desk,
         )
         self._ids = itertools.count(1)
         # player_id -> (player, task) of the reply still being streamed; a newer talk cancels it.
@@ -207,10 +208,18 @@ class Conversations:
             ActionMetrics(registry),
         )
 
+    def mission_desk(self) -> MissionDesk | None:
+        """The game's mission desk (`game.missions`), when the game has one."""
+        desk = getattr(self.game, "missions", None)
+        return desk if isinstance(desk, MissionDesk) else None
+
     def missions(self) -> MissionService | None:
-        """The mission service NPCs offer work through: the game's own when it has one (the
-        mission handlers' `game.missions`), otherwise one built here on first use, so an
-        `offer_mission` action works either way."""
+        """The mission service NPCs offer work through: the game's own when it has one (its
+        mission desk's, or `game.missions` itself), otherwise one built here on first use,
+        so an `offer_mission` action works either way."""
+        desk = self.mission_desk()
+        if desk is not None:
+            return desk.service
         shared = getattr(self.game, "missions", None)
         if isinstance(shared, MissionService):
             return shared

@@ -51,7 +51,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cachetools import TTLCache
 from prometheus_client import CollectorRegistry, Counter
@@ -88,6 +88,16 @@ log = logging.getLogger("ganggpt.npc_actions")
 
 # Applied after the reply but not finished with it (a storage write, a mission generation).
 DEFERRED = frozenset(("offer_mission", "change_relationship"))
+
+
+@runtime_checkable
+class MissionDesk(Protocol):
+    """The game's mission desk, when it has one (`game.missions`): offers a mission from an
+    NPC to a player the way a player's own request does, announcing it itself."""
+
+    service: MissionService
+
+    def offer_to(self, player: Player, npc: int, theme: str = "") -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +180,14 @@ class NpcActions:
         rules: ActionRules | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        desk: Callable[[], MissionDesk | None] = lambda: None,
     ) -> None:
         self.game = game
         self.memory = memory
         self.relationships = relationships
         self._rumours = rumours
         self.missions = missions
+        self.desk = desk
         self.metrics = metrics
         self.rules = r = rules or ActionRules()
         self.clock = clock
@@ -347,6 +359,15 @@ class NpcActions:
             detail = {"trust": rel.trust, "delta": a.args.delta}
         elif a.name == "offer_mission":
             assert isinstance(a.args, OfferMission)
+            desk = self.desk()
+            if desk is not None:
+                await self._expire_offers(desk.service, player.player_id)
+                # The game's mission desk builds, stores and announces the offer itself (its
+                # `mission` event; its refusals as MISSION_REFUSED), like a player's request.
+                if not desk.offer_to(player, talk.npc, a.args.theme):
+                    return "gone"
+                self.game.bus.publish(NpcActed(player, talk.npc, a.name, {"via": "desk"}))
+                return None
             missions = self.missions()
             if missions is None:
                 return "unavailable"

@@ -4,6 +4,7 @@ the scripted loopback server), checked by the server against the world, applied 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -222,7 +223,9 @@ async def test_offline_npcs_follow_and_offer_work_without_a_key(
     pid = a.mirror.player_id
     assert pid is not None
     (offer,) = await persistence.repos.missions.offers(pid, limit=5)
-    assert offer.mission_id == ev["data"]["mission"] and offer.state == "offered"
+    # The event names the mission by `id` (a mission desk's card) or `mission` (SPEC §4.3).
+    assert offer.mission_id == ev["data"].get("id", ev["data"].get("mission"))
+    assert offer.state == "offered"
     assert actions(srv, "applied", "offer_mission") == 1
 
 
@@ -253,7 +256,8 @@ async def test_a_mission_offered_by_the_model_survives_malformed_mission_json(
     assert offer.spec["source"] == "offline"
     # The mission prompt named the places around the NPC the server offered, and the theme.
     mission_prompt = fake.chat_requests()[1].body["messages"][-1]["content"]
-    assert "drop" in mission_prompt and "docks" in mission_prompt
+    assert offer.spec["places"] and all(p in mission_prompt for p in offer.spec["places"])
+    assert "docks" in mission_prompt
     assert actions(srv, "applied", "offer_mission") == 1
 
 
@@ -303,8 +307,15 @@ async def test_open_offers_are_bounded_and_expired_ones_make_room(
     _, say = await reply(a)
     assert say["actions"] == ["offer_mission"]
     await until(lambda: actions(srv, "applied", "offer_mission") == 4)
-    offers = await persistence.repos.missions.offers(pid, limit=10)
-    assert sorted(o.state for o in offers) == ["expired"] * 3 + ["offered"]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while True:
+        offers = await persistence.repos.missions.offers(pid, limit=10)
+        states = sorted(o.state for o in offers)
+        if states == ["expired"] * 3 + ["offered"]:
+            break
+        assert loop.time() < end, states
+        await asyncio.sleep(0.05)
 
 
 async def test_judgement_rumour_backup_and_flee(

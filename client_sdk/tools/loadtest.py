@@ -22,6 +22,11 @@ joined and lasts --duration seconds. patch ratio of a bot = STATE frames receive
 window / (send_rate x seconds it was connected in the window). kB/s are WebSocket payload
 bytes / 1000. Latency = local receive time - the frame's server_time (start of the tick
 that produced it): meaningful when client and server share a clock (same machine).
+Talkers (--talk-share) talk to the NPC nearest them every ~--talk-every seconds, never while
+their last talk still waits for its reply (a new talk would cancel it); `talk` in the JSON
+counts the talks sent in the window as replied, missing (no `npc_say` within --talk-timeout)
+or unfinished (the run ended first), with the times to the first `npc_say_part` and to the
+`npc_say`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ deadline (AI_TIMEOUT) around all attempts.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
@@ -28,6 +30,8 @@ from config.settings import Config
 from server.ai.breaker import InvalidOutput
 from server.ai.offline import OfflineProvider
 from server.ai.types import Chunk, Completion, CompletionRequest, ToolCall, Usage
+
+log = logging.getLogger("ganggpt.ai")
 
 
 class Provider(Protocol):
@@ -114,6 +118,9 @@ class OpenAIProvider:
         self.model = model
         self.embedding_model = embedding_model
         self.watch = watch
+        # Many local models (Ollama, llama.cpp) answer 400 to a request with tools: learnt
+        # once, then NPCs talk without offering actions rather than never answering.
+        self.tools_supported = True
 
     @property
     def failing(self) -> bool:
@@ -126,9 +133,19 @@ class OpenAIProvider:
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
         }
-        if req.tools:
+        if req.tools and self.tools_supported:
             args["tools"] = list(req.tools)
         return args
+
+    def _no_tools(self, err: openai.BadRequestError, req: CompletionRequest) -> bool:
+        """A 400 that refuses the tools themselves: stop offering them (True: ask again)."""
+        if not (req.tools and self.tools_supported and "tool" in str(err.message).lower()):
+            return False
+        self.tools_supported = False
+        log.warning(
+            "%s model %s does not take tools: NPCs talk without actions", self.name, self.model
+        )
+        return True
 
     async def complete(self, req: CompletionRequest) -> Completion:
         if req.response_format is not None:
@@ -162,9 +179,21 @@ class OpenAIProvider:
             if req.retries is None
             else self.client.with_options(max_retries=req.retries)
         )
-        async with client.chat.completions.stream(
-            stream_options={"include_usage": True}, **self._args(req)
-        ) as s:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                s = await stack.enter_async_context(
+                    client.chat.completions.stream(
+                        stream_options={"include_usage": True}, **self._args(req)
+                    )
+                )
+            except openai.BadRequestError as err:
+                if not self._no_tools(err, req):
+                    raise
+                s = await stack.enter_async_context(
+                    client.chat.completions.stream(
+                        stream_options={"include_usage": True}, **self._args(req)
+                    )
+                )
             async for ev in s:
                 if ev.type == "content.delta" and ev.delta:
                     yield Chunk(delta=ev.delta)

@@ -481,3 +481,31 @@ async def test_a_500_seen_during_another_calls_retries_makes_the_next_call_fail_
     assert len(fake.chat_requests()) == 2  # no retry for the second call
     assert (await first).text == "Second try worked."
     assert not b.svc.provider.failing
+
+
+async def test_a_model_without_tools_still_talks(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    # Ollama and llama.cpp answer 400 to tools with models that do not take them: the NPC
+    # then talks without actions instead of falling back on every line.
+    b = build()
+    refused = Reply(
+        status=400,
+        text=None,
+        error_body={"error": {"message": "llama2 does not support tools", "type": "bad_request"}},
+    )
+    fake.push(refused, Reply(text="Fine, no tricks."), Reply(text="Still here."))
+    first = await b.svc.talk(dialogue(), P1)
+    assert first.outcome == "ok" and first.text == "Fine, no tricks."
+    second = await b.svc.talk(dialogue("And now?"), P1)
+    assert second.outcome == "ok" and second.text == "Still here."
+    bodies = [r.body for r in fake.chat_requests()]
+    assert "tools" in bodies[0] and "tools" not in bodies[1] and "tools" not in bodies[2]
+    # Any other 400 is still an error, not a reason to drop the tools.
+    other = build()
+    fake.push(Reply(status=400, text=None, error_body={"error": {"message": "bad max_tokens"}}))
+    assert (await other.svc.talk(dialogue("Hm?"), P1)).outcome == "error"
+    assert len(fake.chat_requests()) == 4
+    fake.push(Reply(text="Tools again."))
+    assert (await other.svc.talk(dialogue("Hm?"), P1)).text == "Tools again."
+    assert "tools" in fake.chat_requests()[-1].body

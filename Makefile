@@ -7,12 +7,13 @@ N      ?=
 # The project's own code; a user's script in the root (the README's bot.py) is not linted.
 LINT_PATHS := server protocol client_sdk config tests
 
-.PHONY: run test bench bench-idle lint typecheck clean services help js-test
+.PHONY: run test bench bench-ai bench-idle lint typecheck clean services help js-test
 
 help:
 	@echo "make run        serve on :22005 with embedded defaults (SQLite, in-process cache, offline AI)"
 	@echo "make test       install into .venv and run the whole suite (starts Postgres/Redis if needed)"
 	@echo "make bench      city benchmark at N=100,250,500,1000 (make bench N=1000 for one size)"
+	@echo "make bench-ai   city + 10% NPC talkers, provider answering in 2 s / failing (N=1000; make bench-ai N=250)"
 	@echo "make bench-idle hold 10,000 idle connections and report memory per connection"
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make js-test    the JavaScript SDK's tests (node --test) against a real server"
@@ -34,6 +35,9 @@ test: $(STAMP) services browser-deps
 
 bench: $(STAMP)
 	$(PY) -m client_sdk.tools.bench city $(if $(N),--players $(N),)
+
+bench-ai: $(STAMP)
+	$(PY) -m client_sdk.tools.bench ai --players $(or $(N),1000)
 
 bench-idle: $(STAMP)
 	$(PY) -m client_sdk.tools.bench idle

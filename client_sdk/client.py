@@ -421,7 +421,8 @@ class Client:
         *,
         on_part: Callable[[NpcSaidPart], object] | None = None,
     ) -> NpcSaid:
-        """Talk to an NPC you can see and return its whole reply. `on_part` is called with
+        """Talk to an NPC you can see and return its whole reply; its `actions` name what the
+        NPC did with it (e.g. `follow_player`; SPEC.md §4.3). `on_part` is called with
         every streamed piece before it (to show the line as it is generated). Raises
         ClientError when the NPC is not in view, TimeoutError after `timeout` seconds."""
         nid = npc.net_id if isinstance(npc, Npc) else npc

@@ -249,7 +249,8 @@ class ChatMessage:
 @dataclass(frozen=True, slots=True)
 class NpcSay:
     """An NPC's whole reply. `reply_id` names the streamed reply it ends (its `npc_say_part`s
-    carry the same id); `replaced` is true when `text` replaces what the parts said."""
+    carry the same id); `replaced` is true when `text` replaces what the parts said;
+    `actions` names what the NPC did with the reply, checked and applied by the server."""
 
     OP: ClassVar[str] = ServerOp.NPC_SAY
     npc: int
@@ -257,6 +258,7 @@ class NpcSay:
     text: str
     reply_id: int | None = None
     replaced: bool | None = None
+    actions: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,13 +198,15 @@ class ChatReceived:
 @dataclass(frozen=True, slots=True)
 class NpcSaid:
     """An NPC's whole reply (`npc_say`). After streamed parts of the same `reply_id`, `text`
-    is the whole line; `replaced`: show `text` instead of what the parts said."""
+    is the whole line; `replaced`: show `text` instead of what the parts said; `actions`:
+    what the NPC did with it, checked and applied by the server (e.g. `follow_player`)."""
 
     npc: int
     to: int
     text: str
     reply_id: int | None = None
     replaced: bool = False
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -594,7 +596,17 @@ class Mirror:
         if isinstance(msg, ChatMessage):
             return [ChatReceived(msg.from_id, msg.name, msg.text)]
         if isinstance(msg, NpcSay):
-            return [NpcSaid(msg.npc, msg.to, msg.text, msg.reply_id, msg.replaced is True)]
+            acts = msg.actions if isinstance(msg.actions, list) else []
+            return [
+                NpcSaid(
+                    msg.npc,
+                    msg.to,
+                    msg.text,
+                    msg.reply_id,
+                    msg.replaced is True,
+                    tuple(a for a in acts if isinstance(a, str)),
+                )
+            ]
         if isinstance(msg, NpcSayPart):
             return [NpcSaidPart(msg.npc, msg.to, msg.reply_id, msg.seq, msg.text)]
         if isinstance(msg, CustomMessage):

@@ -1,4 +1,5 @@
-"""Benchmarks: `make bench` (`python -m client_sdk.tools.bench city [--players N]`) and `make bench-idle`.
+"""Benchmarks: `make bench` (`python -m client_sdk.tools.bench city [--players N]`), `make bench-ai`
+and `make bench-idle`.
 
 city (issue 3): for each N the SERVER runs as its own process (`python -m server run`, pinned
 to one core where `taskset` exists) with N+10 player slots, 10 x N NPCs walking at 2 m/s in an
@@ -8,6 +9,19 @@ core. The window is --duration seconds after every bot joined; the server's /met
 scraped when the window opens and closes, so its numbers cover exactly the measured window.
 Prints one table row per N (with pass/fail against the issue's targets) and, last on stdout,
 one JSON line `{"scenario": "city", "runs": [...]}`.
+
+ai (issue 9): the city at N players, with --talkers (10%) of the bots talking to the NPC
+nearest them every --talk-every seconds (never while their last talk waits for its reply);
+the server's AI is AI_PROVIDER=openai pointed at a loopback OpenAI-compatible provider the
+harness runs (client_sdk/tools/ai_provider.py) that streams its answer after --ai-delay
+seconds (2.0), some answers carrying a follow_player tool call. One run per --ai-fail rate:
+0 (the slow model) and 1.0 (every call fails at once: offline fallbacks). Per run: tick
+p50/p99 and overruns (the plain city's targets), talks sent in the window, replied, missing
+(no npc_say within --talk-timeout: must be 0), model replies vs fallbacks (the server's
+ganggpt_ai_requests_total), time from the talk to the first streamed part and to the whole
+reply (p50/p99, client side; the server's own time to first token, from its histogram at
+bucket resolution, is in the JSON), and with the provider failing, fallback p99 must be
+<= 1 s.
 
 idle: one server holding --clients idle connections (bots that only receive), spread over
 several load-test processes; reports server RSS per connection and tick p99.
@@ -222,6 +236,9 @@ class Scrape:
     hwm_bytes: int = 0
     machine_busy_s: float = 0.0  # CPU seconds all processes on the machine used so far
     lag: Scrape | None = None  # the tick-lag histogram, in the same form
+    ai_dialogue: dict[str, float] = field(default_factory=dict)  # outcome -> AI talk calls
+    npc_actions: dict[str, float] = field(default_factory=dict)  # "result:reason" -> actions
+    first_token: Scrape | None = None  # the server's AI time-to-first-token histogram (talk)
 
 
 def parse_metrics(text: str, scrape: Scrape) -> None:
@@ -253,6 +270,25 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
             scrape.ticks = v
         elif name == "ganggpt_connected_clients":
             scrape.clients = v
+        elif name.startswith("ganggpt_ai_requests_total{") and 'purpose="dialogue"' in name:
+            outcome = name.split('outcome="', 1)[1].split('"', 1)[0]
+            scrape.ai_dialogue[outcome] = scrape.ai_dialogue.get(outcome, 0.0) + v
+        elif name.startswith("ganggpt_ai_first_token_seconds_bucket{") and (
+            'purpose="dialogue"' in name
+        ):
+            if scrape.first_token is None:
+                scrape.first_token = Scrape(at=scrape.at)
+            le = name.split('le="', 1)[1].split('"', 1)[0]
+            edge = math.inf if le == "+Inf" else float(le)
+            ft = scrape.first_token
+            ft.buckets[edge] = ft.buckets.get(edge, 0.0) + v
+            if math.isinf(edge):
+                ft.count += v
+        elif name.startswith("ganggpt_npc_actions_total{"):
+            result = name.split('result="', 1)[1].split('"', 1)[0]
+            reason = name.split('reason="', 1)[1].split('"', 1)[0]
+            key = result if result != "rejected" else f"rejected:{reason}"
+            scrape.npc_actions[key] = scrape.npc_actions.get(key, 0.0) + v
 
 
 def machine_busy() -> float:
@@ -517,7 +553,9 @@ def city_settings(n: int, port: int) -> dict[str, Any]:
     }
 
 
-async def city_run(n: int, opts: BenchOptions) -> dict[str, Any]:
+async def city_run(
+    n: int, opts: BenchOptions, extra_args: Sequence[str] = (), linger: float = 1.0
+) -> dict[str, Any]:
     port = free_port()
     settings = {**city_settings(n, port), **opts.extra_env}
     label = f"city-{n}"
@@ -528,12 +566,13 @@ async def city_run(n: int, opts: BenchOptions) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{port}/ws"
         lp = await start_loadtest(
             [url, "--bots", str(n), "--duration", str(opts.duration), "--warmup",
-             str(opts.warmup), "--ramp", str(opts.ramp), "--area", "2000", "--linger", "1"],
+             str(opts.warmup), "--ramp", str(opts.ramp), "--area", "2000", "--linger",
+             str(linger), *extra_args],
             opts.client_cpu, label,
         )  # fmt: skip
         pump = asyncio.create_task(lp.pump_stderr(opts.verbose))
         ramp_s = n / opts.ramp + 30.0
-        limit = ramp_s + opts.warmup + opts.duration + 60.0
+        limit = ramp_s + opts.warmup + opts.duration + linger + 60.0
         collect = asyncio.create_task(_collect(lp, limit))
         before, after = await measured_window(
             sp, [lp], opts.duration, opts, label, ramp_s + opts.warmup + 30
@@ -568,6 +607,23 @@ async def city_run(n: int, opts: BenchOptions) -> dict[str, Any]:
             "window_s": res.get("window_s"),
         }
     )
+    if "talk" in res:
+        row["talk"] = res["talk"]
+    if after.ai_dialogue:
+        row["ai_dialogue_calls"] = {
+            k: int(v - before.ai_dialogue.get(k, 0.0)) for k, v in after.ai_dialogue.items()
+        }
+    if after.first_token is not None:
+        a0 = before.first_token or Scrape(at=before.at)
+        row["server_first_token_ms"] = {
+            "p50": _r(tick_percentile(a0, after.first_token, 50)),
+            "p99": _r(tick_percentile(a0, after.first_token, 99)),
+            "n": int(after.first_token.count - a0.count),
+        }
+    if after.npc_actions:
+        row["npc_actions"] = {
+            k: int(v - before.npc_actions.get(k, 0.0)) for k, v in after.npc_actions.items()
+        }
     # Reorder so the issue's fields come first, in its order.
     first = ["players", "npcs", "tick_p50_ms", "tick_p99_ms", "overruns", "patch_ratio_p5",
              "latency_p50_ms", "latency_p99_ms", "kbps_median", "server_cpu_pct", "rss_mb",
@@ -687,6 +743,153 @@ async def _drop_database(admin_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+AI_FALLBACK_P99_MS = 1000.0  # with the provider down, fallback replies arrive within 1 s
+
+
+@dataclass
+class AiOptions:
+    talkers: float = 0.1  # share of the players that talk to NPCs
+    talk_every: float = 10.0  # mean seconds between a talker's talks
+    delay: float = 2.0  # seconds the provider takes before its first token
+    modes: tuple[float, ...] = (0.0, 1.0)  # provider failure rates, one run each
+    actions: float = 0.2  # share of provider replies carrying a follow_player tool call
+    talk_timeout: float = 20.0  # a talk without its npc_say by then is missing
+
+
+def ai_failures(row: dict[str, Any]) -> list[str]:
+    """The plain city's tick targets, and the AI's: every talker got a reply (the model's or
+    a clear fallback), and with the provider down the fallbacks came within 1 s."""
+    bad = [f for f in failures(row) if f in ("tick_p99_ms", "overruns", "connected")]
+    talk = row.get("talk") or {}
+    if not talk.get("sent"):
+        bad.append("no_talks")
+    if talk.get("missing"):
+        bad.append("missing_replies")
+    if row.get("provider_fail", 0.0) >= 1.0:
+        p99 = (talk.get("reply_ms") or {}).get("p99")
+        if p99 is None or p99 > AI_FALLBACK_P99_MS:
+            bad.append("fallback_p99_ms")
+    return bad
+
+
+async def ai_run(n: int, fail: float, ai: AiOptions, opts: BenchOptions) -> dict[str, Any]:
+    from client_sdk.tools.ai_provider import LoopbackProvider
+
+    provider = LoopbackProvider(delay=ai.delay, fail=fail, actions=ai.actions)
+    await provider.start()
+    mode = f"fail {fail:.0%}" if fail else f"delay {ai.delay:g} s"
+    err.rule(f"ai N={n}: {ai.talkers:.0%} talkers, provider {mode} on {provider.base_url}")
+    env = {
+        "AI_PROVIDER": "openai",
+        "OPENAI_BASE_URL": provider.base_url,
+        "AI_MODEL": "bench-model",
+        **opts.extra_env,
+    }
+    try:
+        row = await city_run(
+            n,
+            dataclasses.replace(opts, extra_env=env),
+            [
+                "--talk-share", str(ai.talkers), "--talk-every", str(ai.talk_every),
+                "--talk-timeout", str(ai.talk_timeout),
+            ],
+            # In-window talks finish before the bots leave (their replies are counted).
+            linger=ai.delay + 3.0,
+        )  # fmt: skip
+    finally:
+        await provider.close()
+    talk = row.get("talk") or {}
+    calls = row.get("ai_dialogue_calls") or {}
+    row.update(
+        {
+            "mode": mode,
+            "provider_fail": fail,
+            "provider_delay_s": ai.delay,
+            "talkers": round(n * ai.talkers),
+            "talks": talk.get("sent"),
+            "replied": talk.get("replied"),
+            "missing": talk.get("missing"),
+            "unfinished": talk.get("unfinished"),
+            "with_actions": talk.get("with_actions"),
+            "first_part_p50_ms": (talk.get("first_part_ms") or {}).get("p50"),
+            "first_part_p99_ms": (talk.get("first_part_ms") or {}).get("p99"),
+            # The same from the server's side: request to the model's first text (histogram
+            # buckets, interpolated), without the sentence assembly and the network to the bot.
+            "server_first_token_p50_ms": (row.get("server_first_token_ms") or {}).get("p50"),
+            "server_first_token_p99_ms": (row.get("server_first_token_ms") or {}).get("p99"),
+            "reply_p50_ms": (talk.get("reply_ms") or {}).get("p50"),
+            "reply_p99_ms": (talk.get("reply_ms") or {}).get("p99"),
+            "actions_applied": (row.get("npc_actions") or {}).get("applied", 0),
+            "actions_rejected": sum(
+                v for k, v in (row.get("npc_actions") or {}).items() if k.startswith("rejected")
+            ),
+            "model_replies": int(calls.get("ok", 0)),
+            "fallbacks": int(sum(v for k, v in calls.items() if k != "ok")),
+            "provider": dict(provider.stats),
+        }
+    )
+    row["failed"] = ai_failures(row)
+    row["pass"] = not row["failed"]
+    return row
+
+
+def ai_table(rows: list[dict[str, Any]]) -> Table:
+    t = Table(
+        title="AI benchmark: city + talkers through an OpenAI-compatible loopback provider "
+        "(tick percentiles at histogram-bucket resolution; reply times from the talk, client side)"
+    )
+    cols = [
+        ("N", "players"), ("provider", "mode"), ("tick p50 ms", "tick_p50_ms"),
+        ("tick p99 ms", "tick_p99_ms"), ("overruns", "overruns"), ("talkers", "talkers"),
+        ("talks", "talks"), ("replied", "replied"), ("missing", "missing"),
+        ("model", "model_replies"), ("fallbacks", "fallbacks"),
+        ("1st part p50 ms", "first_part_p50_ms"), ("1st part p99 ms", "first_part_p99_ms"),
+        ("reply p50 ms", "reply_p50_ms"), ("reply p99 ms", "reply_p99_ms"),
+        ("acts applied", "actions_applied"), ("acts rejected", "actions_rejected"),
+        ("srv CPU %", "server_cpu_pct"),
+    ]  # fmt: skip
+    for title, _ in cols:
+        t.add_column(title, justify="right")
+    t.add_column("result")
+    for r in rows:
+        cells = ["-" if r.get(k) is None else str(r.get(k)) for _, k in cols]
+        verdict = (
+            "[green]PASS[/green]"
+            if r.get("pass")
+            else "[red]FAIL[/red] " + ", ".join(r.get("failed") or [])
+        )
+        t.add_row(*cells, verdict)
+    return t
+
+
+async def ai_bench(sizes: Sequence[int], ai: AiOptions, opts: BenchOptions) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    for n in sizes:
+        for fail in ai.modes:
+            try:
+                rows.append(await ai_run(n, fail, ai, opts))
+            except Exception as e:  # one run failing must not hide the others
+                err.print(f"[red]ai N={n} fail={fail} failed: {e}[/red]")
+                rows.append(
+                    {"players": n, "provider_fail": fail, "error": str(e), "pass": False,
+                     "failed": ["error"]}
+                )  # fmt: skip
+    out_console().print(ai_table(rows))
+    return {
+        "scenario": "ai",
+        "runs": rows,
+        "targets": {
+            "tick_p99_ms": TARGETS["tick_p99_ms"],
+            "overruns": TARGETS["overruns"],
+            "missing_replies": 0,
+            "fallback_p99_ms": AI_FALLBACK_P99_MS,
+        },
+        "talkers": ai.talkers,
+        "talk_every_s": ai.talk_every,
+        "tick_percentiles": "histogram bucket upper edges",
+    }
 
 
 async def persist(n: int, admin_url: str | None, opts: BenchOptions) -> dict[str, Any]:
@@ -847,6 +1050,16 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("rates are numbers from 0 to 1, e.g. 1.0 or 0,1") from None
+    if not rates or not all(0.0 <= r <= 1.0 for r in rates):
+        raise argparse.ArgumentTypeError("rates must be between 0 and 1")
+    return rates
+
+
 def _env_pairs(pairs: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for p in pairs:
@@ -897,6 +1110,23 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--players", type=int, default=200, help="N (200)")
     pe.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                     help="admin URL used to create a throwaway database; '' to skip PostgreSQL")  # fmt: skip
+    a = sub.add_parser(
+        "ai", parents=[common],
+        help="city + NPC talkers through a slow (or failing) OpenAI-compatible loopback provider",
+    )  # fmt: skip
+    a.add_argument("--players", type=_sizes, default=[1000],
+                   help="N, or a comma list (default 1000)")  # fmt: skip
+    a.add_argument("--talkers", type=float, default=0.1,
+                   help="share of the players talking to NPCs in view (0.1)")  # fmt: skip
+    a.add_argument("--talk-every", type=float, default=10.0,
+                   help="mean seconds between a talker's talks (10)")  # fmt: skip
+    a.add_argument("--ai-delay", type=float, default=2.0,
+                   help="seconds the provider waits before streaming its reply (2.0)")  # fmt: skip
+    a.add_argument("--ai-fail", type=_rates, default=(0.0, 1.0),
+                   help="provider failure rate(s), one run each: 0 = answers after --ai-delay, "
+                   "1.0 = every call fails at once (default 0,1)")  # fmt: skip
+    a.add_argument("--ai-actions", type=float, default=0.2,
+                   help="share of provider replies carrying a follow_player tool call (0.2)")  # fmt: skip
     i = sub.add_parser(
         "idle", parents=[common], help="hold many idle connections; memory per connection"
     )
@@ -930,6 +1160,19 @@ async def _amain(args: argparse.Namespace) -> dict[str, Any]:
             opts.duration = args.duration or 30.0
             opts.ramp = args.ramp or 200.0
             return await city(args.players, opts)
+        if args.scenario == "ai":
+            if not 0.0 < args.talkers <= 1.0:
+                raise SystemExit("bench ai: --talkers must be in (0, 1]")
+            opts.duration = args.duration or 30.0
+            opts.ramp = args.ramp or 200.0
+            ai = AiOptions(
+                talkers=args.talkers,
+                talk_every=max(0.5, args.talk_every),
+                delay=max(0.0, args.ai_delay),
+                modes=args.ai_fail,
+                actions=min(1.0, max(0.0, args.ai_actions)),
+            )
+            return await ai_bench(args.players, ai, opts)
         if args.scenario == "persist":
             opts.duration = args.duration or 30.0
             opts.ramp = args.ramp or 200.0

@@ -22,6 +22,11 @@ joined and lasts --duration seconds. patch ratio of a bot = STATE frames receive
 window / (send_rate x seconds it was connected in the window). kB/s are WebSocket payload
 bytes / 1000. Latency = local receive time - the frame's server_time (start of the tick
 that produced it): meaningful when client and server share a clock (same machine).
+Talkers (--talk-share) talk to the NPC nearest them every ~--talk-every seconds, never while
+their last talk still waits for its reply (a new talk would cancel it); `talk` in the JSON
+counts the talks sent in the window as replied, missing (no `npc_say` within --talk-timeout)
+or unfinished (the run ended first), with the times to the first `npc_say_part` and to the
+`npc_say`.
 """
 
 from __future__ import annotations
@@ -261,6 +266,7 @@ class Bot:
     # talkers
     talk_at: float = 0.0
     talk_sent: dict[int, float] = field(default_factory=dict)
+    pending: TalkRecord | None = None  # the talk still waiting for its npc_say
 
     # --- receive path (called synchronously by the connection) --------------------------
 
@@ -306,11 +312,20 @@ class Bot:
         elif op == "correct":
             self.corrections += 1
             self.x, self.y, self.z = float(msg["x"]), float(msg["y"]), float(msg["z"])
+        elif op == "npc_say_part":
+            p = self.pending
+            if p is not None and p.first_part is None and p.npc == msg.get("npc"):
+                p.first_part = time.monotonic()
         elif op == "npc_say":
             t = self.talk_sent.pop(int(msg.get("npc", -1)), None)
             if t is not None:
                 self.run.talk_rtts.append(time.monotonic() - t)
             self.run.npc_replies += 1
+            p = self.pending
+            if p is not None and p.npc == msg.get("npc"):
+                p.reply = time.monotonic()
+                p.actions = len(msg.get("actions") or ())
+                self.pending = None
         elif op == "reconnect":
             self.run.reconnect_notices += 1
 
@@ -388,8 +403,13 @@ class Bot:
         self.turn_at = now + rng.uniform(self.run.turn_min, self.run.turn_max)
 
     def _talk(self, now: float, rng: random.Random) -> None:
-        """Say something to the nearest visible NPC (talkers keep a full mirror for that)."""
+        """Say something to the nearest visible NPC (talkers keep a full mirror for that).
+        Not while the last talk waits for its reply (a new talk would cancel it), unless it
+        waited longer than --talk-timeout: then it stays counted as missing."""
         self.talk_at = now + rng.uniform(0.5, 1.5) * self.run.talk_every
+        p = self.pending
+        if p is not None and time.monotonic() - p.sent < self.run.o.talk_timeout:
+            return
         m = self.mirror
         conn = self.conn
         if m is None or conn is None or m.welcome is None:
@@ -409,6 +429,19 @@ class Bot:
         conn.send_data()
         self.talk_sent[npc] = time.monotonic()
         self.run.talks_sent += 1
+        self.pending = TalkRecord(npc, self.talk_sent[npc])
+        self.run.talk_log.append(self.pending)
+
+
+@dataclass(slots=True)
+class TalkRecord:
+    """One talk of a talker: when it was sent, its first streamed part, its npc_say."""
+
+    npc: int
+    sent: float
+    first_part: float | None = None
+    reply: float | None = None
+    actions: int = 0
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -430,6 +463,7 @@ class Options:
     turn_max: float = 5.0
     talk_share: float = 0.0
     talk_every: float = 10.0
+    talk_timeout: float = 20.0
     mirror: bool = False
     idle: bool = False
     name_prefix: str = "bot"
@@ -460,6 +494,7 @@ class LoadTest:
         self.talks_sent = 0
         self.npc_replies = 0
         self.talk_rtts: list[float] = []
+        self.talk_log: list[TalkRecord] = []
         self.reconnect_notices = 0
         self.stopping = False
         self.phase = "connecting"
@@ -679,6 +714,7 @@ class LoadTest:
             "talk_reply_ms_p50": r(
                 None if not self.talk_rtts else 1000 * (percentile(self.talk_rtts, 50) or 0.0)
             ),
+            "talk": self.talk_results(),
             "reconnect_notices": self.reconnect_notices,
             "loadtest_cpu_pct": round(100.0 * (self.cpu_window[1] - self.cpu_window[0]) / secs, 1),
             # If the load tool's own loop lags, its latency figures include that lag.
@@ -687,6 +723,40 @@ class LoadTest:
                 "p99": r(1000 * (percentile(self.loop_lags, 99) or 0.0)),
             },
             "kb": 1000,
+        }
+
+    def talk_results(self) -> dict[str, Any]:
+        """The talks sent in the window: replied (an npc_say came), missing (none within
+        --talk-timeout), unfinished (the run ended less than --talk-timeout after it was
+        sent, still waiting: neither), and how long replies took, from the talk to the first
+        streamed part (`npc_say_part`) and to the whole reply (`npc_say`)."""
+        assert self.window is not None
+        w0, w1 = self.window
+        end = time.monotonic()
+        talks = [t for t in self.talk_log if w0 <= t.sent <= w1]
+        replied = [t for t in talks if t.reply is not None]
+        waiting = [t for t in talks if t.reply is None]
+        missing = sum(1 for t in waiting if end - t.sent >= self.o.talk_timeout)
+        first = [t.first_part - t.sent for t in replied if t.first_part is not None]
+        whole = [t.reply - t.sent for t in replied if t.reply is not None]
+
+        def ms(v: list[float], q: float) -> float | None:
+            got = percentile(v, q)
+            return None if got is None else round(1000 * got, 1)
+
+        return {
+            "sent": len(talks),
+            "replied": len(replied),
+            "missing": missing,
+            "unfinished": len(waiting) - missing,
+            "with_actions": sum(1 for t in replied if t.actions),
+            "first_part_ms": {"p50": ms(first, 50), "p99": ms(first, 99), "n": len(first)},
+            "reply_ms": {
+                "p50": ms(whole, 50),
+                "p99": ms(whole, 99),
+                "max": ms(whole, 100),
+                "n": len(whole),
+            },
         }
 
     # --- progress -----------------------------------------------------------------------------
@@ -920,6 +990,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--talk-every", type=float, default=10.0, help="mean seconds between a talker's talks"
     )
     p.add_argument(
+        "--talk-timeout",
+        type=float,
+        default=20.0,
+        help="seconds a talk may wait for its npc_say before it counts as missing (20)",
+    )
+    p.add_argument(
         "--mirror", action="store_true", help="decode every frame into a full mirror (slower)"
     )
     p.add_argument("--idle", action="store_true", help="connect and only receive; send nothing")
@@ -1001,6 +1077,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         area=args.area,
         talk_share=args.talk_share,
         talk_every=max(0.5, args.talk_every),
+        talk_timeout=max(0.5, args.talk_timeout),
         mirror=args.mirror,
         idle=args.idle,
         name_prefix=args.name_prefix,

@@ -1574,6 +1574,21 @@ def control_cases() -> list[Json]:
             session,
             _enc(c.NpcSay(npc=1000, to=1, text="I saw nothing.", reply_id=8, replaced=True)),
         ),
+        _ctl_ok(
+            "npc_say_with_actions",
+            "Reply 9 carries an action the server checked and applied (SPEC §4.3 NPC actions).",
+            sv,
+            session,
+            _enc(
+                c.NpcSay(
+                    npc=1000,
+                    to=1,
+                    text="Alright, lead the way.",
+                    reply_id=9,
+                    actions=["follow_player"],
+                )
+            ),
+        ),
         # --- game events and custom (game mode) messages ---
         _ctl_ok(
             "event_money",

@@ -9,6 +9,7 @@ Malformed proposals never reach the validator; they are returned as rejected wit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -108,9 +109,20 @@ def tool_schemas(names: Iterable[str] | None = None) -> tuple[dict[str, Any], ..
 
     Not marked `strict`: with strict tools the SDK's stream helper parses arguments itself and
     raises on a bad one, which would lose the whole reply; here a bad call only loses itself.
+    Built once per set of names: every talk offers them, and the schemas never change.
     """
+    return _schemas(tuple(names) if names is not None else tuple(ACTION_MODELS))
+
+
+def tool_names(tools: Iterable[dict[str, Any]]) -> frozenset[str]:
+    """The action names a request's `tools` offer."""
+    return frozenset(str(t.get("function", {}).get("name", "")) for t in tools)
+
+
+@functools.lru_cache(maxsize=64)
+def _schemas(names: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     out = []
-    for name in names if names is not None else ACTION_MODELS:
+    for name in names:
         model = ACTION_MODELS[name]
         out.append(
             {

@@ -68,6 +68,14 @@ class ProviderBreaker:
             raise Refused("breaker_open") from None
 
     @property
+    def suspect(self) -> bool:
+        """The provider failed lately: not closed, or closed with failures counted. A player
+        waiting for an NPC then gets the offline line at once instead of after the SDK's
+        retry backoff (the service asks for no retries); the count decides the rest."""
+        ctx = self._context
+        return ctx is not None and (ctx.state != "closed" or bool(ctx.failure_count))
+
+    @property
     def state(self) -> BreakerState:
         ctx = self._context
         if ctx is None or ctx.state == "closed":

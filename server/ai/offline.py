@@ -18,6 +18,9 @@ import random
 import re
 from collections.abc import AsyncGenerator, Sequence
 
+import orjson
+
+from server.ai.actions import tool_names
 from server.ai.context import DialogueContext, MissionContext, NpcPersona
 from server.ai.missions import (
     AvoidFaction,
@@ -30,7 +33,7 @@ from server.ai.missions import (
     StayInArea,
     TalkToNpc,
 )
-from server.ai.types import Chunk, Completion, CompletionRequest
+from server.ai.types import Chunk, Completion, CompletionRequest, ToolCall
 
 OFFLINE_MODEL = "grammar-v1"
 
@@ -63,6 +66,8 @@ _GREETING = {
 }
 
 _INTENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # Before "follow" and "greeting": "stop following me" is not a request to follow.
+    ("stop", ("stop following", "stop following me", "wait here", "stay here", "leave me")),
     ("greeting", ("hi", "hello", "hey", "yo", "morning", "evening", "sup")),
     ("work", ("work", "job", "mission", "gig", "task", "hire", "money", "cash", "pay")),
     ("police", ("cop", "cops", "police", "lspd", "sheriff", "badge")),
@@ -105,6 +110,11 @@ _ANSWER = {
         "Maybe, if you make it worth my while.",
         "Not today. Ask me when I know you better.",
     ),
+    "stop": (
+        "Suit yourself.",
+        "Fine by me.",
+        "Whatever you say, {player}.",
+    ),
     "other": (
         "Huh. Can't say I know much about that.",
         "I saw nothing. I always see nothing.",
@@ -112,6 +122,31 @@ _ANSWER = {
         "That's a question for someone who cares, {player}.",
         "Hm. Interesting. Not my problem, though.",
         "You talk a lot for someone I just met.",
+    ),
+}
+
+# Lines that go with an action the offline provider proposes (only when the caller offered
+# that tool): the words and the deed agree.
+_ACT_ANSWER = {
+    "follow_player": (
+        "Alright, lead the way, {player}.",
+        "Fine. I'm right behind you.",
+        "Let's go. Don't walk too fast.",
+    ),
+    "stop_following": (
+        "Fine, I'll wait here.",
+        "Alright, I'm done tagging along.",
+        "Your call. I'll stay put.",
+    ),
+    "offer_mission": (
+        "I've got something for you. Here's the job.",
+        "There's a job, if you want it. {faction_ref} pays on time.",
+        "Funny you ask. I need someone for a little errand.",
+    ),
+    "flee": (
+        "Whoa, whoa. I'm out of here!",
+        "*backs away, then runs*",
+        "Stay away from me!",
     ),
 }
 
@@ -155,7 +190,35 @@ def intent_of(text: str) -> str:
     return "other"
 
 
-def _compose(ctx: DialogueContext, rng: random.Random) -> str:
+def offline_actions(ctx: DialogueContext) -> tuple[str, ...]:
+    """What the offline NPC does about what the player said (before the server's checks):
+    agrees to follow or to stop, offers work, runs from a threat when it has no gang behind
+    it. Never for a player it distrusts, except running away."""
+    intent = intent_of(ctx.player_text)
+    hostile = ctx.relationship.trust <= -20
+    if intent == "threat" and not ctx.persona.faction:
+        return ("flee",)
+    if hostile:
+        return ()
+    return {
+        "follow": ("follow_player",),
+        "stop": ("stop_following",),
+        "work": ("offer_mission",),
+    }.get(intent, ())
+
+
+_OFFLINE_ARGS = {"flee": {"reason": "threatened"}}
+
+
+def offline_tool_calls(ctx: DialogueContext, offered: frozenset[str]) -> tuple[ToolCall, ...]:
+    """The offline actions as tool calls, limited to the tools the request offered."""
+    return tuple(
+        ToolCall(f"offline_{i}", name, orjson.dumps(_OFFLINE_ARGS.get(name, {})).decode())
+        for i, name in enumerate(a for a in offline_actions(ctx) if a in offered)
+    )
+
+
+def _compose(ctx: DialogueContext, rng: random.Random, acting: Sequence[str] = ()) -> str:
     parts: list[str] = []
     rel = ctx.relationship.label
     if ctx.turn == 0 or rng.random() < 0.25:
@@ -164,7 +227,8 @@ def _compose(ctx: DialogueContext, rng: random.Random) -> str:
     m = rng.choice(mood)
     if m:
         parts.append(m)
-    parts.append(_fill(rng.choice(_ANSWER[intent_of(ctx.player_text)]), ctx))
+    answers = _ACT_ANSWER[acting[0]] if acting else _ANSWER[intent_of(ctx.player_text)]
+    parts.append(_fill(rng.choice(answers), ctx))
     if ctx.memories and rng.random() < 0.6:
         mem = rng.choice(ctx.memories)
         text = mem.text.strip().rstrip(".") + "."
@@ -173,9 +237,10 @@ def _compose(ctx: DialogueContext, rng: random.Random) -> str:
     return " ".join(parts)
 
 
-def offline_reply(ctx: DialogueContext, seed: int = 0) -> str:
+def offline_reply(ctx: DialogueContext, seed: int = 0, acting: Sequence[str] = ()) -> str:
     """The NPC's line for this turn: deterministic for (ctx, seed), never a line it already
-    said in this conversation (when the grammar has another one to give)."""
+    said in this conversation (when the grammar has another one to give). `acting`: the
+    actions it proposes with the line (the first one decides what it answers)."""
     said = {text for speaker, text in ctx.history if speaker == "npc"}
     base = seed_of(
         seed,
@@ -188,7 +253,7 @@ def offline_reply(ctx: DialogueContext, seed: int = 0) -> str:
     )
     line = ""
     for attempt in range(16):
-        line = _compose(ctx, random.Random(base + attempt))
+        line = _compose(ctx, random.Random(base + attempt), acting)
         if line not in said:
             return line
     return line
@@ -291,13 +356,17 @@ def _generic(persona: NpcPersona | None) -> str:
 class OfflineProvider:
     name = "offline"
     model = OFFLINE_MODEL
+    failing = False
 
     async def complete(self, req: CompletionRequest) -> Completion:
         if req.mission is not None:
             spec = offline_mission(req.mission, req.seed)
             return Completion(spec.model_dump_json(), self.name, self.model, parsed=spec)
-        text = offline_reply(req.dialogue, req.seed) if req.dialogue else _generic(None)
-        return Completion(text, self.name, self.model)
+        if req.dialogue is None:
+            return Completion(_generic(None), self.name, self.model)
+        calls = offline_tool_calls(req.dialogue, tool_names(req.tools)) if req.tools else ()
+        text = offline_reply(req.dialogue, req.seed, tuple(c.name for c in calls))
+        return Completion(text, self.name, self.model, tool_calls=calls)
 
     async def stream(self, req: CompletionRequest) -> AsyncGenerator[Chunk, None]:
         done = await self.complete(req)

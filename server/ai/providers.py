@@ -16,11 +16,14 @@ deadline (AI_TIMEOUT) around all attempts.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
 
 import openai
-from openai import AsyncAzureOpenAI, AsyncOpenAI
+from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAsyncHttpxClient
 from pydantic import ValidationError
 
 from config.settings import Config
@@ -28,10 +31,16 @@ from server.ai.breaker import InvalidOutput
 from server.ai.offline import OfflineProvider
 from server.ai.types import Chunk, Completion, CompletionRequest, ToolCall, Usage
 
+log = logging.getLogger("ganggpt.ai")
+
 
 class Provider(Protocol):
     name: str
     model: str
+
+    @property
+    def failing(self) -> bool:
+        """Its last HTTP answer was a failure (429, 5xx), retries included."""
 
     async def complete(self, req: CompletionRequest) -> Completion:
         """The whole answer; `req.response_format` set = parsed into that model or
@@ -65,6 +74,35 @@ def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
     return tuple(out)
 
 
+class ResponseWatch:
+    """Every HTTP answer of the provider, the SDK's retried attempts included (an httpx
+    response hook). Why: the SDK reports a failure only after all its retries, seconds later;
+    meanwhile other players' calls would each start their own retry backoff. With this the
+    service knows at the first 500 that the provider is failing, and its next dialogue calls
+    fall back at once instead of waiting (SDK retries off)."""
+
+    def __init__(self) -> None:
+        self.failed_at = 0.0
+        self.ok_at = 0.0
+
+    async def on_response(self, response: Any) -> None:
+        code = response.status_code
+        if code == 429 or code >= 500:
+            self.failed_at = time.monotonic()
+        elif code < 400:
+            self.ok_at = time.monotonic()
+
+    @property
+    def failing(self) -> bool:
+        return self.failed_at > self.ok_at
+
+
+def watched_http_client(watch: ResponseWatch) -> DefaultAsyncHttpxClient:
+    """The SDK's default HTTP client (its timeouts and connection limits), watched. Typed
+    through the SDK, which pins the HTTP library it is built on."""
+    return DefaultAsyncHttpxClient(event_hooks={"response": [watch.on_response]})
+
+
 class OpenAIProvider:
     def __init__(
         self,
@@ -73,11 +111,20 @@ class OpenAIProvider:
         name: str,
         model: str,
         embedding_model: str = "",
+        watch: ResponseWatch | None = None,
     ) -> None:
         self.client = client
         self.name = name
         self.model = model
         self.embedding_model = embedding_model
+        self.watch = watch
+        # Many local models (Ollama, llama.cpp) answer 400 to a request with tools: learnt
+        # once, then NPCs talk without offering actions rather than never answering.
+        self.tools_supported = True
+
+    @property
+    def failing(self) -> bool:
+        return self.watch is not None and self.watch.failing
 
     def _args(self, req: CompletionRequest) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -86,9 +133,19 @@ class OpenAIProvider:
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
         }
-        if req.tools:
+        if req.tools and self.tools_supported:
             args["tools"] = list(req.tools)
         return args
+
+    def _no_tools(self, err: openai.BadRequestError, req: CompletionRequest) -> bool:
+        """A 400 that refuses the tools themselves: stop offering them (True: ask again)."""
+        if not (req.tools and self.tools_supported and "tool" in str(err.message).lower()):
+            return False
+        self.tools_supported = False
+        log.warning(
+            "%s model %s does not take tools: NPCs talk without actions", self.name, self.model
+        )
+        return True
 
     async def complete(self, req: CompletionRequest) -> Completion:
         if req.response_format is not None:
@@ -117,9 +174,26 @@ class OpenAIProvider:
         )
 
     async def stream(self, req: CompletionRequest) -> AsyncGenerator[Chunk, None]:
-        async with self.client.chat.completions.stream(
-            stream_options={"include_usage": True}, **self._args(req)
-        ) as s:
+        client = (
+            self.client
+            if req.retries is None
+            else self.client.with_options(max_retries=req.retries)
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                s = await stack.enter_async_context(
+                    client.chat.completions.stream(
+                        stream_options={"include_usage": True}, **self._args(req)
+                    )
+                )
+            except openai.BadRequestError as err:
+                if not self._no_tools(err, req):
+                    raise
+                s = await stack.enter_async_context(
+                    client.chat.completions.stream(
+                        stream_options={"include_usage": True}, **self._args(req)
+                    )
+                )
             async for ev in s:
                 if ev.type == "content.delta" and ev.delta:
                     yield Chunk(delta=ev.delta)
@@ -147,6 +221,7 @@ class OpenAIProvider:
 
 def build_provider(config: Config) -> OpenAIProvider | OfflineProvider:
     """The provider AI_PROVIDER selects (config validation already checked its variables)."""
+    watch = ResponseWatch()
     if config.ai_provider == "openai":
         client = AsyncOpenAI(
             # A local OpenAI-compatible server needs no key, but the SDK insists on one.
@@ -154,9 +229,14 @@ def build_provider(config: Config) -> OpenAIProvider | OfflineProvider:
             base_url=config.openai_base_url,
             max_retries=config.ai_max_retries,
             timeout=config.ai_timeout,
+            http_client=watched_http_client(watch),
         )
         return OpenAIProvider(
-            client, name="openai", model=config.ai_model, embedding_model=config.ai_embedding_model
+            client,
+            name="openai",
+            model=config.ai_model,
+            embedding_model=config.ai_embedding_model,
+            watch=watch,
         )
     if config.ai_provider == "azure":
         assert config.azure_openai_endpoint and config.azure_openai_deployment
@@ -166,11 +246,13 @@ def build_provider(config: Config) -> OpenAIProvider | OfflineProvider:
             api_version=config.azure_openai_api_version,
             max_retries=config.ai_max_retries,
             timeout=config.ai_timeout,
+            http_client=watched_http_client(watch),
         )
         return OpenAIProvider(
             azure,
             name="azure",
             model=config.azure_openai_deployment,
             embedding_model=config.ai_embedding_model,
+            watch=watch,
         )
     return OfflineProvider()

@@ -373,11 +373,18 @@ class AiService:
         *,
         actions: Sequence[str] | None = None,
         query_embedding: Sequence[float] | None = None,
+        validator: ActionValidator | None = None,
     ) -> DialogueReply:
         """The NPC's whole reply (the streamed path, drained)."""
         final: DialogueReply | None = None
         async with aclosing(
-            self.talk_stream(ctx, caller, actions=actions, query_embedding=query_embedding)
+            self.talk_stream(
+                ctx,
+                caller,
+                actions=actions,
+                query_embedding=query_embedding,
+                validator=validator,
+            )
         ) as events:
             async for ev in events:
                 if isinstance(ev, DialogueReply):
@@ -392,10 +399,15 @@ class AiService:
         *,
         actions: Sequence[str] | None = None,
         query_embedding: Sequence[float] | None = None,
+        validator: ActionValidator | None = None,
     ) -> AsyncGenerator[DialogueEvent, None]:
         """`DialogueDelta`s (whole sentences, each checked before it is yielded), then one
         `DialogueReply`. Closing the iterator (player walked away, new message) cancels the
         provider request; the call is then recorded with reason `cancelled`.
+
+        `actions`: the tools offered (all by default, none with `()`); the offline provider
+        gets them too and proposes some by itself. `validator` (else the service's) decides
+        which proposals may happen; the game layer passes one bound to this conversation.
 
         Use as `async with contextlib.aclosing(svc.talk_stream(...)) as events:`."""
         selection = self.select_memories(ctx, query_embedding)
@@ -409,7 +421,7 @@ class AiService:
             "dialogue",
             messages,
             max_tokens=self.s.max_output_tokens,
-            tools=tool_schemas(actions) if not self.is_offline else (),
+            tools=tool_schemas(actions),
             seed=seed,
             dialogue=used,
         )
@@ -451,7 +463,9 @@ class AiService:
             self._failed(call, InvalidOutput("empty"))
         if call.outcome == "ok" and final is not None and final.final is not None:
             text = " ".join(shown)
-            accepted, rejected = await self._check_actions(final.final.tool_calls, caller)
+            accepted, rejected = await self._check_actions(
+                final.final.tool_calls, caller, validator or self.validator
+            )
         else:
             text = offline_reply(used, seed)
         self._finish(call)
@@ -502,6 +516,10 @@ class AiService:
             if self.is_offline
             else _both(self.limits.slot(call.caller), self.breaker.guard())
         )
+        if not self.is_offline and (self.breaker.suspect or self.provider.failing):
+            # The provider just failed: fail fast into the offline line, no retry backoff
+            # while a player waits (missions, which nobody watches, keep their retries).
+            req = replace(req, retries=0)
         async with gates:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.s.timeout
@@ -532,7 +550,7 @@ class AiService:
                         yield Chunk(delta=s)
 
     async def _check_actions(
-        self, calls: Sequence[Any], caller: CallerInfo
+        self, calls: Sequence[Any], caller: CallerInfo, validator: ActionValidator | None
     ) -> tuple[tuple[ProposedAction, ...], tuple[RejectedAction, ...]]:
         proposed, rejected = parse_tool_calls(
             calls, npc_id=caller.npc_id, player_id=caller.player_id
@@ -542,10 +560,10 @@ class AiService:
             self.metrics.actions.labels(_label(bad.name), "proposed").inc()
         for a in proposed:
             self.metrics.actions.labels(a.name, "proposed").inc()
-            if self.validator is None:
+            if validator is None:
                 accepted.append(a)
                 continue
-            verdict = await self.validator.validate(a)
+            verdict = await validator.validate(a)
             if verdict.ok:
                 accepted.append(a)
             else:

@@ -70,6 +70,8 @@ class CompletionRequest:
     # instead of reading the messages.
     dialogue: DialogueContext | None = None
     mission: MissionContext | None = None
+    # SDK retries for this call; None = the client's AI_MAX_RETRIES.
+    retries: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

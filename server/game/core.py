@@ -196,6 +196,7 @@ class Game:
                 text=ev.reply,
                 reply_id=ev.reply_id,
                 replaced=True if ev.replaced else None,
+                actions=list(ev.actions) if ev.actions else None,
             ),
         )
 

@@ -7,7 +7,10 @@ runs the conversation as a task of its own:
    relationship reads: `server.gameplay.dialogue_context.build_dialogue_context`);
 2. stream the reply with `AiService.talk_stream`: every sentence goes to the player as an
    `npc_say_part` as soon as it is checked, then the whole line as `npc_say` (SPEC §4.3);
-3. remember the exchange (`remember_conversation`), so the NPC knows the player next time.
+3. apply the actions the reply carried, once the server checked them against the world
+   (`server.game.npc_actions`): the checks run inside `talk_stream`, before its final event;
+   the final `npc_say` lists what was applied; a mission offer follows on a task of its own;
+4. remember the exchange (`remember_conversation`), so the NPC knows the player next time.
 
 Why a task per conversation rather than one queue worker: a model answer takes seconds, and
 one slow NPC must not hold up everyone else's. The tasks are bounded all the same: at most one
@@ -28,10 +31,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -47,6 +50,7 @@ from server.ai import (
 )
 from server.cache.tiered import TieredCache
 from server.game.events import NpcTalked, PlayerLeft
+from server.game.npc_actions import ActionMetrics, MissionDesk, NpcActions
 from server.game.player import Player
 from server.gameplay.companions import CompanionService
 from server.gameplay.dialogue_context import (
@@ -56,8 +60,13 @@ from server.gameplay.dialogue_context import (
     persona_of,
     remember_conversation,
 )
+from server.gameplay.events import GameplayEvent, MissionOffered
+from server.gameplay.factions import FactionService
 from server.gameplay.memory import MemoryMetrics, MemoryService, MemorySettings
+from server.gameplay.metrics import GameplayMetrics
+from server.gameplay.missions import MissionService
 from server.gameplay.relationships import RelationshipService
+from server.gameplay.rumours import RumourMill, RumourSettings
 from server.persistence.models import AiCall
 from server.persistence.repos import AiCallRepository
 
@@ -135,6 +144,8 @@ class Conversations:
         relationships: RelationshipService,
         news: FactionNews,
         metrics: DialogueMetrics,
+        rumours: RumourMill | None = None,
+        action_metrics: ActionMetrics | None = None,
     ) -> None:
         self.game = game
         self.ai = ai
@@ -142,6 +153,18 @@ class Conversations:
         self.relationships = relationships
         self.news = news
         self.metrics = metrics
+        self._missions: MissionService | None = None
+        # Work a talk left behind (mission offers being generated), for shutdown.
+        self._asides: set[asyncio.Task[None]] = set()
+        self.actions = NpcActions(
+            game,
+            memory,
+            relationships,
+            rumours or RumourMill(),
+            self.missions,
+            action_metrics or ActionMetrics(game.state.metrics.registry),
+            desk=self.mission_desk,
+        )
         self._ids = itertools.count(1)
         # player_id -> (player, task) of the reply still being streamed; a newer talk cancels it.
         self._talking: dict[str, tuple[Player, asyncio.Task[None]]] = {}
@@ -172,9 +195,57 @@ class Conversations:
         )
         sink.on_drop = ai.metrics.records_dropped.inc
         mem_metrics = MemoryMetrics(registry)
-        memory = MemoryService(repos, MemorySettings.from_config(st.config), metrics=mem_metrics)
+        rumours = RumourMill(RumourSettings.from_config(st.config))
+        memory = MemoryService(
+            repos, MemorySettings.from_config(st.config), rumours=rumours, metrics=mem_metrics
+        )
         relationships = RelationshipService(repos.npc_relationships, metrics=mem_metrics)
-        return cls(game, ai, memory, relationships, FactionNews(), DialogueMetrics(registry))
+        return cls(
+            game,
+            ai,
+            memory,
+            relationships,
+            FactionNews(),
+            DialogueMetrics(registry),
+            rumours,
+            ActionMetrics(registry),
+        )
+
+    def mission_desk(self) -> MissionDesk | None:
+        """The game's mission desk (`game.missions`), when the game has one."""
+        desk = getattr(self.game, "missions", None)
+        return desk if isinstance(desk, MissionDesk) else None
+
+    def missions(self) -> MissionService | None:
+        """The mission service NPCs offer work through: the game's own when it has one (its
+        mission desk's, or `game.missions` itself), otherwise one built here on first use,
+        so an `offer_mission` action works either way."""
+        desk = self.mission_desk()
+        if desk is not None:
+            return desk.service
+        shared = getattr(self.game, "missions", None)
+        if isinstance(shared, MissionService):
+            return shared
+        if self._missions is None:
+            st = self.game.state
+            try:
+                metrics = GameplayMetrics(st.metrics.registry)
+            except ValueError:  # already registered by the game's own services
+                metrics = GameplayMetrics()
+            repos = st.persistence.repos
+            # The game's faction service when it has one (relations shift on completion).
+            factions = getattr(getattr(self.game, "factions", None), "service", None)
+            if not isinstance(factions, FactionService):
+                factions = FactionService(repos, self._gameplay_event, metrics)
+            self._missions = MissionService(repos, self.ai, factions, self._gameplay_event, metrics)
+        return self._missions
+
+    def _gameplay_event(self, ev: GameplayEvent) -> None:
+        """Events of the services built here that a player must see (SPEC §4.3 `event`)."""
+        if isinstance(ev, MissionOffered):
+            player = self.game.state.players.get(ev.player_id)
+            if player is not None:
+                self.game.set_mission(player, ev.mission_id, "offered")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -184,8 +255,14 @@ class Conversations:
                 self.memory.run(), name="ganggpt-memory-upkeep"
             )
 
+    def _aside(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` on a task of its own, cancelled by `stop`."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._asides.add(task)
+        task.add_done_callback(self._asides.discard)
+
     async def stop(self) -> None:
-        tasks = list(self._tasks)
+        tasks = [*self._tasks, *self._asides]
         if self._upkeep is not None:
             tasks.append(self._upkeep)
             self._upkeep = None
@@ -314,9 +391,8 @@ class Conversations:
         final: DialogueReply | None = None
         seq = 0
         send = self.game.delivery.to_player
-        # No tools offered yet: nothing here applies a proposed action, and a model must not
-        # promise one that never happens (actions are the integrator's next step).
-        async with aclosing(self.ai.talk_stream(ctx, caller, actions=())) as events:
+        acts = self.actions.bind(player, npc, ident)
+        async with aclosing(self.ai.talk_stream(ctx, caller, validator=acts)) as events:
             async for ev in events:
                 if not self._in_view(player, npc, ident.key):
                     # Leaving the block closes the stream, which cancels the provider request.
@@ -333,9 +409,25 @@ class Conversations:
             return
         # The reply is out: a newer talk must no longer cancel what follows (remembering it).
         self._release(player, "replied")
+        self.actions.count_reply(final.actions, final.rejected)
+        applied = self.actions.apply(acts, final.actions)
         self.game.bus.publish(
-            NpcTalked(player, npc, text, final.text, reply_id=reply_id, replaced=final.replaced)
+            NpcTalked(
+                player,
+                npc,
+                text,
+                final.text,
+                reply_id=reply_id,
+                replaced=final.replaced,
+                actions=tuple(a.name for a in applied),
+            )
         )
+        # A mission offer may take a model call of its own: on a task of its own, so the
+        # player's next talk (which waits for this one to be remembered) does not wait for it.
+        offers = [a for a in applied if a.name == "offer_mission"]
+        await self.actions.finish(acts, [a for a in applied if a not in offers])
+        if offers:
+            self._aside(self.actions.finish(acts, offers), f"ganggpt-offer-{reply_id}")
         try:
             await remember_conversation(self.memory, self.relationships, ctx, final.text)
         except Exception as err:  # storage trouble: the player has the reply all the same

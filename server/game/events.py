@@ -65,6 +65,20 @@ class NpcTalked:
     reply: str
     reply_id: int | None = None
     replaced: bool = False
+    # The actions the NPC took with this reply, checked and applied (server/game/npc_actions.py).
+    actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NpcActed:
+    """An NPC did something for or against a player because of what it said: one of the
+    actions of server/ai/actions.py, after the server checked and applied it. `detail` has
+    what it came to (amount, mission id, listeners told, ...)."""
+
+    player: Player
+    npc: int
+    action: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +129,7 @@ Event = (
     | PlayerLeft
     | ChatSaid
     | NpcTalked
+    | NpcActed
     | MoneyChanged
     | FactionChanged
     | MissionChanged
@@ -129,6 +144,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PlayerLeft,
     ChatSaid,
     NpcTalked,
+    NpcActed,
     MoneyChanged,
     FactionChanged,
     MissionChanged,

@@ -8,6 +8,7 @@ The amounts (affinity, trust) per reason, clamped to -100..100 after each change
                                 mission_done +5/+10            mission_failed -3/-8
                                 attacked -40/-30               faction_mate_killed -25/-20
                                 betrayed -30/-50
+    the NPC's judgement         npc_judged +1/+1 per step (a change_relationship action, -10..10)
 
 Trust moves slower with talk than with deeds on purpose: a player cannot chat an NPC into
 trusting them, they have to do something. Every conversation also counts one more
@@ -47,6 +48,8 @@ AMOUNTS: dict[str, tuple[int, int]] = {
     "attacked": (-40, -30),
     "faction_mate_killed": (-25, -20),
     "betrayed": (-30, -50),
+    # The NPC's own judgement (a `change_relationship` action): scaled by its step, -10..10.
+    "npc_judged": (1, 1),
 }
 """(affinity, trust) change per reason; see the module docstring."""
 

@@ -117,3 +117,33 @@ async def test_offline_provider_streams_what_it_completes() -> None:
     assert m.parsed is not None and check_against(m.parsed, mission_ctx()) == []  # type: ignore[arg-type]
     assert await p.embed(["x"]) is None
     assert PERSONA.name
+
+
+# --- actions the offline grammar proposes (server/ai/offline.py offline_actions) ---------
+
+
+def test_offline_actions_follow_what_the_player_asked() -> None:
+    from server.ai.offline import offline_actions, offline_tool_calls
+
+    assert offline_actions(dialogue("follow me")) == ("follow_player",)
+    assert offline_actions(dialogue("stop following me")) == ("stop_following",)
+    assert offline_actions(dialogue("any work going?")) == ("offer_mission",)
+    assert offline_actions(dialogue("hello")) == ()
+    # Nothing for a player the NPC distrusts, but anyone can scare a loner away.
+    assert offline_actions(dialogue("follow me", relationship=Relationship(-50, 3))) == ()
+    loner = replace(PERSONA, faction=None)
+    assert offline_actions(dialogue("I will kill you", persona=loner)) == ("flee",)
+    # Only the tools the request offered.
+    assert offline_tool_calls(dialogue("follow me"), frozenset({"offer_mission"})) == ()
+
+
+async def test_offline_provider_proposes_only_offered_tools_and_says_so() -> None:
+    from server.ai.actions import tool_schemas
+
+    ctx = dialogue("Follow me, please.")
+    with_tools = await OfflineProvider().complete(
+        CompletionRequest("dialogue", (), tools=tool_schemas(), dialogue=ctx)
+    )
+    assert [c.name for c in with_tools.tool_calls] == ["follow_player"]
+    without = await OfflineProvider().complete(CompletionRequest("dialogue", (), dialogue=ctx))
+    assert without.tool_calls == () and without.text != with_tools.text

@@ -444,3 +444,68 @@ async def test_an_empty_reply_is_replaced_but_a_silent_action_is_fine(
     assert (empty.outcome, empty.reason) == ("invalid", "empty") and empty.text
     flee = await b.svc.talk(dialogue("boo"), P1)
     assert flee.outcome == "ok" and flee.text == "" and [a.name for a in flee.actions] == ["flee"]
+
+
+async def test_after_a_failure_dialogue_falls_back_without_retrying(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    # A player waiting for an NPC gets the offline line at once once the provider is known to
+    # fail, instead of after the SDK's retry backoff (bench ai --ai-fail 1.0: within 1 s).
+    b = build(ai_max_retries=2, ai_breaker_threshold=5)
+    fake.default = error(500)
+    r = await b.svc.talk(dialogue(), P1)
+    assert r.outcome == "error" and len(fake.chat_requests()) == 3  # 1 + 2 retries
+    assert b.svc.breaker.state == "closed" and b.svc.breaker.suspect
+    r = await b.svc.talk(dialogue("Hello?"), P1)
+    assert r.outcome == "error" and r.text and len(fake.chat_requests()) == 4
+    # A success clears the suspicion: retries are back for the next call.
+    fake.push(Reply(text="Back again."))
+    assert (await b.svc.talk(dialogue("And now?"), P1)).outcome == "ok"
+    assert not b.svc.breaker.suspect
+    fake.push(error(500), Reply(text="Retried."))
+    assert (await b.svc.talk(dialogue("Once more?"), P1)).text == "Retried."
+
+
+async def test_a_500_seen_during_another_calls_retries_makes_the_next_call_fail_fast(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    # The SDK reports a failure only after its retries; the service sees the first 500 on
+    # the wire, so a call starting meanwhile does not start its own retry backoff.
+    b = build(ai_max_retries=2, ai_timeout=10.0)
+    fake.push(error(500, retry_after=3.0), error(500), Reply(text="Second try worked."))
+    first = asyncio.create_task(b.svc.talk(dialogue(), P1))
+    await wait_for(lambda: len(fake.chat_requests()) == 1)
+    await wait_for(lambda: b.svc.provider.failing)
+    second = await b.svc.talk(dialogue("Hello?"), CallerInfo("p2", "npc-7"))
+    assert second.outcome == "error" and second.text
+    assert len(fake.chat_requests()) == 2  # no retry for the second call
+    assert (await first).text == "Second try worked."
+    assert not b.svc.provider.failing
+
+
+async def test_a_model_without_tools_still_talks(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    # Ollama and llama.cpp answer 400 to tools with models that do not take them: the NPC
+    # then talks without actions instead of falling back on every line.
+    b = build()
+    refused = Reply(
+        status=400,
+        text=None,
+        error_body={"error": {"message": "llama2 does not support tools", "type": "bad_request"}},
+    )
+    fake.push(refused, Reply(text="Fine, no tricks."), Reply(text="Still here."))
+    first = await b.svc.talk(dialogue(), P1)
+    assert first.outcome == "ok" and first.text == "Fine, no tricks."
+    second = await b.svc.talk(dialogue("And now?"), P1)
+    assert second.outcome == "ok" and second.text == "Still here."
+    bodies = [r.body for r in fake.chat_requests()]
+    assert "tools" in bodies[0] and "tools" not in bodies[1] and "tools" not in bodies[2]
+    # Any other 400 is still an error, not a reason to drop the tools.
+    other = build()
+    fake.push(Reply(status=400, text=None, error_body={"error": {"message": "bad max_tokens"}}))
+    assert (await other.svc.talk(dialogue("Hm?"), P1)).outcome == "error"
+    assert len(fake.chat_requests()) == 4
+    fake.push(Reply(text="Tools again."))
+    assert (await other.svc.talk(dialogue("Hm?"), P1)).text == "Tools again."
+    assert "tools" in fake.chat_requests()[-1].body

@@ -68,6 +68,9 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
     assert res["kbps"]["median"] > 0 and res["enters"] >= 0
     assert res["errors"] == 0, res["error_names"]
     assert res["talks_sent"] >= 1
+    talk = res["talk"]  # talks sent in the window: each replied, missing or unfinished
+    assert talk["replied"] + talk["missing"] + talk["unfinished"] == talk["sent"]
+    assert talk["missing"] == 0
     assert "@@window-open" in err and "@@window-close" in err
     assert "ganggpt-loadtest results" in out
 
@@ -153,6 +156,7 @@ async def test_fast_receive_path_answers_pings_and_sees_closes() -> None:
         ["client_sdk.tools.bench", "--help"],
         ["client_sdk.tools.bench", "city", "--help"],
         ["client_sdk.tools.bench", "idle", "--help"],
+        ["client_sdk.tools.bench", "ai", "--help"],
     ],
 )
 async def test_help(args: list[str]) -> None:

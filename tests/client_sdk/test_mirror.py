@@ -255,6 +255,13 @@ def test_server_messages_become_events() -> None:
     assert chat == ChatReceived(9, "bob", "yo")
     (say,) = m.receive(encode(NpcSay(npc=300, to=ME, text="hello")).decode())
     assert say == NpcSaid(300, ME, "hello")
+    # The actions an NPC took with its reply (SPEC §4.3); a name that is not a string is
+    # dropped, never raised on.
+    said = {"op": "npc_say", "npc": 300, "to": ME, "text": "ok", "reply_id": 2}
+    (acted,) = m.receive(orjson.dumps({**said, "actions": ["follow_player", 7, "flee"]}).decode())
+    assert acted == NpcSaid(300, ME, "ok", 2, False, ("follow_player", "flee"))
+    (odd,) = m.receive(orjson.dumps({**said, "actions": "follow_player"}).decode())
+    assert odd == NpcSaid(300, ME, "ok", 2)
     (err,) = m.receive(
         encode(ErrorMsg(code=6, name="IMPOSSIBLE_MOVE", message="too fast", ref=4)).decode()
     )

@@ -451,7 +451,7 @@ var SERVER_FIELDS = Object.freeze({
   reconnect: [["resume_token", "after_ms", "resume_window", "reason"], []],
   correct: [["x", "y", "z", "heading", "ref"], []],
   chat: [["from_id", "name", "text"], []],
-  npc_say: [["npc", "to", "text"], ["reply_id", "replaced"]],
+  npc_say: [["npc", "to", "text"], ["reply_id", "replaced", "actions"]],
   custom: [["type", "data"], []],
   event: [["type", "data"], []],
   who: [["entities"], []],
@@ -953,7 +953,8 @@ var Mirror = class {
       case "chat":
         return [{ type: "chat", from_id: msg.from_id, name: msg.name, text: msg.text }];
       case "npc_say": {
-        const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text, reply_id: msg.reply_id, replaced: msg.replaced === true };
+        const actions = Array.isArray(msg.actions) ? msg.actions.filter((a) => typeof a === "string") : [];
+        const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text, reply_id: msg.reply_id, replaced: msg.replaced === true, actions };
         return [ev, { type: "npc", message: msg }];
       }
       case "npc_say_part": {

@@ -60,7 +60,7 @@ export const SERVER_FIELDS = Object.freeze({
   reconnect: [["resume_token", "after_ms", "resume_window", "reason"], []],
   correct: [["x", "y", "z", "heading", "ref"], []],
   chat: [["from_id", "name", "text"], []],
-  npc_say: [["npc", "to", "text"], ["reply_id", "replaced"]],
+  npc_say: [["npc", "to", "text"], ["reply_id", "replaced", "actions"]],
   custom: [["type", "data"], []],
   event: [["type", "data"], []],
   who: [["entities"], []],

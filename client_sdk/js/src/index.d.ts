@@ -244,7 +244,8 @@ export interface Events {
   state: { type: "state"; seq: number; tick: number; server_time: number; full: boolean; size: number; receivedAt: number | null };
   chat: { type: "chat"; from_id: number; name: string; text: string };
   /** An NPC's whole reply; `reply_id` ends the streamed reply of that id, `replaced`: show `text` instead of its parts. */
-  npc_say: { type: "npc_say"; npc: number; to: number; text: string; reply_id: number | null; replaced: boolean };
+  /** `actions`: what the NPC did with the reply (e.g. "follow_player"), checked and applied by the server. */
+  npc_say: { type: "npc_say"; npc: number; to: number; text: string; reply_id: number | null; replaced: boolean; actions: string[] };
   /** A streamed piece of an NPC's reply (append `text`); the `npc_say` of the same `reply_id` ends it. */
   npc_say_part: { type: "npc_say_part"; npc: number; to: number; reply_id: number; seq: number; text: string };
   /** Every NPC dialogue message: npc_say and any newer `npc_*` op (e.g. streamed replies). */

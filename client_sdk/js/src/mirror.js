@@ -160,7 +160,9 @@ export class Mirror {
       case "chat":
         return [{ type: "chat", from_id: msg.from_id, name: msg.name, text: msg.text }];
       case "npc_say": {
-        const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text, reply_id: msg.reply_id, replaced: msg.replaced === true };
+        // `actions`: what the NPC did with the reply, checked and applied by the server.
+        const actions = Array.isArray(msg.actions) ? msg.actions.filter((a) => typeof a === "string") : [];
+        const ev = { type: "npc_say", npc: msg.npc, to: msg.to, text: msg.text, reply_id: msg.reply_id, replaced: msg.replaced === true, actions };
         return [ev, { type: "npc", message: msg }];
       }
       case "npc_say_part": {

@@ -60,10 +60,7 @@ from server.gameplay.dialogue_context import (
     persona_of,
     remember_conversation,
 )
-from server.gameplay.events import GameplayEvent, MissionOffered
-from server.gameplay.factions import FactionService
 from server.gameplay.memory import MemoryMetrics, MemoryService, MemorySettings
-from server.gameplay.metrics import GameplayMetrics
 from server.gameplay.missions import MissionService
 from server.gameplay.relationships import RelationshipService
 from server.gameplay.rumours import RumourMill, RumourSettings
@@ -153,7 +150,6 @@ class Conversations:
         self.relationships = relationships
         self.news = news
         self.metrics = metrics
-        self._missions: MissionService | None = None
         # Work a talk left behind (mission offers being generated), for shutdown.
         self._asides: set[asyncio.Task[None]] = set()
         self.actions = NpcActions(
@@ -211,41 +207,14 @@ class Conversations:
             ActionMetrics(registry),
         )
 
-    def mission_desk(self) -> MissionDesk | None:
-        """The game's mission desk (`game.missions`), when the game has one."""
-        desk = getattr(self.game, "missions", None)
-        return desk if isinstance(desk, MissionDesk) else None
+    def mission_desk(self) -> MissionDesk:
+        """The game's mission desk (`game.missions`, built right after the conversations)."""
+        return self.game.missions
 
-    def missions(self) -> MissionService | None:
-        """The mission service NPCs offer work through: the game's own when it has one (its
-        mission desk's, or `game.missions` itself), otherwise one built here on first use,
-        so an `offer_mission` action works either way."""
-        desk = self.mission_desk()
-        if desk is not None:
-            return desk.service
-        shared = getattr(self.game, "missions", None)
-        if isinstance(shared, MissionService):
-            return shared
-        if self._missions is None:
-            st = self.game.state
-            try:
-                metrics = GameplayMetrics(st.metrics.registry)
-            except ValueError:  # already registered by the game's own services
-                metrics = GameplayMetrics()
-            repos = st.persistence.repos
-            # The game's faction service when it has one (relations shift on completion).
-            factions = getattr(getattr(self.game, "factions", None), "service", None)
-            if not isinstance(factions, FactionService):
-                factions = FactionService(repos, self._gameplay_event, metrics)
-            self._missions = MissionService(repos, self.ai, factions, self._gameplay_event, metrics)
-        return self._missions
-
-    def _gameplay_event(self, ev: GameplayEvent) -> None:
-        """Events of the services built here that a player must see (SPEC §4.3 `event`)."""
-        if isinstance(ev, MissionOffered):
-            player = self.game.state.players.get(ev.player_id)
-            if player is not None:
-                self.game.set_mission(player, ev.mission_id, "offered")
+    def missions(self) -> MissionService:
+        """The mission service NPCs offer work through: the mission desk's, so an offer an NPC
+        makes is tracked, paid and told like one the player asked for."""
+        return self.game.missions.service
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ class ErrorCode(IntEnum):
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
     UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
     HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
+    CHAT_RATE_LIMITED = 15  # over CHAT_RATE_LIMIT chat/custom messages; the message was dropped
 
 
 class CloseCode(IntEnum):

@@ -15,6 +15,7 @@ export const ErrorCode = Object.freeze({
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
   HANDLER_FAILED: 14,
+  CHAT_RATE_LIMITED: 15,
 });
 
 export const CloseCode = Object.freeze({

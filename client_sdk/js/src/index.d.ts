@@ -26,7 +26,7 @@ export declare const StateFlag: { readonly FULL: 0x01 };
 export declare const ErrorCode: Readonly<Record<
   "BAD_JSON" | "UNKNOWN_OP" | "BAD_FIELD" | "BAD_FRAME" | "NOT_READY" | "IMPOSSIBLE_MOVE" |
   "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT" |
-  "UNKNOWN_TYPE" | "HANDLER_FAILED", number>>;
+  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "CHAT_RATE_LIMITED", number>>;
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
   "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |

@@ -72,10 +72,10 @@ class Connection(asyncio.Protocol):
         "admitted",
         "api",
         "behind_since",
+        "chat_times",
         "closing",
         "deadline",
         "errors",
-        "chat_times",
         "fd",
         "flood_seconds",
         "fragment_over",
@@ -97,6 +97,7 @@ class Connection(asyncio.Protocol):
         "rate_count",
         "rate_second",
         "rate_warned",
+        "refusal",
         "slot",
         "state",
         "transport",
@@ -119,6 +120,7 @@ class Connection(asyncio.Protocol):
         self.peer = "?"
         self.ip = "?"
         self.admitted = False  # counted in state.admission (released when the socket goes)
+        self.refusal: bytes | None = None  # the answer to a connection refused at accept
         now = time.monotonic()
         self.deadline = now + cfg.handshake_timeout
         self.last_ping = now
@@ -165,15 +167,16 @@ class Connection(asyncio.Protocol):
         if self.state.admission.connect(self.ip):
             self.admitted = True
             return
-        # Answered at once, before a byte is read: the connection costs nothing more.
+        # Answered when its request arrives (a client that has not finished sending its request
+        # may fail to read an early answer), without reading it; one that sends nothing is cut
+        # at the handshake deadline like any other.
         cap = cfg.max_connections_per_ip
         self.state.metrics.connections_refused.labels(reason="ip_connections").inc()
         log.info("%s: over %d connections from this address, refused (429)", self.peer, cap)
-        self._answer_http(
-            plain_response(
-                429, "Too Many Requests", f"more than {cap} connections from your address\n"
-            ).serialize()
-        )
+        self.api = None
+        self.refusal = plain_response(
+            429, "Too Many Requests", f"more than {cap} connections from your address\n"
+        ).serialize()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.admitted:
@@ -251,6 +254,9 @@ class Connection(asyncio.Protocol):
             if self.phase is Phase.HTTP:
                 if self.closing:
                     return  # answered (see _answer_http): the rest is not read
+                if self.refusal is not None:
+                    self._answer_http(self.refusal)
+                    return
                 first = self.head_bytes == 0
                 self.head_bytes += len(data)
                 if first or self.api is not None:

@@ -539,7 +539,7 @@ class Config(BaseSettings):
         " proxy, through which every client would share one address); empty = none.",
     )
     chat_rate_limit: int = Field(
-        10,
+        30,
         ge=1,
         description="chat and custom messages one client may send within CHAT_RATE_WINDOW; more"
         " are dropped with error 15 CHAT_RATE_LIMITED.",

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
+import os
 import ssl
+import sys
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -406,3 +408,27 @@ async def test_login_throttled_per_ip(start: ServerFactory) -> None:
     assert (status, body["error"], body["scope"]) == (429, "throttled", "ip")
     assert int(headers["Retry-After"]) >= 1
     assert ErrorCode.CHAT_RATE_LIMITED == 15
+
+
+async def test_healthcheck_follows_the_separate_port(start: ServerFactory, tmp_path: Path) -> None:
+    srv = await start(metrics_port=0)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SERVER_", "METRICS_"))},
+        "GANGGPT_ENV_FILE": str(tmp_path / "none.env"),
+        "SERVER_HOST": "127.0.0.1",
+        "SERVER_PORT": str(srv.port),
+        "METRICS_PORT": str(srv.ops_port),
+        "SQLITE_PATH": str(tmp_path / "x.db"),
+    }
+
+    async def healthcheck(**extra: str) -> int:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server", "healthcheck", "--timeout", "3",
+            env={**env, **extra}, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        return await asyncio.wait_for(proc.wait(), 60)
+
+    assert await healthcheck() == 0
+    # Asked on the game port (METRICS_PORT = SERVER_PORT: "same port"), /health is not there.
+    assert await healthcheck(METRICS_PORT=str(srv.port)) == 1

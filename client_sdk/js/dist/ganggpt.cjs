@@ -97,7 +97,8 @@ var ErrorCode = Object.freeze({
   ALREADY_WELCOMED: 11,
   STALE_INPUT: 12,
   UNKNOWN_TYPE: 13,
-  HANDLER_FAILED: 14
+  HANDLER_FAILED: 14,
+  CHAT_RATE_LIMITED: 15
 });
 var CloseCode = Object.freeze({
   NORMAL: 1e3,

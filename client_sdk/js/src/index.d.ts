@@ -112,6 +112,9 @@ export interface WelcomeLimits {
   slow_client_timeout: number;
   /** bytes the server holds for the client before close 4006 */
   send_queue_max: number;
+  /** chat and custom messages allowed within `chat_rate_window` seconds before error 15 */
+  chat_rate_limit: number;
+  chat_rate_window: number;
   aoi_near_distance: number;
   aoi_mid_distance: number;
   aoi_mid_every: number;

@@ -103,6 +103,7 @@ class CloseCode(IntEnum):
     REPLACED = 4010  # the same player resumed on another connection
     KICKED = 4011  # removed by an administrator
     RESUME_REFUSED = 4012  # hello.resume names a player still connected (that player stays); retry
+    FORBIDDEN = 4013  # admin console: a valid token without any admin permission
 
 
 class ProtocolError(Exception):

@@ -6,7 +6,7 @@ each step it takes; a step the table does not allow raises `IllegalStep` instead
 connection in a phase no code expects.
 
     HTTP --upgrade_game--> HELLO --hello--> AUTH --verified--> JOINING --welcomed--> PLAYING
-    HTTP --upgrade_admin--> ADMIN            (reserved: the admin console plugs in here)
+    HTTP --upgrade_admin--> ADMIN_AUTH --admin_authed--> ADMIN   (the admin console, SPEC §19)
     any open phase --close--> CLOSING --lost--> CLOSED;  any phase --lost--> CLOSED
 
 AUTH is where a hello's token is checked (guests pass straight through today); JOINING is
@@ -24,7 +24,8 @@ class Phase(enum.Enum):
     AUTH = "auth"  # hello read; its token (or guest name) is being verified
     JOINING = "joining"  # identity known; the player is being loaded and placed
     PLAYING = "playing"  # welcomed: game messages and INPUT frames
-    ADMIN = "admin"  # an administrator's session on /admin (reserved)
+    ADMIN_AUTH = "admin_auth"  # WebSocket open on /admin, waiting for the `auth` message
+    ADMIN = "admin"  # an administrator's session on /admin: commands and pushes
     CLOSING = "closing"  # a close was sent or the peer went away; nothing more is handled
     CLOSED = "closed"  # the socket is gone
 
@@ -35,6 +36,7 @@ class Step(enum.Enum):
     HELLO = "hello"  # a valid hello arrived
     VERIFIED = "verified"  # the hello's identity was accepted
     WELCOMED = "welcomed"  # the player is in the world and was sent `welcome`
+    ADMIN_AUTHED = "admin_authed"  # the admin `auth` message's token and grants were accepted
     CLOSE = "close"  # the server closes (any reason), or answered plain HTTP
     LOST = "lost"  # the socket is gone
 
@@ -46,14 +48,24 @@ class Accept(enum.Enum):
     HELLO = "hello"  # only a hello; anything else closes with BAD_HELLO
     NOT_READY = "not_ready"  # answered with NOT_READY: wait for the welcome
     GAME = "game"  # game messages and INPUT frames
-    ADMIN = "admin"  # admin commands (reserved)
+    ADMIN_AUTH = "admin_auth"  # only the admin `auth` message (JSON text)
+    ADMIN = "admin"  # admin commands (JSON text)
 
 
-_OPEN = (Phase.HTTP, Phase.HELLO, Phase.AUTH, Phase.JOINING, Phase.PLAYING, Phase.ADMIN)
+_OPEN = (
+    Phase.HTTP,
+    Phase.HELLO,
+    Phase.AUTH,
+    Phase.JOINING,
+    Phase.PLAYING,
+    Phase.ADMIN_AUTH,
+    Phase.ADMIN,
+)
 
 TRANSITIONS: dict[tuple[Phase, Step], Phase] = {
     (Phase.HTTP, Step.UPGRADE_GAME): Phase.HELLO,
-    (Phase.HTTP, Step.UPGRADE_ADMIN): Phase.ADMIN,
+    (Phase.HTTP, Step.UPGRADE_ADMIN): Phase.ADMIN_AUTH,
+    (Phase.ADMIN_AUTH, Step.ADMIN_AUTHED): Phase.ADMIN,
     (Phase.HELLO, Step.HELLO): Phase.AUTH,
     (Phase.AUTH, Step.VERIFIED): Phase.JOINING,
     (Phase.JOINING, Step.WELCOMED): Phase.PLAYING,
@@ -68,6 +80,7 @@ ACCEPTS: dict[Phase, Accept] = {
     Phase.AUTH: Accept.NOT_READY,
     Phase.JOINING: Accept.NOT_READY,
     Phase.PLAYING: Accept.GAME,
+    Phase.ADMIN_AUTH: Accept.ADMIN_AUTH,
     Phase.ADMIN: Accept.ADMIN,
     Phase.CLOSING: Accept.NOTHING,
     Phase.CLOSED: Accept.NOTHING,

@@ -23,6 +23,7 @@ from config import Config
 from config.checks import startup_facts
 from protocol import control
 from protocol.catalogue import CloseCode
+from server.admin.service import wire as wire_admin
 from server.auth.metrics import AuthMetrics
 from server.auth.service import AccountService
 from server.game.identity import wire_accounts
@@ -83,6 +84,7 @@ class Server:
         self.sweeper = sweeper
         self.tasks: list[asyncio.Task[None]] = []
         self.closed = asyncio.Event()
+        self._closing: asyncio.Task[None] | None = None
         self.unwatch_gc: Callable[[], None] = lambda: None
 
     @property
@@ -150,7 +152,20 @@ class Server:
             c.abort()
         log.info("drained %d players", len(players))
 
+    def restart(self) -> None:
+        """Drain and stop (the admin console's `server.restart`); the process supervisor
+        starts the server again. `serve` returns once this is done."""
+        if self._closing is None:
+            log.warning("restart requested from the admin console: draining")
+            self._closing = asyncio.get_running_loop().create_task(self._close(drain=True))
+
     async def close(self, drain: bool = True) -> None:
+        """Close once; a second call (or one during an admin restart) waits for the first."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close(drain))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, drain: bool) -> None:
         if self.closed.is_set():
             return
         if drain:
@@ -161,6 +176,9 @@ class Server:
                 c.abort()
         self.tick.stop()
         self.sweeper.running = False
+        if self.state.admin is not None:
+            with contextlib.suppress(Exception):
+                await self.state.admin.stop()
         with contextlib.suppress(Exception):
             await self.state.game.stop()
         for t in self.tasks:
@@ -239,6 +257,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     state.world.commands.register_metrics(metrics.registry)
     state.accounts = build_accounts(config, persistence, metrics.registry)
     wire_accounts(state)  # hellos identified by token (or as guests); ended sessions close
+    admin = wire_admin(state)  # /admin and /admin/api; its sessions close when logins end
     loop = asyncio.get_running_loop()
     try:
         tcp = await loop.create_server(
@@ -284,6 +303,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     tick = TickLoop(state)
     sweeper = Sweeper(state)
     server = Server(state, tcp, tick, sweeper, ops)
+    admin.request_restart = server.restart
     server.tasks = [loop.create_task(tick.run()), loop.create_task(sweeper.run())]
     server.unwatch_gc = watch_gc(metrics)
     for fact in startup_facts(config):
@@ -329,7 +349,11 @@ async def serve(config: Config) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    stopped = loop.create_task(stop.wait())
+    restarted = loop.create_task(server.closed.wait())
+    await asyncio.wait((stopped, restarted), return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    restarted.cancel()
     log.info("shutting down: draining clients")
     await server.close(drain=True)
     log.info("stopped")

@@ -127,8 +127,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hc.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
     hc.set_defaults(func=_cmd_healthcheck)
+    role = sub.add_parser(
+        "role",
+        help="give an account a role (player, premium, moderator, admin, owner): how the first"
+        " administrator of the admin console is made; audited as actor `cli`",
+    )
+    role.add_argument("username", help="the account's username")
+    role.add_argument("role", help="the role to give")
+    role.set_defaults(func=_cmd_role)
     _add_data_commands(sub)
     return p
+
+
+def _cmd_role(args: argparse.Namespace) -> int:
+    import orjson
+
+    from server.admin.grant import GrantError, run_set_role
+
+    cfg = _config(args)
+    try:
+        out = run_set_role(cfg, args.username, args.role)
+    except GrantError as e:
+        sys.stderr.write(f"ganggpt role: {e}\n")
+        return 1
+    except Exception as e:  # unreachable database...: a message, not a traceback
+        sys.stderr.write(f"ganggpt role: {type(e).__name__}: {e}\n")
+        return 1
+    sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

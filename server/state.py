@@ -20,6 +20,7 @@ from server.replication.view import Viewers
 from server.world.world import World
 
 if TYPE_CHECKING:
+    from server.admin.service import AdminService
     from server.auth.service import AccountService
     from server.game.core import Game
     from server.game.player import Player
@@ -58,6 +59,8 @@ class ServerState:
     admission: Admission = field(init=False, repr=False)
     # Accounts, tokens and live display names (server/auth); built by start_server.
     accounts: AccountService | None = None
+    # The admin console (server/admin): /admin and /admin/api; built by start_server.
+    admin: AdminService | None = None
 
     @classmethod
     def create(

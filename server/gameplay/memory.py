@@ -39,7 +39,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -285,6 +285,45 @@ class MemoryService:
             )
         )
         return mid
+
+    async def edit(
+        self,
+        npc_key: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        """Change one memory (the admin console), stored and in this process's recent ones;
+        False if neither has it. A memory still queued for storage is changed only here."""
+        if weight is not None:
+            weight = min(max(int(weight), 0), 100)
+        stored = await self.repos.npc_memory.edit(
+            npc_key, memory_id, weight=weight, content=content
+        )
+        fresh = False
+        ring = self._fresh.get(npc_key)
+        for i, m in enumerate(ring or ()):
+            if m.memory_id == memory_id and ring is not None:
+                ring[i] = replace(
+                    m,
+                    emotional_weight=m.emotional_weight if weight is None else weight,
+                    content=m.content if content is None else content,
+                )
+                fresh = True
+        return stored or fresh
+
+    async def forget(self, npc_key: str, memory_id: str) -> bool:
+        """Delete one memory (the admin console); False if it was not found."""
+        stored = await self.repos.npc_memory.delete(npc_key, memory_id)
+        ring = self._fresh.get(npc_key)
+        fresh = False
+        if ring is not None:
+            keep = [m for m in ring if m.memory_id != memory_id]
+            fresh = len(keep) != len(ring)
+            ring.clear()
+            ring.extend(keep)
+        return stored or fresh
 
     def witness(self, world: World, event: NotableEvent) -> EventWitnessed:
         """Every NPC near `event` remembers it; witnesses with a faction may tell faction-mates

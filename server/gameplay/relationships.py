@@ -124,6 +124,23 @@ class RelationshipService:
         self._known[key] = rel
         return rel
 
+    async def set(
+        self, npc_key: str, player_id: str, *, affinity: int, trust: int | None = None
+    ) -> NpcRelationship:
+        """Set the values outright (the admin console's `npcs.edit`); durable when it returns."""
+        key = (npc_key, player_id)
+        async with self._lock(key):
+            old = await self.get(npc_key, player_id)
+            new = replace(
+                old,
+                affinity=clamp(affinity),
+                trust=old.trust if trust is None else clamp(trust),
+                updated_at=max(self.clock(), old.updated_at),
+            )
+            await self.repo.save(new)
+            self._known[key] = new
+        return new
+
     async def change(
         self,
         npc_key: str,

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 
 import h11
 
+from server.admin import http as admin_http
 from server.auth import http as auth_http
 from server.net.plain import PlainRequest, PlainResponse
 from server.state import ServerState
@@ -44,9 +45,11 @@ async def _auth(state: ServerState, request: PlainRequest) -> PlainResponse:
 
 
 def handler_for(path: str) -> Handler | None:
-    """The handler serving `path`, or None for paths websockets reads (/ws, /health...)."""
+    """The handler serving `path`, or None for paths websockets reads (/ws, /admin, /health...)."""
     if path == "/auth" or path.startswith("/auth/"):
         return _auth
+    if path.startswith("/admin/"):  # `/admin` itself is the console's WebSocket
+        return admin_http.handle
     return None
 
 

@@ -46,6 +46,7 @@ from server.net.http import OPS_PATHS, plain_response, route, too_large
 from server.state import ServerState
 
 if TYPE_CHECKING:
+    from server.admin.session import AdminSession
     from server.game.player import Player
 
 log = logging.getLogger("ganggpt.net")
@@ -58,17 +59,17 @@ INPUT_SIZE = INPUT.size  # 25-byte payload: a client frame is 2 header + 4 mask 
 INPUT_WIRE = 2 + 4 + INPUT_SIZE
 
 # WebSocket sessions by URL path (query string ignored): upgrades are served on these paths
-# only. `/admin` is reserved for the admin console: its issue adds
-# `"/admin": Step.UPGRADE_ADMIN` here and a handler for Phase.ADMIN; until then it is refused
-# like any unknown path, with a 404 that says why.
-SESSION_ROUTES: dict[str, Step] = {"/ws": Step.UPGRADE_GAME}
-RESERVED_ROUTES: dict[str, str] = {"/admin": "the admin console is not enabled on this server\n"}
+# only. `/admin` is the admin console (server/admin, SPEC §19): its messages go to an
+# AdminSession instead of the game.
+SESSION_ROUTES: dict[str, Step] = {"/ws": Step.UPGRADE_GAME, "/admin": Step.UPGRADE_ADMIN}
+ADMIN_OFF = "the admin console is not enabled on this server\n"
 
 
 class Connection(asyncio.Protocol):
     # Slots: 10,000 idle connections must cost little memory (a dict per object would not).
     __slots__ = (
         "ack",
+        "admin",
         "admitted",
         "api",
         "behind_since",
@@ -98,6 +99,7 @@ class Connection(asyncio.Protocol):
         "rate_second",
         "rate_warned",
         "refusal",
+        "rtt_ms",
         "slot",
         "state",
         "transport",
@@ -125,6 +127,7 @@ class Connection(asyncio.Protocol):
         self.deadline = now + cfg.handshake_timeout
         self.last_ping = now
         self.ping_out: float | None = None
+        self.rtt_ms: float | None = None  # round trip of the last keepalive ping (admin shows it)
         self.paused_since: float | None = None
         self.behind_since: float | None = None  # since when the client has not kept up
         self.fd = -1  # the socket, for the kernel's send queue (server.net.backlog)
@@ -147,6 +150,7 @@ class Connection(asyncio.Protocol):
         self.ack = 0
         self.join_task: asyncio.Task[None] | None = None
         self.held: bytearray | None = None  # bytes read while a tick was due (see data_received)
+        self.admin: AdminSession | None = None  # the console session, on /admin
 
     # --- asyncio.Protocol ---
 
@@ -198,6 +202,7 @@ class Connection(asyncio.Protocol):
         Runs once per connection, but is safe to call again."""
         wsadapter.forget_parser_error(self.ws)
         self.leave_world()
+        self._end_admin()
         self.phase = advance(self.phase, Step.LOST)
         self.state.connections.discard(self)
         if self.join_task is not None and not self.join_task.done():
@@ -356,6 +361,13 @@ class Connection(asyncio.Protocol):
         self.phase = advance(self.phase, Step.VERIFIED)
         return True
 
+    def admin_authed(self) -> bool:
+        """The admin session's token was accepted (server.admin.session.AdminClient)."""
+        if self.closing or self.phase is not Phase.ADMIN_AUTH:
+            return False
+        self.phase = advance(self.phase, Step.ADMIN_AUTHED)
+        return True
+
     def bind(self, player: Player, slot: int) -> bool:
         if self.closing or self.phase is not Phase.JOINING:
             return False
@@ -432,6 +444,7 @@ class Connection(asyncio.Protocol):
             self.ws.send_close(int(code), reason.encode()[:120].decode("utf-8", "ignore"))
         self.flush()
         self.leave_world()
+        self._end_admin()
         self.phase = advance(self.phase, Step.CLOSE)
         asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
 
@@ -471,7 +484,7 @@ class Connection(asyncio.Protocol):
         return rest
 
     def _serves_get(self, path: str) -> bool:
-        if path in SESSION_ROUTES or path in RESERVED_ROUTES:
+        if path in SESSION_ROUTES:
             return True
         return not self.state.config.metrics_separate and path in OPS_PATHS
 
@@ -487,6 +500,8 @@ class Connection(asyncio.Protocol):
         if response is None:
             path = request.path.split("?", 1)[0]
             step = SESSION_ROUTES.get(path)
+            if step is Step.UPGRADE_ADMIN and self.state.admin is None:
+                step = None
             response = self._refuse_upgrade(request, path, step is not None)
             if response is None:
                 response = self.ws.accept(request)
@@ -495,6 +510,8 @@ class Connection(asyncio.Protocol):
             return
         self.ws.send_response(response)
         self.phase = advance(self.phase, step)
+        if step is Step.UPGRADE_ADMIN and self.state.admin is not None:
+            self.admin = self.state.admin.session(self)
         # Only when the parser waits at a frame boundary: nothing parsed after the request.
         if not pipelined:
             wsadapter.drop_handshake_parser(self.ws)
@@ -516,7 +533,7 @@ class Connection(asyncio.Protocol):
             response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
             return response
         if not routed:
-            text = RESERVED_ROUTES.get(path, f"no WebSocket service at {path}; use /ws\n")
+            text = ADMIN_OFF if path == "/admin" else f"no WebSocket service at {path}; use /ws\n"
             st.metrics.connections_refused.labels(reason="path").inc()
             return plain_response(404, "Not Found", text)
         origin = request.headers.get("Origin")
@@ -557,6 +574,8 @@ class Connection(asyncio.Protocol):
                     if not self.fragment_over:
                         self._on_message(self.fragment_text, data)
         elif op is Opcode.PONG:
+            if self.ping_out is not None:
+                self.rtt_ms = (time.monotonic() - self.ping_out) * 1000.0
             self.ping_out = None
 
     def _on_message(self, is_text: bool, data: bytes) -> None:
@@ -577,6 +596,10 @@ class Connection(asyncio.Protocol):
                     self.game.movement.on_input(player, inp)
             except ProtocolError as e:
                 self.fail(e)
+            return
+        if phase is Phase.ADMIN or phase is Phase.ADMIN_AUTH:
+            if self.admin is not None:  # counted in the message budget by _on_frame
+                self.admin.on_message(is_text, data)
             return
         accept = ACCEPTS[phase]
         if accept is Accept.HELLO:
@@ -686,15 +709,24 @@ class Connection(asyncio.Protocol):
             self.phase = advance(self.phase, Step.CLOSE)
         self.game.join.leave(player, keep_for_resume=self.keep_for_resume)
 
+    def _end_admin(self) -> None:
+        admin, self.admin = self.admin, None
+        if admin is not None:
+            admin.ended()
+
     # --- housekeeping, called about once a second off the tick ---
 
     def housekeep(self, now: float) -> None:
         cfg = self.state.config
         if self.closing or self.phase is Phase.CLOSED or self.phase is Phase.CLOSING:
             return
-        if self.phase in (Phase.HTTP, Phase.HELLO) and now > self.deadline:
+        if self.phase in (Phase.HTTP, Phase.HELLO, Phase.ADMIN_AUTH) and now > self.deadline:
             if self.phase is Phase.HTTP:
                 self.abort()
+            elif self.phase is Phase.ADMIN_AUTH:
+                self.close(
+                    CloseCode.HANDSHAKE_TIMEOUT, f"no auth within {cfg.handshake_timeout:g} s"
+                )
             else:
                 self.close(
                     CloseCode.HANDSHAKE_TIMEOUT, f"no hello within {cfg.handshake_timeout:g} s"

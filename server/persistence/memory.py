@@ -358,6 +358,19 @@ class MemoryPersistence:
     async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
         return await self.storage.prune_npc_memories(now, created_before)
 
+    async def edit_npc_memory(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        return await self.storage.edit_npc_memory(npc_id, memory_id, weight=weight, content=content)
+
+    async def delete_npc_memory(self, npc_id: str, memory_id: str) -> bool:
+        return await self.storage.delete_npc_memory(npc_id, memory_id)
+
     async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
         return await self.storage.npc_relationship(npc_key, player_id)
 

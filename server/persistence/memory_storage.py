@@ -591,6 +591,31 @@ class MemoryStorage(AuthMemory):
         self._memories = keep
         return n
 
+    async def edit_npc_memory(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        m = self._memories.get(memory_id)
+        if m is None or m.npc_id != npc_id:
+            return False
+        self._memories[memory_id] = replace(
+            m,
+            emotional_weight=m.emotional_weight if weight is None else int(weight),
+            content=m.content if content is None else copy.deepcopy(content),
+        )
+        return True
+
+    async def delete_npc_memory(self, npc_id: str, memory_id: str) -> bool:
+        m = self._memories.get(memory_id)
+        if m is None or m.npc_id != npc_id:
+            return False
+        del self._memories[memory_id]
+        return True
+
     async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
         return self._relationships.get((npc_key, player_id))
 

@@ -225,6 +225,21 @@ class NpcMemoryRepository(Protocol):
         """Delete expired memories and, with `created_before`, older ones; how many went."""
         ...
 
+    async def edit(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        """Change one stored memory (durable when it returns); False if not found."""
+        ...
+
+    async def delete(self, npc_id: str, memory_id: str) -> bool:
+        """Delete one stored memory (durable when it returns); False if not found."""
+        ...
+
 
 class NpcRelationshipRepository(Protocol):
     async def get(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...
@@ -382,6 +397,15 @@ class DomainStore(Protocol):
         self, factor_milli: int, floor: int, created_before: float
     ) -> int: ...
     async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int: ...
+    async def edit_npc_memory(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool: ...
+    async def delete_npc_memory(self, npc_id: str, memory_id: str) -> bool: ...
     async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...
     async def save_npc_relationship(self, rel: NpcRelationship) -> None: ...
     def record_ai_call(self, call: AiCall) -> bool: ...
@@ -619,10 +643,11 @@ class _Companions:
 SEALED = "sealed"  # npc_memories.content of a sealed memory: {"sealed": "enc1:<kid>:..."}
 
 
-def memory_purpose(npc_id: str, player_id: str | None) -> str:
-    """What a memory's ciphertext is bound to: one copied to another NPC's or player's row
-    fails to open instead of being read there."""
-    return f"npc_memories.content:{npc_id}:{player_id or ''}"
+def memory_purpose(npc_id: str) -> str:
+    """What a memory's ciphertext is bound to: one copied to another NPC's row fails to open
+    instead of being read there. (Not the memory id, which the store makes, nor the player,
+    which an edit does not name.)"""
+    return f"npc_memories.content:{npc_id}"
 
 
 class _NpcMemory:
@@ -637,11 +662,11 @@ class _NpcMemory:
         self._fields = fields if isinstance(fields, AesGcmFields) else None
         self.unreadable = 0  # memories left out because they could not be opened
 
-    def _seal(self, npc_id: str, player_id: str | None, content: dict[str, Any]) -> dict[str, Any]:
+    def _seal(self, npc_id: str, content: dict[str, Any]) -> dict[str, Any]:
         if self._fields is None:
             return content
         text = orjson.dumps(content).decode()
-        return {SEALED: self._fields.seal(text, purpose=memory_purpose(npc_id, player_id))}
+        return {SEALED: self._fields.seal(text, purpose=memory_purpose(npc_id))}
 
     def _open(self, memories: list[NpcMemory]) -> list[NpcMemory]:
         out: list[NpcMemory] = []
@@ -654,7 +679,7 @@ class _NpcMemory:
             try:
                 if self._fields is None:
                     raise DecryptionError("ENCRYPTION_KEY is not set")
-                text = self._fields.open(sealed, purpose=memory_purpose(m.npc_id, m.player_id))
+                text = self._fields.open(sealed, purpose=memory_purpose(m.npc_id))
                 content = orjson.loads(text)
             except (DecryptionError, orjson.JSONDecodeError) as err:
                 self.unreadable += 1
@@ -677,7 +702,7 @@ class _NpcMemory:
         return self._s.add_npc_memory(
             npc_id,
             memory_type,
-            self._seal(npc_id, player_id, content),
+            self._seal(npc_id, content),
             player_id=player_id,
             emotional_weight=emotional_weight,
             expires_at=expires_at,
@@ -701,6 +726,22 @@ class _NpcMemory:
 
     async def prune(self, now: float, created_before: float | None = None) -> int:
         return await self._s.prune_npc_memories(now, created_before)
+
+    async def edit(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        if weight is not None:
+            check_emotional_weight(weight)
+        sealed = None if content is None else self._seal(npc_id, content)
+        return await self._s.edit_npc_memory(npc_id, memory_id, weight=weight, content=sealed)
+
+    async def delete(self, npc_id: str, memory_id: str) -> bool:
+        return await self._s.delete_npc_memory(npc_id, memory_id)
 
 
 def check_relationship(rel: NpcRelationship) -> None:

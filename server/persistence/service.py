@@ -770,6 +770,29 @@ class PersistenceService:
         n: int = await self._read(self.storage.prune_npc_memories(now, created_before))
         return n
 
+    async def edit_npc_memory(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        """Straight to the database (an admin edit must answer truthfully); the NPC's cached
+        latest memories are dropped so the next read sees it."""
+        done: bool = await self._read(
+            self.storage.edit_npc_memory(npc_id, memory_id, weight=weight, content=content)
+        )
+        with contextlib.suppress(Exception):  # the cached copy expires anyway (REDIS_TTL)
+            await self.cache.delete(self.keys.npc_memory(npc_id))
+        return done
+
+    async def delete_npc_memory(self, npc_id: str, memory_id: str) -> bool:
+        done: bool = await self._read(self.storage.delete_npc_memory(npc_id, memory_id))
+        with contextlib.suppress(Exception):
+            await self.cache.delete(self.keys.npc_memory(npc_id))
+        return done
+
     async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
         result: NpcRelationship | None = await self._read(
             self.storage.npc_relationship(npc_key, player_id)

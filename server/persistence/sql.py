@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
-from server.persistence.auth_sql import AuthSql
+from server.persistence.auth_sql import AuthSql, as_uuid
 from server.persistence.models import (
     Account,
     AiCall,
@@ -823,6 +823,41 @@ class SqlStorage(AuthSql):
                 )
                 n += await self._changes(c, status)
         return n
+
+    async def edit_npc_memory(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        mid = as_uuid(memory_id)
+        if mid is None:
+            return False
+        sets: list[str] = ["npc_id = npc_id"]
+        args: list[Any] = [mid, npc_id]
+        if weight is not None:
+            args.append(int(weight))
+            sets.append(f"emotional_weight = ${len(args)}")
+        if content is not None:
+            args.append(_dumps(content))
+            sets.append(f"content = ${len(args)}")
+        async with self._tx() as c:
+            status = await c.execute(
+                f"UPDATE npc_memories SET {', '.join(sets)} WHERE id = $1 AND npc_id = $2", *args
+            )
+            return await self._changes(c, status) > 0
+
+    async def delete_npc_memory(self, npc_id: str, memory_id: str) -> bool:
+        mid = as_uuid(memory_id)
+        if mid is None:
+            return False
+        async with self._tx() as c:
+            status = await c.execute(
+                "DELETE FROM npc_memories WHERE id = $1 AND npc_id = $2", mid, npc_id
+            )
+            return await self._changes(c, status) > 0
 
     async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None:
         async with self._read() as c:

@@ -14,7 +14,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
 from server.persistence.auth_storage import AuthStorage
@@ -150,6 +150,21 @@ class Storage(AuthStorage, Protocol):
     async def prune_npc_memories(self, now: float, created_before: float | None = None) -> int:
         """Delete expired memories and those created before `created_before` (PostgreSQL:
         whole old monthly partitions are dropped); returns how many went."""
+        ...
+
+    async def edit_npc_memory(
+        self,
+        npc_id: str,
+        memory_id: str,
+        *,
+        weight: int | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> bool:
+        """Change one memory of `npc_id` (the admin console); False if there is no such one."""
+        ...
+
+    async def delete_npc_memory(self, npc_id: str, memory_id: str) -> bool:
+        """Delete one memory of `npc_id` (the admin console); False if there is no such one."""
         ...
 
     async def npc_relationship(self, npc_key: str, player_id: str) -> NpcRelationship | None: ...

@@ -85,3 +85,22 @@ async def test_npc_relationship_upsert_never_goes_back(storage: Storage) -> None
     assert (r.affinity, r.trust, r.conversations) == (30, 20, 2)
     assert abs(r.updated_at - (t + 1)) < 1e-3
     assert await storage.npc_relationship("npc:1:6", pid) is None
+
+
+async def test_one_memory_can_be_edited_and_deleted(storage: Storage) -> None:
+    """The admin console's memory edit and delete: only that NPC's memory, truthfully."""
+    pid = await new_player(storage)
+    t = time.time()
+    mine, other = uid(), uid()
+    await storage.apply(AddNpcMemory(mine, "npc-7", pid, "x", {"text": "a", "k": 1}, 50, t, None))
+    await storage.apply(AddNpcMemory(other, "npc-8", pid, "x", {"text": "b"}, 50, t, None))
+    assert await storage.edit_npc_memory("npc-7", mine, weight=5, content={"text": "c", "k": 1})
+    assert not await storage.edit_npc_memory("npc-8", mine, weight=1)  # not npc-8's
+    assert not await storage.edit_npc_memory("npc-7", "not-a-uuid", weight=1)
+    got = await storage.npc_memories("npc-7")
+    assert [(m.content, m.emotional_weight) for m in got] == [({"text": "c", "k": 1}, 5)]
+    assert not await storage.delete_npc_memory("npc-7", other)
+    assert await storage.delete_npc_memory("npc-7", mine)
+    assert not await storage.delete_npc_memory("npc-7", mine)
+    assert await storage.npc_memories("npc-7") == []
+    assert len(await storage.npc_memories("npc-8")) == 1

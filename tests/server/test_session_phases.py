@@ -52,7 +52,7 @@ class Session(RuleBasedStateMachine):
     @invariant()
     def admin_never_plays(self) -> None:
         if Step.UPGRADE_ADMIN in self.history:
-            assert self.phase in (Phase.ADMIN, Phase.CLOSING, Phase.CLOSED)
+            assert self.phase in (Phase.ADMIN_AUTH, Phase.ADMIN, Phase.CLOSING, Phase.CLOSED)
 
 
 TestSession = Session.TestCase

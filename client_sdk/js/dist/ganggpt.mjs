@@ -37,7 +37,9 @@ var CloseCode = Object.freeze({
   TOO_MANY_ERRORS: 4008,
   REPLACED: 4010,
   KICKED: 4011,
-  RESUME_REFUSED: 4012
+  RESUME_REFUSED: 4012,
+  FORBIDDEN: 4013
+  // the admin console only: a valid token without any admin permission
 });
 var ERROR_NAMES = new Map(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
 var CLOSE_NAMES = new Map(Object.entries(CloseCode).map(([k, v]) => [v, k]));

@@ -38,6 +38,7 @@ export const CloseCode = Object.freeze({
   REPLACED: 4010,
   KICKED: 4011,
   RESUME_REFUSED: 4012,
+  FORBIDDEN: 4013, // the admin console only: a valid token without any admin permission
 });
 
 const ERROR_NAMES = new Map(Object.entries(ErrorCode).map(([k, v]) => [v, k]));

@@ -30,7 +30,8 @@ export declare const ErrorCode: Readonly<Record<
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
   "INTERNAL_ERROR" | "SERVICE_RESTART" | "UNSUPPORTED_VERSION" | "HANDSHAKE_TIMEOUT" | "BAD_HELLO" | "AUTH_FAILED" |
-  "SERVER_FULL" | "TOO_SLOW" | "FLOODING" | "TOO_MANY_ERRORS" | "REPLACED" | "KICKED" | "RESUME_REFUSED", number>>;
+  "SERVER_FULL" | "TOO_SLOW" | "FLOODING" | "TOO_MANY_ERRORS" | "REPLACED" | "KICKED" | "RESUME_REFUSED" |
+  "FORBIDDEN", number>>;
 export declare const CLIENT_FIELDS: Readonly<Record<string, readonly string[]>>;
 export declare const SERVER_FIELDS: Readonly<Record<string, readonly [readonly string[], readonly string[]]>>;
 

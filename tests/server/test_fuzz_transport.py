@@ -38,9 +38,10 @@ from server.persistence.memory import MemoryPersistence
 from tests.server.conftest import BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))  # per endpoint, per run
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))  # per endpoint, per run
 RSS_GROWTH_MAX_MB = 150.0
 RATE_SHARE = 0.4  # of SEND_RATE, kept by the observer while the fuzzer runs
+PW = "correct horse battery staple"
 
 
 def _client_texts() -> list[bytes]:
@@ -55,21 +56,36 @@ GAME_BINARY = [encode_input(InputFrame(7, 3, 12.5, -40.25, 30.0, 90.0))]
 @dataclass(frozen=True)
 class Endpoint:
     path: str
-    first: Callable[[int], bytes]  # the n-th connection's valid first message
+    first: Callable[[Live, int], bytes]  # the n-th connection's valid first message
     texts: list[bytes]  # valid text messages, seeds for mutation
     welcome: bytes  # in the answer to a valid first message
     binaries: list[bytes] = field(default_factory=list)
 
 
-# WebSocket endpoints fuzzed. The admin console's endpoint is added with one line once it is
-# served: Endpoint("/admin", admin_first_message, ADMIN_COMMAND_TEXTS).
+# Admin commands a moderator may run that touch no one (the observer must not be kicked).
+ADMIN_TEXTS = [
+    b'{"op":"cmd","id":1,"cmd":"players.list","args":{}}',
+    b'{"op":"cmd","id":2,"cmd":"players.inspect","args":{"player":"fuzz1"}}',
+    b'{"op":"cmd","id":3,"cmd":"server.metrics","args":{}}',
+    b'{"op":"cmd","id":4,"cmd":"players.warn","args":{"player":"nobody here","reason":"x"}}',
+    b'{"op":"cmd","id":5,"cmd":"logs.tail","args":{"n":5}}',
+    b'{"op":"cmd","id":6,"cmd":"players.notes","args":{"player":"nobody here"}}',
+]
+
+# WebSocket endpoints fuzzed: one line each.
 ENDPOINTS = [
     Endpoint(
         "/ws",
-        lambda n: b'{"op":"hello","v":1,"name":"fuzz%d"}' % n,
+        lambda live, n: b'{"op":"hello","v":1,"name":"fuzz%d"}' % n,
         GAME_TEXTS,
         b'"op":"welcome"',
         GAME_BINARY,
+    ),
+    Endpoint(
+        "/admin",
+        lambda live, n: b'{"op":"auth","token":"%s"}' % live.admin_token.encode(),
+        ADMIN_TEXTS,
+        b'"op":"authed"',
     ),
 ]
 
@@ -86,8 +102,25 @@ class Live:
         self.thread.start()
         assert self.ready.wait(30), "the server did not start"
         assert self.server is not None
-        self.port = self.server.port
+        self.port: int = self.server.port
         self.n = 0
+        self.admin_token = self._moderator()
+
+    def _moderator(self) -> str:
+        """An access token of a moderator (kick and warn, no ban, no restart)."""
+        import asyncio
+
+        async def make() -> str:
+            assert self.server is not None and self.server.state.accounts is not None
+            accounts = self.server.state.accounts
+            acc = await accounts.register(
+                username="fuzzmod", email="fuzzmod@example.com", password=PW, ip="127.0.0.1"
+            )
+            await accounts.set_role(acc.id, "moderator")
+            pair = await accounts.login({"login": "fuzzmod", "password": PW}, ip="127.0.0.1")
+            return pair.access_token
+
+        return asyncio.run_coroutine_threadsafe(make(), self.loop).result(30)
 
     def _run(self) -> None:
         cfg = load_config(
@@ -96,6 +129,9 @@ class Live:
             handshake_timeout=2.0,
             max_players=1000,
             resume_window=0.0,
+            jwt_secret=os.urandom(32).hex(),
+            access_token_ttl=3600,
+            bcrypt_rounds=10,
         )
 
         async def up() -> None:
@@ -372,7 +408,7 @@ def test_fuzz_websocket_frames(live: Live, observer: Observer, ep: Endpoint) -> 
         assert sock is not None, "the upgrade was refused"
         try:
             if first == "valid":
-                sock.sendall(ws_frame(1, ep.first(live.next_id())))
+                sock.sendall(ws_frame(1, ep.first(live, live.next_id())))
                 seen[0] += 1
                 got, deadline = b"", time.time() + 3
                 while ep.welcome not in got and time.time() < deadline:
@@ -382,7 +418,7 @@ def test_fuzz_websocket_frames(live: Live, observer: Observer, ep: Endpoint) -> 
                     got += more
                 seen[1] += ep.welcome in got
             elif first == "frame":
-                frames = [ws_frame(1, ep.first(live.next_id())), *frames]
+                frames = [ws_frame(1, ep.first(live, live.next_id())), *frames]
             data = b"".join(frames)
             with contextlib.suppress(OSError):
                 if split:  # byte by byte at the start: frames cut at every boundary

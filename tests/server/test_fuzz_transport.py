@@ -453,7 +453,16 @@ def test_fuzz_raw_http(live: Live, observer: Observer) -> None:
     t0, tick0, rss0 = time.time(), live.tick, _rss_mb()
     methods = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"\x00"])
     paths = st.sampled_from(
-        [b"/ws", b"/admin", b"/health", b"/metrics", b"/auth/login", b"/", b"*"]
+        [
+            b"/ws",
+            b"/admin",
+            b"/health",
+            b"/metrics",
+            b"/auth/login",
+            b"/admin/api/players.list",
+            b"/",
+            b"*",
+        ]
     )
     requests = st.one_of(
         mutated(HTTP_SEEDS),

@@ -179,7 +179,6 @@ async def test_each_fragment_counts(start: ServerFactory, observers: list[Observ
     err = await c.text("error", 15)
     assert err["name"] == "RATE_LIMITED"
     assert not any(t.get("op") == "chat" for t in c.texts)  # the message was dropped
-    await wait_for(lambda: int(time.monotonic()) > int(time.monotonic() - 1), 2, "next second")
     await c.drain(1.1)  # a new one-second window
     await c.ws.send(text)
     said = await c.text("chat")
@@ -194,6 +193,9 @@ async def test_chat_and_custom_have_their_own_lower_limit(
     srv = await start(**OBSERVED, chat_rate_limit=3, chat_rate_window=60)
     obs = await observe(srv, observers)
     c = await open_client(srv.url, "chatty")
+    # A chat sent before the first tick has placed the speaker in a cell reaches no one (the
+    # game layer's delivery; not this test's subject): wait for a patch first.
+    await c.until(lambda c: len(c.frames) >= 2, 15)
     t0 = time.time()
     for i in range(3):
         await c.ws.send(orjson.dumps({"op": "chat", "text": f"hi {i}"}).decode())

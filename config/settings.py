@@ -768,7 +768,8 @@ def origin_list(text: str) -> list[str]:
             out.append(item)
             continue
         parts = urlsplit(item)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Any scheme: game clients' embedded browsers have their own (RAGE:MP's package://).
+        if not re.fullmatch(r"[a-z][a-z0-9+.-]*", parts.scheme) or not parts.hostname:
             raise ValueError(f"{raw.strip()!r} is not an origin like https://example.com")
         if parts.path or parts.query or parts.fragment or parts.username:
             raise ValueError(f"{raw.strip()!r}: an origin has no path, query or user")

@@ -229,7 +229,9 @@ def test_chat_limit_must_be_lower_than_the_message_budget() -> None:
 async def test_origin_checked_against_cors_origins(
     start: ServerFactory, observers: list[Observer]
 ) -> None:
-    srv = await start(**OBSERVED, cors_origins="https://good.example, http://localhost:3000")
+    srv = await start(
+        **OBSERVED, cors_origins="https://good.example, http://localhost:3000, package://ganggpt"
+    )
     obs = await observe(srv, observers)  # no Origin: not a browser, allowed
     t0 = time.time()
     assert await refused_status(srv.url, origin="https://evil.example") == 403
@@ -238,6 +240,7 @@ async def test_origin_checked_against_cors_origins(
     for name, origin in (
         ("good", "https://good.example"),
         ("local", "http://localhost:3000"),
+        ("cef", "package://ganggpt"),  # a game client's embedded browser
         ("same", f"http://127.0.0.1:{srv.port}"),  # a page this server serves
     ):
         c = await open_client(srv.url, name, origin=origin)
@@ -250,7 +253,7 @@ async def test_origin_checked_against_cors_origins(
 
 def test_cors_origins_are_validated() -> None:
     with pytest.raises(ConfigError, match="CORS_ORIGINS"):
-        load_config(**BASE, cors_origins="https://ok.example, ftp://nope")
+        load_config(**BASE, cors_origins="https://ok.example, just-a-host")
     with pytest.raises(ConfigError, match="CORS_ORIGINS"):
         load_config(**BASE, cors_origins="https://ok.example/path")
     with pytest.raises(ConfigError, match="IP_LIMITS_EXEMPT"):

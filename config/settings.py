@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import math
 import os
 import re
@@ -318,7 +319,10 @@ class Config(BaseSettings):
     jwt_secret: str | None = Field(None, description="HMAC secret for player tokens (accounts).")
     encryption_key: str | None = None
     cors_origins: str = Field(
-        "", description="Comma-separated origins allowed for browser clients."
+        "",
+        description="Comma-separated origins (scheme://host[:port]) whose pages may open the"
+        " WebSocket; * = any. A request without Origin (not a browser) is always allowed, a page"
+        " served by this server itself too; any other Origin is refused 403.",
     )
 
     # --- gameplay: NPC memory, rumours, relationships, companions (issue 9) ---
@@ -571,6 +575,53 @@ class Config(BaseSettings):
         description="Largest HTTP request head (request line and headers), bytes; a larger one"
         " is answered 431 and closed.",
     )
+    max_connections_per_ip: int = Field(
+        32,
+        ge=0,
+        description="Open connections one client address may hold (every kind: WebSocket and"
+        " HTTP); one more is answered 429 and closed. 0 = no limit.",
+    )
+    handshakes_per_ip: int = Field(
+        30,
+        ge=0,
+        description="WebSocket upgrades one address may ask for within HANDSHAKE_RATE_WINDOW;"
+        " more are answered 429 with Retry-After. 0 = no limit.",
+    )
+    handshake_rate_window: float = Field(
+        10.0, gt=0, le=3600, description="Seconds of the sliding window HANDSHAKES_PER_IP counts."
+    )
+    ip_limits_exempt: str = Field(
+        "127.0.0.0/8,::1/128",
+        description="Comma-separated addresses or networks (CIDR) that MAX_CONNECTIONS_PER_IP and"
+        " HANDSHAKES_PER_IP do not apply to: by default loopback (load tools, a local reverse"
+        " proxy, through which every client would share one address); empty = none.",
+    )
+    chat_rate_limit: int = Field(
+        30,
+        ge=1,
+        description="chat and custom messages one client may send within CHAT_RATE_WINDOW; more"
+        " are dropped with error 18 CHAT_RATE_LIMITED.",
+    )
+    chat_rate_window: float = Field(
+        10.0, gt=0, le=3600, description="Seconds of the sliding window CHAT_RATE_LIMIT counts."
+    )
+    tls_cert_file: str | None = Field(
+        None,
+        description="PEM certificate chain: with TLS_KEY_FILE, the server port speaks TLS"
+        " (wss://, https://; TLS 1.2 minimum). Unset = plain TCP (TLS terminated in front).",
+    )
+    tls_key_file: str | None = Field(None, description="PEM private key of TLS_CERT_FILE.")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port serving /health and /metrics on their own, so the game port exposes"
+        " only the game; unset = on the game port in development, 22006 in production; equal to"
+        " SERVER_PORT = on the game port; 0 = any free port (tests).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the separate /health and /metrics port listens on."
+    )
 
     @model_validator(mode="after")
     def _check_relations(self) -> Config:
@@ -608,6 +659,7 @@ class Config(BaseSettings):
             problems.append(
                 "AOI_CELL_SIZE: too small for AOI_RADIUS (more than 64 cells across the radius)"
             )
+        problems.extend(self._transport_problems())
         if self.client_send_queue_max <= self.send_buffer_high:
             problems.append("CLIENT_SEND_QUEUE_MAX: must be greater than SEND_BUFFER_HIGH")
         for mod in filter(None, (m.strip() for m in self.game_modules.split(","))):
@@ -616,6 +668,55 @@ class Config(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _transport_problems(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            origin_list(self.cors_origins)
+        except ValueError as err:
+            problems.append(f"CORS_ORIGINS: {err}")
+        try:
+            exempt_networks(self.ip_limits_exempt)
+        except ValueError as err:
+            problems.append(f"IP_LIMITS_EXEMPT: {err}")
+        if self.chat_rate_limit / self.chat_rate_window >= self.input_rate_limit:
+            problems.append(
+                "CHAT_RATE_LIMIT: must be a lower rate than INPUT_RATE_LIMIT"
+                f" ({self.input_rate_limit}/s) over CHAT_RATE_WINDOW"
+            )
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            missing = "TLS_KEY_FILE" if self.tls_cert_file else "TLS_CERT_FILE"
+            problems.append(f"{missing}: TLS needs both TLS_CERT_FILE and TLS_KEY_FILE")
+        for name, path in (
+            ("TLS_CERT_FILE", self.tls_cert_file),
+            ("TLS_KEY_FILE", self.tls_key_file),
+        ):
+            if path and not os.path.isfile(path):
+                problems.append(f"{name}: no such file: {path}")
+        if self.metrics_separate and self.metrics_bind[1] == self.server_port != 0:
+            problems.append("METRICS_PORT: the separate port must differ from SERVER_PORT")
+        return problems
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(origin_list(self.cors_origins))
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert_file and self.tls_key_file)
+
+    @property
+    def metrics_separate(self) -> bool:
+        """Whether /health and /metrics have their own listener (not the game port)."""
+        if self.metrics_port is None:
+            return self.env == "production"
+        return self.metrics_port == 0 or self.metrics_port != self.server_port
+
+    @property
+    def metrics_bind(self) -> tuple[str, int]:
+        """(host, port) of the separate /health and /metrics listener."""
+        port = DEFAULT_METRICS_PORT if self.metrics_port is None else self.metrics_port
+        return self.metrics_host, port
 
     def _ai_problems(self) -> list[str]:
         """A provider that is selected but cannot work is named now, not at the first talk."""
@@ -716,6 +817,45 @@ def jwt_secret_problems(secret: str | None) -> list[str]:
     if len(set(secret)) < 8:
         return ["has too few distinct characters to be random; use `openssl rand -hex 32`"]
     return []
+
+
+DEFAULT_METRICS_PORT = 22006  # /health and /metrics in production unless METRICS_PORT is set
+
+
+def origin_list(text: str) -> list[str]:
+    """CORS_ORIGINS as normalised origins (`scheme://host[:port]`, lower case), `*` or `null`."""
+    out: list[str] = []
+    for raw in text.split(","):
+        item = raw.strip().rstrip("/").lower()
+        if not item:
+            continue
+        if item in ("*", "null"):
+            out.append(item)
+            continue
+        parts = urlsplit(item)
+        # Any scheme: game clients' embedded browsers have their own (RAGE:MP's package://).
+        if not re.fullmatch(r"[a-z][a-z0-9+.-]*", parts.scheme) or not parts.hostname:
+            raise ValueError(f"{raw.strip()!r} is not an origin like https://example.com")
+        if parts.path or parts.query or parts.fragment or parts.username:
+            raise ValueError(f"{raw.strip()!r}: an origin has no path, query or user")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError(f"{raw.strip()!r} has a bad port") from None
+        out.append(f"{parts.scheme}://{parts.netloc}")
+    return out
+
+
+def exempt_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if item:
+            try:
+                out.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or network (CIDR)") from None
+    return out
 
 
 def split_keys(text: str) -> list[str]:

@@ -85,15 +85,15 @@ class ErrorCode(IntEnum):
     STALE_INPUT = 12  # INPUT seq not greater than the last one taken; the INPUT was dropped
     UNKNOWN_TYPE = 13  # a `custom` message whose `type` no game mode handles
     HANDLER_FAILED = 14  # the game mode's handler for this message failed; nothing changed
-    # --- anti-cheat (SPEC §11); 15 to 19 are left to other additions ---
-    CLIMB_TOO_FAST = 20  # rose faster than PLAYER_MAX_CLIMB_SPEED; a `correct` follows
-    BELOW_FLOOR = 21  # INPUT z under the world floor; a `correct` follows
-    BAD_ACK = 22  # INPUT ack names a STATE frame never sent, or goes backwards; the ack is ignored
-
     MISSION_REFUSED = 15  # a `mission` request the game refused; `message` starts with the reason
     # --- factions and companions: `message` starts with the reason (`reason: explanation`) ---
     FACTION_REFUSED = 16  # a `faction` request the rules refused; nothing changed
     COMPANION_REFUSED = 17  # a `companion` request the rules refused; nothing changed
+    CHAT_RATE_LIMITED = 18  # over CHAT_RATE_LIMIT chat/custom messages; the message was dropped
+    # --- anti-cheat (SPEC §11); 19 is free ---
+    CLIMB_TOO_FAST = 20  # rose faster than PLAYER_MAX_CLIMB_SPEED; a `correct` follows
+    BELOW_FLOOR = 21  # INPUT z under the world floor; a `correct` follows
+    BAD_ACK = 22  # INPUT ack names a STATE frame never sent, or goes backwards; the ack is ignored
 
 
 # --- factions and companions (SPEC §4.2 `faction` / `companion`, §4.3 `event`) ---

@@ -12,6 +12,7 @@ import gc
 import logging
 import random
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from server.auth.service import AccountService
 from server.game.identity import wire_accounts
 from server.metrics import Metrics
 from server.net.connection import Connection
+from server.net.ops import start_ops
 from server.persistence.api import GamePersistence
 from server.state import ServerState
 from server.sweeper import Sweeper
@@ -68,10 +70,16 @@ def build_accounts(
 
 class Server:
     def __init__(
-        self, state: ServerState, tcp: asyncio.Server, tick: TickLoop, sweeper: Sweeper
+        self,
+        state: ServerState,
+        tcp: asyncio.Server,
+        tick: TickLoop,
+        sweeper: Sweeper,
+        ops: asyncio.Server | None = None,
     ) -> None:
         self.state = state
         self.tcp = tcp
+        self.ops = ops  # the /health and /metrics listener, when it has its own port
         self.tick = tick
         self.sweeper = sweeper
         self.tasks: list[asyncio.Task[None]] = []
@@ -85,13 +93,22 @@ class Server:
         return port
 
     @property
+    def ops_port(self) -> int:
+        """The port serving /health and /metrics (the game port unless they have their own)."""
+        if self.ops is None:
+            return self.port
+        port: int = self.ops.sockets[0].getsockname()[1]
+        return port
+
+    @property
     def url(self) -> str:
         """A URL a client on this machine can connect to (loopback when bound to all
         interfaces); what is really bound is `bound`."""
         host = self.state.config.server_host
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         host = "[::1]" if host == "::" else host
-        return f"ws://{_host_port(host, self.port)}/ws"
+        scheme = "wss" if self.state.config.tls else "ws"
+        return f"{scheme}://{_host_port(host, self.port)}/ws"
 
     @property
     def bound(self) -> list[str]:
@@ -172,6 +189,8 @@ class Server:
         with contextlib.suppress(Exception):
             self.sweeper.snapshot(0.0)
         self.unwatch_gc()
+        if self.ops is not None:
+            self.ops.close()
         await self.state.persistence.close()
         if self.state.accounts is not None:
             self.state.accounts.close()
@@ -203,6 +222,26 @@ def watch_gc(metrics: Metrics) -> Callable[[], None]:
     return lambda: gc.callbacks.remove(callback)
 
 
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The server port's TLS settings (TLS_CERT_FILE, TLS_KEY_FILE), or None for plain TCP.
+    TLS 1.2 at least; the library's default ciphers (forward secrecy, AEAD first)."""
+    if not config.tls:
+        return None
+    assert config.tls_cert_file and config.tls_key_file
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        ctx.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except (OSError, ssl.SSLError) as err:
+        # The message names the files' settings, never the key's contents.
+        raise StartError(
+            f"TLS_CERT_FILE / TLS_KEY_FILE: cannot load the certificate and key:"
+            f" {getattr(err, 'reason', None) or getattr(err, 'strerror', None) or err}"
+        ) from None
+    return ctx
+
+
 async def start_server(config: Config, persistence: GamePersistence | None = None) -> Server:
     """Bind, start persistence, then accept and tick; returns once clients can connect.
 
@@ -210,6 +249,7 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
     already in use then fails at once with `StartError`, before any storage thread exists
     that could keep the process from exiting. Anything that fails later closes what was
     opened."""
+    tls = tls_context(config)
     metrics = Metrics()
     if persistence is None:
         persistence = default_persistence(config, metrics.registry)
@@ -234,6 +274,8 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
             backlog=4096,
             reuse_address=True,
             start_serving=False,
+            ssl=tls,
+            ssl_handshake_timeout=config.handshake_timeout if tls else None,
         )
     except OSError as err:
         where = _host_port(config.server_host or "*", config.server_port)
@@ -241,13 +283,25 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
             f"cannot listen on {where}: {err.strerror or err}"
             " (SERVER_HOST / SERVER_PORT; is another server running?)"
         ) from None
+    ops: asyncio.Server | None = None
     try:
+        if config.metrics_separate:
+            try:
+                ops = await start_ops(state)
+            except OSError as err:
+                host, port = config.metrics_bind
+                raise StartError(
+                    f"cannot listen on {_host_port(host or '*', port)} for /health and /metrics:"
+                    f" {err.strerror or err} (METRICS_HOST / METRICS_PORT)"
+                ) from None
         state.game.start()  # loads GAME_MODULES: a broken one stops the start
         await persistence.start()
         state.game.storage_ready()
         await tcp.start_serving()
     except BaseException:
         tcp.close()
+        if ops is not None:
+            ops.close()
         state.accounts.close()
         with contextlib.suppress(Exception):
             await state.game.stop()
@@ -256,16 +310,20 @@ async def start_server(config: Config, persistence: GamePersistence | None = Non
         raise
     tick = TickLoop(state)
     sweeper = Sweeper(state)
-    server = Server(state, tcp, tick, sweeper)
+    server = Server(state, tcp, tick, sweeper, ops)
     admin.request_restart = server.restart
     server.tasks = [loop.create_task(tick.run()), loop.create_task(sweeper.run())]
     server.unwatch_gc = watch_gc(metrics)
     for fact in startup_facts(config):
         log.info("%s", fact)
+    scheme = "wss" if tls else "ws"
+    if ops is not None:
+        bound = [_host_port(str(s.getsockname()[0]), s.getsockname()[1]) for s in ops.sockets]
+        log.info("/health and /metrics on http://%s", ", http://".join(bound))
     log.info(
         "%s listening on %s (tick %d Hz, patches %d Hz, %d NPCs, max %d players)",
         config.server_name,
-        ", ".join(f"ws://{b}/ws" for b in server.bound),
+        ", ".join(f"{scheme}://{b}/ws" for b in server.bound),
         config.tickrate,
         config.send_rate,
         config.npc_count,

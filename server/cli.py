@@ -57,13 +57,23 @@ def _cmd_healthcheck(args: argparse.Namespace) -> int:
     import urllib.request
 
     cfg = _config(args)
-    host = cfg.server_host
+    # /health is on its own listener with METRICS_PORT (the default with ENV=production),
+    # else on the game port, over TLS when the server has a certificate.
+    host, port = cfg.metrics_bind if cfg.metrics_separate else (cfg.server_host, cfg.server_port)
     host = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    url = f"http://{host}:{cfg.server_port}/health"
+    scheme = "https" if cfg.tls and not cfg.metrics_separate else "http"
+    url = f"{scheme}://{host}:{port}/health"
+    context = None
+    if scheme == "https":
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False  # our own port on this machine: the name may differ
+        context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as r:
+        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as r:
             ok = r.status == 200
     except urllib.error.HTTPError as e:
         ok = False
@@ -111,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.set_defaults(func=_cmd_config)
     hc = sub.add_parser(
         "healthcheck",
-        help="exit 0 if the server on SERVER_PORT of this machine answers /health with 200"
+        help="exit 0 if the server on this machine answers /health with 200 (on METRICS_PORT"
+        " when /health has its own port, else SERVER_PORT)"
         " (for container health checks)",
     )
     hc.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")

@@ -55,6 +55,8 @@ def welcome_limits(config: Config) -> dict[str, Any]:
         "error_window": ERROR_WINDOW,
         "slow_client_timeout": config.slow_client_timeout,
         "send_queue_max": config.client_send_queue_max,
+        "chat_rate_limit": config.chat_rate_limit,
+        "chat_rate_window": config.chat_rate_window,
         "aoi_near_distance": config.aoi_near_distance,
         "aoi_mid_distance": config.aoi_mid_distance,
         "aoi_mid_every": config.aoi_mid_every,

@@ -129,7 +129,12 @@ class Metrics:
             registry=r,
         )
         self.connections_refused = Counter(
-            "ganggpt_connections_refused_total", "Handshakes refused.", ["reason"], registry=r
+            "ganggpt_connections_refused_total",
+            "Connections and handshakes refused, by reason (ip_connections: over"
+            " MAX_CONNECTIONS_PER_IP; handshake_rate: over HANDSHAKES_PER_IP; origin: Origin not"
+            " in CORS_ORIGINS; path; full; auth; name; ...).",
+            ["reason"],
+            registry=r,
         )
         self.resume_ignored = Counter(
             "ganggpt_resume_ignored_total",
@@ -140,7 +145,8 @@ class Metrics:
         self.http_refused = Counter(
             "ganggpt_http_requests_refused_total",
             "HTTP requests refused before routing (too_large: head over HTTP_REQUEST_MAX;"
-            " malformed: not a valid HTTP request).",
+            " malformed: not a valid HTTP request; method: 405, a method the path does not"
+            " serve; path: 404 for a method other than GET on a path that serves nothing).",
             ["reason"],
             registry=r,
         )

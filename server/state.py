@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from server.auth.service import AccountService
     from server.game.core import Game
     from server.game.player import Player
+    from server.net.admission import Admission
     from server.net.connection import Connection
 
 HISTORY_SECONDS = 4
@@ -56,6 +57,8 @@ class ServerState:
     held: collections.deque[Connection] = field(default_factory=collections.deque)
     # The game layer (server/game): set by `create`, which every server uses.
     game: Game = field(init=False, repr=False)
+    # Per-address connection and handshake limits, and the Origin check (server/net).
+    admission: Admission = field(init=False, repr=False)
     # Accounts, tokens and live display names (server/auth); built by start_server.
     accounts: AccountService | None = None
     # The admin console (server/admin): /admin and /admin/api; built by start_server.
@@ -70,8 +73,10 @@ class ServerState:
             config=config, metrics=metrics or Metrics(), world=world, persistence=persistence
         )
         from server.game.core import Game  # the game layer imports this module
+        from server.net.admission import Admission
 
         state.game = Game(state)
+        state.admission = Admission(config)
         return state
 
     def phase_of(self, nid: int) -> int:

@@ -18,8 +18,11 @@ connections closed when their login session ends.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import math
 import threading
+import time
 from collections.abc import Sequence
 
 from protocol import control
@@ -64,19 +67,66 @@ class AccountAuthenticator:
         self.state = state
         self.accounts = accounts
         self._held: dict[str, int] = {}  # name owner -> joins holding its claim
+        # Joins in flight, by when they started: those still identifying (by a counter), and
+        # those verified but not yet seated (by id of their Identity, alive meanwhile).
+        self._keys = itertools.count()
+        self._identifying: dict[int, float] = {}
+        self._joining: dict[int, float] = {}
+        # Sessions that ended while a join was in flight -> when (loop clock); kept while a
+        # join that started before that may still be seated with one of them.
+        self._ended: dict[str, float] = {}
 
     async def verify(self, hello: control.Hello) -> Identity:
-        got = await identify(self.state, hello)
+        key = next(self._keys)
+        started = self._identifying[key] = time.monotonic()
+        try:
+            got = await identify(self.state, hello)
+        finally:
+            del self._identifying[key]
         if isinstance(got, Rejected):
+            self._forget_ended()
             raise AuthError(f"token refused: {got.reason}", reason="auth")
         if isinstance(got, NameRejected):
+            self._forget_ended()
             raise AuthError(got.message, code=CloseCode(got.close_code), reason="name")
         identity = game_identity(got)
+        self._joining[id(identity)] = started  # no await since identify: nothing was missed
         if not hello.spectate:  # a spectator claimed no name (and is never released)
             self._held[identity.owner] = self._held.get(identity.owner, 0) + 1
         return identity
 
+    def sessions_ended(self, sids: Sequence[str]) -> None:
+        """Sessions ended: a join in flight that carries one must not be seated (`admit`)."""
+        if self._identifying or self._joining:
+            now = time.monotonic()
+            for sid in sids:
+                self._ended[sid] = now
+
+    def admit(self, identity: Identity) -> bool:
+        self._joining.pop(id(identity), None)
+        ok = identity.sid is None or identity.sid not in self._ended
+        self._forget_ended()
+        return ok
+
+    def _forget_ended(self) -> None:
+        """Drop ended sessions no join in flight can carry: those that ended before the
+        oldest join in flight started (every such join checked its session after that end,
+        and was refused if it carried one)."""
+        if not self._ended:
+            return
+        if not (self._identifying or self._joining):
+            self._ended.clear()
+            return
+        oldest = min(
+            min(self._identifying.values(), default=math.inf),
+            min(self._joining.values(), default=math.inf),
+        )
+        for sid in [s for s, t in self._ended.items() if t < oldest]:
+            del self._ended[sid]
+
     def release(self, identity: Identity) -> None:
+        if self._joining.pop(id(identity), None) is not None:
+            self._forget_ended()
         owner = identity.owner
         left = self._held.get(owner, 0) - 1
         if left > 0:
@@ -87,7 +137,11 @@ class AccountAuthenticator:
 
 
 def close_sessions(state: ServerState, account_id: str, sids: Sequence[str], reason: str) -> int:
-    """Close the live players of these sessions; returns how many (on the loop thread)."""
+    """Close the live players of these sessions, and keep joins in flight with one of them
+    from being seated; returns how many players were closed (on the loop thread)."""
+    auth = state.game.join.authenticator
+    if isinstance(auth, AccountAuthenticator):
+        auth.sessions_ended(sids)
     ended = set(sids)
     code, why = ENDED_CLOSE.get(reason, ENDED_DEFAULT)
     closed = 0

@@ -73,6 +73,11 @@ class Authenticator(Protocol):
 
     async def verify(self, hello: control.Hello) -> Identity: ...
 
+    def admit(self, identity: Identity) -> bool:
+        """Whether the verified identity may still take its seat (called synchronously just
+        before seating): False if what proved it (a login session) ended meanwhile."""
+        ...
+
     def release(self, identity: Identity) -> None:
         """The identity's player left (or never got in): give its display name back."""
         ...
@@ -95,6 +100,9 @@ class GuestAuthenticator:
         return Identity(
             name=hello.name, guest_id=str(uuid.uuid5(uuid.NAMESPACE_OID, hello.name.casefold()))
         )
+
+    def admit(self, identity: Identity) -> bool:
+        return True
 
     def release(self, identity: Identity) -> None:
         return None
@@ -244,6 +252,14 @@ class JoinService:
         st = self.state
         cfg = st.config
         w = st.world
+        if not self.authenticator.admit(identity):
+            # The login session ended (logout, ban, a newer single session) while the player
+            # was being loaded: close_sessions could not see a player not yet seated.
+            if session is not None:
+                self._put_back(session)
+            st.metrics.connections_refused.labels(reason="auth").inc()
+            client.close(CloseCode.AUTH_FAILED, "the login session ended while joining")
+            return None
         pid = record.player_id
         old = st.players.get(pid)
         # The live player's own token counts even when its session is not in storage: a

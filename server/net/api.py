@@ -60,26 +60,42 @@ def handler_for(path: str) -> Handler | None:
     return None
 
 
-def _target_path(line: bytes) -> str | None:
+def _target(line: bytes) -> tuple[bytes, str] | None:
     parts = line.split(b" ")
     if len(parts) != 3:
         return None
-    return parts[1].split(b"?", 1)[0].decode("latin-1")
+    return parts[0], parts[1].split(b"?", 1)[0].decode("latin-1")
 
 
-def _refused(status: int, message: str) -> bytes:
-    return PlainResponse.json(status, {"error": "http", "message": message}).serialize()
+def _refused(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    return PlainResponse.json(status, {"error": "http", "message": message}, headers).serialize()
 
 
 class PlainHttp:
     """The first request of one connection, while it is not yet known who reads it."""
 
-    __slots__ = ("_body", "_buf", "_h11", "_request", "answer", "deadline", "ip", "state")
+    __slots__ = (
+        "_body",
+        "_buf",
+        "_h11",
+        "_request",
+        "answer",
+        "deadline",
+        "get_paths",
+        "ip",
+        "state",
+    )
 
     def __init__(
-        self, state: ServerState, ip: str, answer: Callable[[bytes], None], deadline: float
+        self,
+        state: ServerState,
+        ip: str,
+        answer: Callable[[bytes], None],
+        deadline: float,
+        get_paths: Callable[[str], bool] = lambda path: True,
     ) -> None:
         self.state = state
+        self.get_paths = get_paths  # whether a non-API path is served (by GET) on this port
         self.ip = ip
         self.answer = answer  # writes the response and ends the connection
         self.deadline = deadline  # time.monotonic() by which the connection is cut
@@ -99,9 +115,20 @@ class PlainHttp:
             if len(self._buf) < LINE_MAX:
                 return None  # not even a request line yet
             return bytes(self._buf)  # websockets refuses the overlong line as it does today
-        path = _target_path(bytes(self._buf[:end]).rstrip(b"\r"))
-        if path is None or handler_for(path) is None:
-            return bytes(self._buf)
+        target = _target(bytes(self._buf[:end]).rstrip(b"\r"))
+        if target is None:
+            return bytes(self._buf)  # websockets answers 400
+        method, path = target
+        if handler_for(path) is None:
+            if method == b"GET":
+                return bytes(self._buf)
+            # websockets reads GET only (and would answer 400): each path says what it serves.
+            self._buf = bytearray()
+            if self.get_paths(path):
+                self._refuse(405, "method", f"{path} serves GET only", (("Allow", "GET"),))
+            else:
+                self._refuse(404, "path", f"nothing at {path}")
+            return None
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self.state.config.http_request_max
         )
@@ -109,10 +136,12 @@ class PlainHttp:
         self._receive(buffered)
         return None
 
-    def _refuse(self, status: int, reason: str, message: str) -> None:
+    def _refuse(
+        self, status: int, reason: str, message: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.state.metrics.http_refused.labels(reason=reason).inc()
         self._h11 = None
-        self.answer(_refused(status, message))
+        self.answer(_refused(status, message, headers))
 
     def _receive(self, data: bytes) -> None:
         conn = self._h11

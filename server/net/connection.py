@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import secrets
 import socket
 import time
@@ -29,7 +30,7 @@ try:  # the C implementation; the pure-Python one is ~50x slower
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
-from websockets.http11 import Request
+from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from protocol import control
@@ -41,7 +42,7 @@ from server.net import wsadapter
 from server.net.api import PlainHttp
 from server.net.backlog import kernel_unsent, socket_fd
 from server.net.frames import binary_frame
-from server.net.http import plain_response, route, too_large
+from server.net.http import OPS_PATHS, plain_response, route, too_large
 from server.state import ServerState
 
 if TYPE_CHECKING:
@@ -52,17 +53,15 @@ log = logging.getLogger("ganggpt.net")
 _ws_log = logging.getLogger("ganggpt.websocket")
 _ws_log.setLevel(logging.WARNING)
 
+CHAT_LIMITED = (control.Chat, control.Custom)  # messages under CHAT_RATE_LIMIT as well
 CLOSE_GRACE = 5.0  # seconds to finish a closing handshake before the socket is cut
 INPUT_SIZE = INPUT.size  # 25-byte payload: a client frame is 2 header + 4 mask + 25 bytes
 INPUT_WIRE = 2 + 4 + INPUT_SIZE
 
-# WebSocket sessions by URL path (query string ignored). `/admin` is the admin console
-# (server/admin, SPEC §19): its messages go to an AdminSession instead of the game.
-SESSION_ROUTES: dict[str, Step] = {
-    "/ws": Step.UPGRADE_GAME,
-    "/": Step.UPGRADE_GAME,
-    "/admin": Step.UPGRADE_ADMIN,
-}
+# WebSocket sessions by URL path (query string ignored): upgrades are served on these paths
+# only. `/admin` is the admin console (server/admin, SPEC §19): its messages go to an
+# AdminSession instead of the game.
+SESSION_ROUTES: dict[str, Step] = {"/ws": Step.UPGRADE_GAME, "/admin": Step.UPGRADE_ADMIN}
 ADMIN_OFF = "the admin console is not enabled on this server\n"
 
 
@@ -71,18 +70,22 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "ack",
         "admin",
+        "admitted",
         "api",
         "behind_since",
+        "chat_times",
         "closing",
         "deadline",
         "errors",
         "fd",
         "flood_seconds",
+        "fragment_over",
         "fragment_text",
         "fragments",
         "game",
         "head_bytes",
         "held",
+        "ip",
         "join_task",
         "keep_for_resume",
         "last_ping",
@@ -95,6 +98,7 @@ class Connection(asyncio.Protocol):
         "rate_count",
         "rate_second",
         "rate_warned",
+        "refusal",
         "rtt_ms",
         "slot",
         "state",
@@ -116,6 +120,9 @@ class Connection(asyncio.Protocol):
         self.closing = False
         self.lost = False
         self.peer = "?"
+        self.ip = "?"
+        self.admitted = False  # counted in state.admission (released when the socket goes)
+        self.refusal: bytes | None = None  # the answer to a connection refused at accept
         now = time.monotonic()
         self.deadline = now + cfg.handshake_timeout
         self.last_ping = now
@@ -128,6 +135,8 @@ class Connection(asyncio.Protocol):
         self.api: PlainHttp | None = None  # reads an API request (/auth/...) instead of websockets
         self.fragments: list[bytes] | None = None
         self.fragment_text = False
+        self.fragment_over = False  # a fragment of the message in progress was over the budget
+        self.chat_times: collections.deque[float] | None = None  # chat/custom, made on first use
         # rate limiting
         self.rate_second = 0
         self.rate_count = 0
@@ -157,9 +166,26 @@ class Connection(asyncio.Protocol):
         self.fd = socket_fd(transport.get_extra_info("socket"))
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.state.connections.add(self)
+        if self.state.admission.connect(self.ip):
+            self.admitted = True
+            return
+        # Answered when its request arrives (a client that has not finished sending its request
+        # may fail to read an early answer), without reading it; one that sends nothing is cut
+        # at the handshake deadline like any other.
+        cap = cfg.max_connections_per_ip
+        self.state.metrics.connections_refused.labels(reason="ip_connections").inc()
+        log.info("%s: over %d connections from this address, refused (429)", self.peer, cap)
+        self.api = None
+        self.refusal = plain_response(
+            429, "Too Many Requests", f"more than {cap} connections from your address\n"
+        ).serialize()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.admitted:
+            self.admitted = False
+            self.state.admission.disconnect(self.ip)
         self.lost = True
         self.closing = True  # nothing more is written to it, even before finish_lost runs
         # Bytes still held are dropped with the connection, as if the kernel had them.
@@ -233,6 +259,9 @@ class Connection(asyncio.Protocol):
             if self.phase is Phase.HTTP:
                 if self.closing:
                     return  # answered (see _answer_http): the rest is not read
+                if self.refusal is not None:
+                    self._answer_http(self.refusal)
+                    return
                 first = self.head_bytes == 0
                 self.head_bytes += len(data)
                 if first or self.api is not None:
@@ -304,9 +333,10 @@ class Connection(asyncio.Protocol):
                 return data[off:]
             if self.closing or self.phase is not Phase.PLAYING:
                 return b""
-            self._on_message(
-                False, apply_mask(data[off + 6 : off + INPUT_WIRE], data[off + 2 : off + 6])
-            )
+            if self._within_rate():
+                self._on_message(
+                    False, apply_mask(data[off + 6 : off + INPUT_WIRE], data[off + 2 : off + 6])
+                )
         return b""
 
     def eof_received(self) -> bool | None:
@@ -446,12 +476,17 @@ class Connection(asyncio.Protocol):
         a body, answered asynchronously) is read there; anything else comes back for websockets."""
         if self.api is None:
             self.api = PlainHttp(
-                self.state, self.peer.rsplit(":", 1)[0], self._answer_api, self.deadline
+                self.state, self.ip, self._answer_api, self.deadline, self._serves_get
             )
         rest = self.api.feed(data)
         if rest is not None:
             self.api = None
         return rest
+
+    def _serves_get(self, path: str) -> bool:
+        if path in SESSION_ROUTES:
+            return True
+        return not self.state.config.metrics_separate and path in OPS_PATHS
 
     def _answer_api(self, data: bytes) -> None:
         if not self.lost and not self.closing:
@@ -467,13 +502,8 @@ class Connection(asyncio.Protocol):
             step = SESSION_ROUTES.get(path)
             if step is Step.UPGRADE_ADMIN and self.state.admin is None:
                 step = None
-            if step is None:
-                text = (
-                    ADMIN_OFF if path == "/admin" else f"no WebSocket service at {path}; use /ws\n"
-                )
-                self.state.metrics.connections_refused.labels(reason="path").inc()
-                response = plain_response(404, "Not Found", text)
-            else:
+            response = self._refuse_upgrade(request, path, step is not None)
+            if response is None:
                 response = self.ws.accept(request)
         if step is None or response.status_code != 101:
             self._answer_http(response.serialize())
@@ -486,45 +516,80 @@ class Connection(asyncio.Protocol):
         if not pipelined:
             wsadapter.drop_handshake_parser(self.ws)
 
+    def _refuse_upgrade(self, request: Request, path: str, routed: bool) -> Response | None:
+        """The answer refusing this upgrade (429 handshake rate, 404 path, 403 Origin), or
+        None to accept it. The rate counts every upgrade asked for, on any path."""
+        st = self.state
+        wait = st.admission.handshake(self.ip)
+        if wait:
+            st.metrics.connections_refused.labels(reason="handshake_rate").inc()
+            cfg = st.config
+            response = plain_response(
+                429,
+                "Too Many Requests",
+                f"more than {cfg.handshakes_per_ip} WebSocket handshakes in"
+                f" {cfg.handshake_rate_window:g} s from your address\n",
+            )
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return response
+        if not routed:
+            text = ADMIN_OFF if path == "/admin" else f"no WebSocket service at {path}; use /ws\n"
+            st.metrics.connections_refused.labels(reason="path").inc()
+            return plain_response(404, "Not Found", text)
+        origin = request.headers.get("Origin")
+        if not st.admission.origin_allowed(origin, request.headers.get("Host")):
+            st.metrics.connections_refused.labels(reason="origin").inc()
+            log.info("%s: upgrade from origin %.100r refused (403)", self.peer, origin)
+            return plain_response(403, "Forbidden", "this page's origin may not connect\n")
+        return None
+
     def _on_frame(self, frame: Frame) -> None:
         op = frame.opcode
-        if op is Opcode.TEXT or op is Opcode.BINARY:
-            if frame.fin:
-                self._on_message(op is Opcode.TEXT, bytes(frame.data))
-            else:
-                self.fragments = [bytes(frame.data)]
-                self.fragment_text = op is Opcode.TEXT
-        elif op is Opcode.CONT:
-            if self.fragments is not None:
-                self.fragments.append(bytes(frame.data))
-                if frame.fin:
-                    data = b"".join(self.fragments)
-                    self.fragments = None
-                    self._on_message(self.fragment_text, data)
-        elif op is Opcode.PING:
-            # websockets has already queued the pong; counting the ping makes a ping flood a
-            # FLOODING close like any other, and CLIENT_SEND_QUEUE_MAX bounds the pongs.
-            self._within_rate()
-        elif op is Opcode.PONG:
-            if self.ping_out is not None:
-                self.rtt_ms = (time.monotonic() - self.ping_out) * 1000.0
-            self.ping_out = None
-        elif op is Opcode.CLOSE:
+        if op is Opcode.CLOSE:
             self.keep_for_resume = (
                 self.keep_for_resume
                 and self.ws.close_rcvd is not None
                 and (self.ws.close_rcvd.code != CloseCode.NORMAL)
             )
+            return
+        # Every other frame counts against the message budget (SPEC §10.2): data frames (each
+        # fragment of a fragmented message), pings (websockets has already queued the pong;
+        # CLIENT_SEND_QUEUE_MAX bounds those) and unsolicited pongs alike.
+        within = self._within_rate()
+        if op is Opcode.TEXT or op is Opcode.BINARY:
+            if frame.fin:
+                if within:
+                    self._on_message(op is Opcode.TEXT, bytes(frame.data))
+            else:
+                self.fragments = [bytes(frame.data)]
+                self.fragment_text = op is Opcode.TEXT
+                self.fragment_over = not within
+        elif op is Opcode.CONT:
+            if self.fragments is not None:
+                self.fragments.append(bytes(frame.data))
+                self.fragment_over = self.fragment_over or not within
+                if frame.fin:
+                    data = b"".join(self.fragments)
+                    self.fragments = None
+                    if not self.fragment_over:
+                        self._on_message(self.fragment_text, data)
+        elif op is Opcode.PONG:
+            if self.ping_out is not None:
+                self.rtt_ms = (time.monotonic() - self.ping_out) * 1000.0
+            self.ping_out = None
 
     def _on_message(self, is_text: bool, data: bytes) -> None:
         phase = self.phase
         if phase is Phase.PLAYING:
             player = self.player
-            if player is None or not self._within_rate():
+            if player is None:
                 return
             try:
                 if is_text:
-                    self.game.dispatch(player, control.decode_client(data))
+                    msg = control.decode_client(data)
+                    if isinstance(msg, CHAT_LIMITED) and not self._within_chat_rate():
+                        return
+                    self.game.dispatch(player, msg)
                 else:
                     # Movement validates the ack too (SPEC §11) before it becomes `self.ack`.
                     self.game.movement.on_input(player, decode_input(data))
@@ -532,7 +597,7 @@ class Connection(asyncio.Protocol):
                 self.fail(e)
             return
         if phase is Phase.ADMIN or phase is Phase.ADMIN_AUTH:
-            if self.admin is not None and self._within_rate():
+            if self.admin is not None:  # counted in the message budget by _on_frame
                 self.admin.on_message(is_text, data)
             return
         accept = ACCEPTS[phase]
@@ -575,6 +640,26 @@ class Connection(asyncio.Protocol):
                 CloseCode.TOO_MANY_ERRORS,
                 f"more than {ERROR_BUDGET} bad messages in {ERROR_WINDOW:.0f} s",
             )
+
+    def _within_chat_rate(self) -> bool:
+        """chat and custom messages: at most CHAT_RATE_LIMIT per CHAT_RATE_WINDOW seconds
+        (sliding), on top of the message budget; each one over is dropped with error 18."""
+        cfg = self.state.config
+        now = time.monotonic()
+        times = self.chat_times
+        if times is None:
+            times = self.chat_times = collections.deque(maxlen=cfg.chat_rate_limit)
+        if len(times) == times.maxlen and now - times[0] < cfg.chat_rate_window:
+            self.fail(
+                ProtocolError(
+                    f"over {cfg.chat_rate_limit} chat and custom messages in"
+                    f" {cfg.chat_rate_window:g} s; dropped",
+                    error=ErrorCode.CHAT_RATE_LIMITED,
+                )
+            )
+            return False
+        times.append(now)
+        return True
 
     def _within_rate(self) -> bool:
         cfg = self.state.config

@@ -102,11 +102,26 @@ def health(state: ServerState) -> tuple[int, dict[str, Any]]:
     return (503 if overall == "unhealthy" else 200), body
 
 
-def route(state: ServerState, request: Request) -> Response | None:
-    """The HTTP response for a plain request, or None if it is a WebSocket upgrade."""
+OPS_PATHS = frozenset({"/health", "/metrics"})  # on the game port unless METRICS_PORT moves them
+
+
+def route(state: ServerState, request: Request, *, ops: bool | None = None) -> Response | None:
+    """The HTTP response for a plain request, or None if it is a WebSocket upgrade.
+
+    `ops`: whether /health and /metrics are served here (default: on the game port unless
+    they have their own listener, server.net.ops)."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return None
+    if ops is None:
+        ops = not state.config.metrics_separate
     path = request.path.split("?", 1)[0]
+    if path not in OPS_PATHS or not ops:
+        if path == "/ws":
+            response = plain_response(426, "Upgrade Required", "/ws is a WebSocket endpoint\n")
+            response.headers["Upgrade"] = "websocket"
+            return response
+        text = b"GangGPT Server: connect a WebSocket to /ws.\n"
+        return _response(404, "Not Found", text, "text/plain; charset=utf-8")
     if path == "/health":
         status, body = health(state)
         return _response(
@@ -115,12 +130,7 @@ def route(state: ServerState, request: Request) -> Response | None:
             orjson.dumps(body),
             "application/json",
         )
-    if path == "/metrics":
-        return _response(
-            200, "OK", state.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"
-        )
-    text = b"GangGPT Server: connect a WebSocket to /ws; see /health and /metrics.\n"
-    return _response(404, "Not Found", text, "text/plain; charset=utf-8")
+    return _response(200, "OK", state.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 
 
 def too_large(limit: int) -> bytes:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from server.auth.crypto import FieldProtector
 from server.persistence.api import PlayerRecord, PlayerSnapshot, ResumeSession
 from server.persistence.memory_storage import MemoryStorage
 from server.persistence.models import (
@@ -63,10 +64,10 @@ from server.persistence.stance import DEFAULT_RULE, StanceRule, canonical_pair
 
 
 class MemoryPersistence:
-    def __init__(self) -> None:
+    def __init__(self, fields: FieldProtector | None = None) -> None:
         self.storage = MemoryStorage()
         self.repos: Repositories = build_repositories(
-            self, self.storage, self.storage.is_unavailable
+            self, self.storage, self.storage.is_unavailable, fields
         )
         self.snapshots = 0  # snapshots applied (tests read it)
         self.ai_calls_dropped = 0

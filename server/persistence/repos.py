@@ -19,11 +19,16 @@ return False/None when the queue is full.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
+from server.auth.crypto import AesGcmFields, DecryptionError, FieldProtector, is_sealed
 from server.persistence.api import PlayerRecord
 from server.persistence.auth_repos import AuthAccounts, AuthSessions, PlayerNotes, PlayerWarnings
 from server.persistence.auth_storage import AuthStorage
@@ -43,6 +48,8 @@ from server.persistence.models import (
     NpcRelationship,
 )
 from server.persistence.stance import DEFAULT_RULE, StanceRule
+
+log = logging.getLogger("ganggpt.persistence")
 
 
 # --- the contracts game code sees ---
@@ -633,9 +640,53 @@ class _Companions:
         return await self._s.companions(player_id)
 
 
+SEALED = "sealed"  # npc_memories.content of a sealed memory: {"sealed": "enc1:<kid>:..."}
+
+
+def memory_purpose(npc_id: str) -> str:
+    """What a memory's ciphertext is bound to: one copied to another NPC's row fails to open
+    instead of being read there. (Not the memory id, which the store makes, nor the player,
+    which an edit does not name.)"""
+    return f"npc_memories.content:{npc_id}"
+
+
 class _NpcMemory:
-    def __init__(self, s: DomainStore) -> None:
+    """With ENCRYPTION_KEY set, what players said to NPCs (a memory's content) is sealed with
+    AES-256-GCM before it is queued, so the database, its backups and the outage journal only
+    hold ciphertext; the rest of the row (ids, type, weight, times) stays clear for queries.
+    Rows written before the key was set, or under a key listed in ENCRYPTION_KEYS_OLD, read
+    as before; a memory that cannot be opened (its key is gone) is left out and counted."""
+
+    def __init__(self, s: DomainStore, fields: FieldProtector | None = None) -> None:
         self._s = s
+        self._fields = fields if isinstance(fields, AesGcmFields) else None
+        self.unreadable = 0  # memories left out because they could not be opened
+
+    def _seal(self, npc_id: str, content: dict[str, Any]) -> dict[str, Any]:
+        if self._fields is None:
+            return content
+        text = orjson.dumps(content).decode()
+        return {SEALED: self._fields.seal(text, purpose=memory_purpose(npc_id))}
+
+    def _open(self, memories: list[NpcMemory]) -> list[NpcMemory]:
+        out: list[NpcMemory] = []
+        for m in memories:
+            c = m.content
+            sealed = c.get(SEALED) if isinstance(c, dict) and len(c) == 1 else None
+            if not isinstance(sealed, str) or not is_sealed(sealed):
+                out.append(m)
+                continue
+            try:
+                if self._fields is None:
+                    raise DecryptionError("ENCRYPTION_KEY is not set")
+                text = self._fields.open(sealed, purpose=memory_purpose(m.npc_id))
+                content = orjson.loads(text)
+            except (DecryptionError, orjson.JSONDecodeError) as err:
+                self.unreadable += 1
+                log.warning("npc memory %s left out: %s", m.memory_id, err)
+                continue
+            out.append(dataclasses.replace(m, content=content))
+        return out
 
     def add(
         self,
@@ -651,7 +702,7 @@ class _NpcMemory:
         return self._s.add_npc_memory(
             npc_id,
             memory_type,
-            content,
+            self._seal(npc_id, content),
             player_id=player_id,
             emotional_weight=emotional_weight,
             expires_at=expires_at,
@@ -660,12 +711,12 @@ class _NpcMemory:
     async def recent(
         self, npc_id: str, player_id: str | None = None, limit: int = 20
     ) -> list[NpcMemory]:
-        return await self._s.npc_memories(npc_id, player_id, limit)
+        return self._open(await self._s.npc_memories(npc_id, player_id, limit))
 
     async def important(
         self, npc_id: str, player_id: str | None = None, limit: int = 20
     ) -> list[NpcMemory]:
-        return await self._s.important_npc_memories(npc_id, player_id, limit)
+        return self._open(await self._s.important_npc_memories(npc_id, player_id, limit))
 
     async def decay(self, factor: float, floor: int, created_before: float) -> int:
         if not 0.0 <= factor <= 1.0:
@@ -686,7 +737,8 @@ class _NpcMemory:
     ) -> bool:
         if weight is not None:
             check_emotional_weight(weight)
-        return await self._s.edit_npc_memory(npc_id, memory_id, weight=weight, content=content)
+        sealed = None if content is None else self._seal(npc_id, content)
+        return await self._s.edit_npc_memory(npc_id, memory_id, weight=weight, content=sealed)
 
     async def delete(self, npc_id: str, memory_id: str) -> bool:
         return await self._s.delete_npc_memory(npc_id, memory_id)
@@ -739,17 +791,21 @@ class _Audit:
 
 
 def build_repositories(
-    store: DomainStore, auth: AuthStorage, unavailable: Callable[[BaseException], bool]
+    store: DomainStore,
+    auth: AuthStorage,
+    unavailable: Callable[[BaseException], bool],
+    fields: FieldProtector | None = None,
 ) -> Repositories:
     """`auth` is the backend itself (these calls go straight to it); `unavailable` tells its
-    "database not reachable" errors, which the auth repositories raise as StorageUnavailable."""
+    "database not reachable" errors, which the auth repositories raise as StorageUnavailable.
+    `fields` seals sensitive content (ENCRYPTION_KEY; server.auth.crypto)."""
     return Repositories(
         players=_Players(store),
         accounts=_Accounts(store),
         factions=_Factions(store),
         missions=_Missions(store),
         companions=_Companions(store),
-        npc_memory=_NpcMemory(store),
+        npc_memory=_NpcMemory(store, fields),
         ai_calls=_AiCalls(store),
         audit=_Audit(store),
         npc_relationships=_NpcRelationships(store),

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from config import Config
 from config.settings import database_location, default_journal_path
+from server.auth.crypto import fields_from_config
 from server.cache.keys import CacheKeys
 from server.cache.l1 import L1Cache
 from server.cache.redis_cache import RedisCache
@@ -207,7 +208,7 @@ class PersistenceService:
         )
         self._migrated = False
         self.repos: Repositories = build_repositories(
-            self, self.storage, self.storage.is_unavailable
+            self, self.storage, self.storage.is_unavailable, fields_from_config(config)
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None

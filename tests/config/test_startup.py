@@ -33,6 +33,7 @@ REDIS_PW = "PlantedRedisPw2x"
 PLANTED = {
     "JWT_SECRET": "PlantedJwt3x",
     "ENCRYPTION_KEY": "UGxhbnRlZEVuYzR4UGxhbnRlZEVuYzR4UGxhbnRlZCE=",
+    "ENCRYPTION_KEYS_OLD": "T2xkUGxhbnRlZEtleTd4T2xkUGxhbnRlZEtleTd4ISE=",
     "OPENAI_API_KEY": "PlantedOpenai5x",
     "AZURE_OPENAI_KEY": "PlantedAzure6x",
     "REDIS_PASSWORD": REDIS_PW,

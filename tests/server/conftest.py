@@ -144,6 +144,9 @@ async def start() -> AsyncIterator[ServerFactory]:
     servers: list[Server] = []
 
     async def factory(persistence: GamePersistence | None = None, **overrides: Any) -> Server:
+        if overrides.get("env") == "production":
+            # Its default /health and /metrics port is fixed: tests run side by side.
+            overrides.setdefault("metrics_port", 0)
         cfg = load_config(**{**BASE, **overrides})
         srv = await start_server(cfg, persistence or MemoryPersistence())
         servers.append(srv)

@@ -37,6 +37,8 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_their_rate(
         socket_send_buffer=4096,
         slow_client_timeout=1.0,
         npc_count=20,
+        chat_rate_limit=119,  # the talker's chat fills the slow client's buffer
+        chat_rate_window=1.0,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -1,5 +1,5 @@
-"""WebSocket sessions are routed by URL path: /ws (and /) play, /admin is the admin console
-(tests/admin), others 404."""
+"""WebSocket sessions are routed by URL path: /ws plays, /admin is the admin console
+(tests/admin), others (/ included) 404."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from websockets.exceptions import InvalidStatus
 from tests.server.conftest import ServerFactory, open_client
 
 
-@pytest.mark.parametrize("path", ["/nope", "/ws/extra"])
+@pytest.mark.parametrize("path", ["/nope", "/ws/extra", "/", "/health", "/metrics"])
 async def test_upgrade_on_an_unrouted_path_is_404(start: ServerFactory, path: str) -> None:
     srv = await start()
     with pytest.raises(InvalidStatus) as ei:
@@ -25,7 +25,7 @@ async def test_upgrade_on_an_unrouted_path_is_404(start: ServerFactory, path: st
     assert v == 1
 
 
-@pytest.mark.parametrize("path", ["/ws", "/", "/ws?client=js"])
+@pytest.mark.parametrize("path", ["/ws", "/ws?client=js"])
 async def test_game_paths_play(start: ServerFactory, path: str) -> None:
     srv = await start()
     c = await open_client(f"ws://127.0.0.1:{srv.port}{path}", "pathfinder")

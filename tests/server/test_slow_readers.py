@@ -121,6 +121,8 @@ async def test_a_client_that_stops_reading_is_closed_4006_long_before_the_keepal
         slow_client_timeout=2.0,
         send_buffer_high=16 * 1024,
         input_rate_limit=10_000,
+        chat_rate_limit=5_000,  # chat fills the reader's buffers
+        chat_rate_window=1.0,
     )
     observer = await open_client(srv.url, "observer")
     clients.append(observer)

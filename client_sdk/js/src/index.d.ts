@@ -26,7 +26,7 @@ export declare const StateFlag: { readonly FULL: 0x01 };
 export declare const ErrorCode: Readonly<Record<
   "BAD_JSON" | "UNKNOWN_OP" | "BAD_FIELD" | "BAD_FRAME" | "NOT_READY" | "IMPOSSIBLE_MOVE" |
   "OUT_OF_BOUNDS" | "NON_FINITE" | "RATE_LIMITED" | "UNKNOWN_ENTITY" | "ALREADY_WELCOMED" | "STALE_INPUT" |
-  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "MISSION_REFUSED" | "FACTION_REFUSED" | "COMPANION_REFUSED" |
+  "UNKNOWN_TYPE" | "HANDLER_FAILED" | "MISSION_REFUSED" | "FACTION_REFUSED" | "COMPANION_REFUSED" | "CHAT_RATE_LIMITED" |
   "CLIMB_TOO_FAST" | "BELOW_FLOOR" | "BAD_ACK", number>>;
 export declare const CloseCode: Readonly<Record<
   "NORMAL" | "GOING_AWAY" | "PROTOCOL_ERROR" | "ABNORMAL_CLOSURE" | "INVALID_PAYLOAD" | "MESSAGE_TOO_BIG" |
@@ -126,6 +126,9 @@ export interface WelcomeLimits {
   slow_client_timeout: number;
   /** bytes the server holds for the client before close 4006 */
   send_queue_max: number;
+  /** chat and custom messages allowed within `chat_rate_window` seconds before error 15 */
+  chat_rate_limit: number;
+  chat_rate_window: number;
   aoi_near_distance: number;
   aoi_mid_distance: number;
   aoi_mid_every: number;

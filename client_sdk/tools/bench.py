@@ -503,6 +503,28 @@ class BenchOptions:
     verbose: bool = True
     workdir: Path = Path(".")
     extra_env: dict[str, str] = field(default_factory=dict)
+    dashboards: int = 0  # web dashboards held open during each city window (their cost)
+
+
+async def start_dashboards(
+    port: int, opts: BenchOptions, seconds: float
+) -> asyncio.subprocess.Process:
+    """`opts.dashboards` headless dashboards on the bots' core, held open through the window,
+    logged in as an administrator made for the purpose in the bench server's database."""
+    cmd = [
+        sys.executable, "-m", "client_sdk.tools.dashboards", "--url", f"http://127.0.0.1:{port}",
+        "--user", "benchadmin", "--password", "bench-dashboard-pw-1", "--make-admin",
+        "-n", str(opts.dashboards), "--seconds", str(int(seconds)),
+    ]  # fmt: skip
+    env = {**os.environ, "SQLITE_PATH": str(opts.workdir / "bench.db")}
+    env["GANGGPT_ENV_FILE"] = str(opts.workdir / "no.env")
+    return await asyncio.create_subprocess_exec(
+        *pinned(cmd, opts.client_cpu),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
 
 
 async def measured_window(
@@ -562,6 +584,7 @@ async def city_run(
     err.rule(f"city N={n}: {10 * n} NPCs, server on 127.0.0.1:{port}")
     sp = await start_server(settings, opts.workdir, opts.server_cpu)
     lp: LoadProc | None = None
+    dash: asyncio.subprocess.Process | None = None
     try:
         url = f"ws://127.0.0.1:{port}/ws"
         lp = await start_loadtest(
@@ -573,6 +596,8 @@ async def city_run(
         pump = asyncio.create_task(lp.pump_stderr(opts.verbose))
         ramp_s = n / opts.ramp + 30.0
         limit = ramp_s + opts.warmup + opts.duration + linger + 60.0
+        if opts.dashboards:
+            dash = await start_dashboards(port, opts, limit)
         collect = asyncio.create_task(_collect(lp, limit))
         before, after = await measured_window(
             sp, [lp], opts.duration, opts, label, ramp_s + opts.warmup + 30
@@ -584,10 +609,16 @@ async def city_run(
         if lp is not None and lp.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 lp.proc.kill()
+        if dash is not None and dash.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                dash.kill()
+            await dash.wait()
         await sp.stop()
     if not res:
         raise RuntimeError(f"loadtest gave no result for N={n}; server log: {sp.log_path}")
     row: dict[str, Any] = {"players": n, "npcs": 10 * n}
+    if opts.dashboards:
+        row["dashboards"] = opts.dashboards
     row.update(window_stats(before, after))
     lat = res.get("latency_ms") or {}
     kbps = res.get("kbps") or {}
@@ -1103,6 +1134,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--players", type=_sizes, default=list(DEFAULT_SIZES),
                    help="N, or a comma list (default 100,250,500,1000)")  # fmt: skip
+    c.add_argument("--dashboards", type=int, default=0,
+                   help="web dashboards (headless chromium) held open during each window, "
+                   "to measure what they cost the server (0)")  # fmt: skip
     pe = sub.add_parser(
         "persist", parents=[common],
         help="city at N players with persistence off / SQLite / PostgreSQL, side by side",
@@ -1157,6 +1191,7 @@ async def _amain(args: argparse.Namespace) -> dict[str, Any]:
             extra_env=_env_pairs(args.set),
         )
         if args.scenario == "city":
+            opts.dashboards = max(0, args.dashboards)
             opts.duration = args.duration or 30.0
             opts.ramp = args.ramp or 200.0
             return await city(args.players, opts)

@@ -518,13 +518,20 @@ async def start_dashboards(
     ]  # fmt: skip
     env = {**os.environ, "SQLITE_PATH": str(opts.workdir / "bench.db")}
     env["GANGGPT_ENV_FILE"] = str(opts.workdir / "no.env")
-    return await asyncio.create_subprocess_exec(
-        *pinned(cmd, opts.client_cpu),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        stdin=asyncio.subprocess.DEVNULL,
-        env=env,
-    )
+    with (opts.workdir / "dashboards.log").open("wb") as log_file:  # the child keeps its copy
+        return await asyncio.create_subprocess_exec(
+            *pinned(cmd, opts.client_cpu),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+            stdin=asyncio.subprocess.DEVNULL,
+            env=env,
+        )
+
+
+def dashboards_opened(opts: BenchOptions) -> bool:
+    """Whether the dashboards tool said it had its pages open (else the figures are plain)."""
+    path = opts.workdir / "dashboards.log"
+    return path.exists() and "dashboards open" in path.read_text(errors="replace")
 
 
 async def measured_window(
@@ -618,7 +625,7 @@ async def city_run(
         raise RuntimeError(f"loadtest gave no result for N={n}; server log: {sp.log_path}")
     row: dict[str, Any] = {"players": n, "npcs": 10 * n}
     if opts.dashboards:
-        row["dashboards"] = opts.dashboards
+        row["dashboards"] = opts.dashboards if dashboards_opened(opts) else "failed to open"
     row.update(window_stats(before, after))
     lat = res.get("latency_ms") or {}
     kbps = res.get("kbps") or {}

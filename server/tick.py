@@ -55,6 +55,9 @@ class TickLoop:
         self._deadline = 0.0
         self._flush_end = 0.0  # perf_counter when the last flush batch ended
         self._flush_left = 0  # frames still waiting in the current flush
+        # The outbox still being written, if a flush is in progress: a tick that comes before
+        # it is done appends its frames to it, so every client gets its frames in seq order.
+        self._flushing: list[tuple[Send, bytes]] | None = None
 
     def tick_once(self) -> list[tuple[Send, bytes]]:
         """Simulate one tick and assemble the frames due; returns them for `flush`."""
@@ -126,7 +129,19 @@ class TickLoop:
         if end < len(outbox):
             asyncio.get_running_loop().call_soon(self.flush, outbox, end, spent)
         else:
+            self._flushing = None
             self.state.metrics.flush_seconds.observe(spent)
+
+    def send_frames(self, outbox: list[tuple[Send, bytes]]) -> None:
+        """Start writing a tick's frames, or queue them behind the frames of an earlier tick
+        still going out (a late tick runs between two flush batches): written first, the new
+        frames would reach a client before older ones, with lower seqs (SPEC §9.2)."""
+        if self._flushing is not None:
+            self._flushing.extend(outbox)
+            self._flush_left += len(outbox)
+            return
+        self._flushing = outbox
+        self.flush(outbox)
 
     async def run(self) -> None:
         """Tick until `stop()`. Each tick is a timer callback (`call_at`), not a coroutine
@@ -170,7 +185,7 @@ class TickLoop:
             log.exception("tick %d failed", self.state.world.tick)
         took = time.perf_counter() - start
         if outbox:
-            self.flush(outbox)
+            self.send_frames(outbox)
         m.tick_seconds.observe(took)
         m.ticks.inc()
         if took > interval:

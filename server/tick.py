@@ -17,6 +17,7 @@ import gc
 import logging
 import math
 import time
+from collections import deque
 
 from server.replication.view import Send, ViewAssembler
 from server.state import ServerState
@@ -58,6 +59,9 @@ class TickLoop:
         # The outbox still being written, if a flush is in progress: a tick that comes before
         # it is done appends its frames to it, so every client gets its frames in seq order.
         self._flushing: list[tuple[Send, bytes]] | None = None
+        # Where each tick's frames end in it: each batch writes FLUSH_BATCH per tick still
+        # unfinished, the pace of one flush per tick side by side, kept in order.
+        self._bounds: deque[int] = deque()
 
     def tick_once(self) -> list[tuple[Send, bytes]]:
         """Simulate one tick and assemble the frames due; returns them for `flush`."""
@@ -119,7 +123,10 @@ class TickLoop:
         """Write assembled frames, FLUSH_BATCH at a time, yielding to the loop in between so
         inputs keep being read while hundreds of frames go out."""
         t0 = time.perf_counter()
-        end = min(len(outbox), start + FLUSH_BATCH)
+        bounds = self._bounds
+        while bounds and bounds[0] <= start:
+            bounds.popleft()
+        end = min(len(outbox), start + FLUSH_BATCH * max(1, len(bounds)))
         for i in range(start, end):
             send, frame = outbox[i]
             send(frame)
@@ -138,9 +145,12 @@ class TickLoop:
         frames would reach a client before older ones, with lower seqs (SPEC §9.2)."""
         if self._flushing is not None:
             self._flushing.extend(outbox)
+            self._bounds.append(len(self._flushing))
             self._flush_left += len(outbox)
             return
         self._flushing = outbox
+        self._bounds.clear()
+        self._bounds.append(len(outbox))
         self.flush(outbox)
 
     async def run(self) -> None:

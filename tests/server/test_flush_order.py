@@ -25,6 +25,9 @@ async def test_a_second_tick_waits_behind_the_frames_still_going_out(
     tick.send_frames(first)
     assert len(written) == FLUSH_BATCH  # one batch now, the rest on later loop turns
     tick.send_frames(second)  # the next tick's frames, before the first flush is done
+    await asyncio.sleep(0)  # one turn of the loop: one more batch
+    # Two ticks' frames pending: a batch of two, the pace of two flushes side by side.
+    assert len(written) == 3 * FLUSH_BATCH
     loop = asyncio.get_running_loop()
     end = loop.time() + 10
     while len(written) < 4 * FLUSH_BATCH:

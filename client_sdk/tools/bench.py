@@ -239,6 +239,7 @@ class Scrape:
     ai_dialogue: dict[str, float] = field(default_factory=dict)  # outcome -> AI talk calls
     npc_actions: dict[str, float] = field(default_factory=dict)  # "result:reason" -> actions
     first_token: Scrape | None = None  # the server's AI time-to-first-token histogram (talk)
+    ai_reply: Scrape | None = None  # the server's AI call latency histogram (talk), fallbacks too
 
 
 def parse_metrics(text: str, scrape: Scrape) -> None:
@@ -284,6 +285,15 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
             ft.buckets[edge] = ft.buckets.get(edge, 0.0) + v
             if math.isinf(edge):
                 ft.count += v
+        elif name.startswith("ganggpt_ai_latency_seconds_bucket{") and 'purpose="dialogue"' in name:
+            if scrape.ai_reply is None:
+                scrape.ai_reply = Scrape(at=scrape.at)
+            le = name.split('le="', 1)[1].split('"', 1)[0]
+            edge = math.inf if le == "+Inf" else float(le)
+            ar = scrape.ai_reply
+            ar.buckets[edge] = ar.buckets.get(edge, 0.0) + v
+            if math.isinf(edge):
+                ar.count += v
         elif name.startswith("ganggpt_npc_actions_total{"):
             result = name.split('result="', 1)[1].split('"', 1)[0]
             reason = name.split('reason="', 1)[1].split('"', 1)[0]
@@ -658,6 +668,13 @@ async def city_run(
             "p99": _r(tick_percentile(a0, after.first_token, 99)),
             "n": int(after.first_token.count - a0.count),
         }
+    if after.ai_reply is not None:
+        r0 = before.ai_reply or Scrape(at=before.at)
+        row["server_ai_call_ms"] = {
+            "p50": _r(tick_percentile(r0, after.ai_reply, 50)),
+            "p99": _r(tick_percentile(r0, after.ai_reply, 99)),
+            "n": int(after.ai_reply.count - r0.count),
+        }
     if after.npc_actions:
         row["npc_actions"] = {
             k: int(v - before.npc_actions.get(k, 0.0)) for k, v in after.npc_actions.items()
@@ -859,6 +876,10 @@ async def ai_run(n: int, fail: float, ai: AiOptions, opts: BenchOptions) -> dict
             "server_first_token_p99_ms": (row.get("server_first_token_ms") or {}).get("p99"),
             "reply_p50_ms": (talk.get("reply_ms") or {}).get("p50"),
             "reply_p99_ms": (talk.get("reply_ms") or {}).get("p99"),
+            # The whole AI call as the server saw it (the fallback's time when the provider
+            # is down), free of the load tool's own lag.
+            "server_ai_call_p50_ms": (row.get("server_ai_call_ms") or {}).get("p50"),
+            "server_ai_call_p99_ms": (row.get("server_ai_call_ms") or {}).get("p99"),
             "actions_applied": (row.get("npc_actions") or {}).get("applied", 0),
             "actions_rejected": sum(
                 v for k, v in (row.get("npc_actions") or {}).items() if k.startswith("rejected")

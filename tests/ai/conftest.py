@@ -36,16 +36,6 @@ FAST = {
 }
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    f = FakeOpenAI()
-    await f.start()
-    try:
-        yield f
-    finally:
-        await f.close()
-
-
 class Built:
     def __init__(
         self,

@@ -6,12 +6,10 @@ prompt and the reply, never silently dropped."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 import orjson
-import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
@@ -33,16 +31,6 @@ from tests.gameplay.memory_support import (
     persistence,  # noqa: F401  (fixture)
     place_npc,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    f = FakeOpenAI()
-    await f.start()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 def ai_service(fake: FakeOpenAI, **over: Any) -> AiService:

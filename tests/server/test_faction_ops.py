@@ -5,11 +5,10 @@ the kill hook; faction news in an NPC's prompt."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pytest
 import redis
 
 from config import load_config
@@ -188,16 +187,6 @@ async def test_membership_is_loaded_when_a_member_comes_back(
     clients.append(again)
     loaded = await event(again, "faction", lambda d: d["change"] == "loaded")
     assert (loaded["faction"], loaded["rank_name"]) == ("grove", "leader")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    f = FakeOpenAI()
-    await f.start()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from protocol.mirror import Npc
 from server.app import Server
@@ -17,17 +14,6 @@ from server.persistence.memory import MemoryPersistence
 from tests.ai.fake_openai import FakeOpenAI, Reply
 from tests.server.conftest import Client, ServerFactory, open_client
 from tests.server.test_npc_dialogue import TOWN, metric, model, reply, talk, until
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    f = FakeOpenAI()
-    await f.start()
-    try:
-        yield f
-    finally:
-        await f.close()
-
 
 FAST_WALK: dict[str, Any] = {"player_max_speed": 1000.0}
 

@@ -7,7 +7,7 @@ The offline provider (the default) answers most tests; the scripted OpenAI-compa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,16 +20,6 @@ from tests.server.conftest import Client, ServerFactory, open_client
 from tests.server.test_http import _get
 
 TOWN: dict[str, Any] = {"npc_count": 50, "spawn_area_size": 50.0}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    f = FakeOpenAI()
-    await f.start()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 def model(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:

@@ -5,11 +5,9 @@ threatened NPC witnessed, is in no one else's prompt."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
 
 from server.world.commands import SpawnNpc
 from tests.ai.fake_openai import FakeOpenAI, Reply
@@ -17,16 +15,6 @@ from tests.server.conftest import Client, ServerFactory, open_client
 from tests.server.test_faction_ops import send
 
 WORDS = "Pay up or I will kill you, Grover"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    f = FakeOpenAI()
-    await f.start()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 async def ask(c: Client, fake: FakeOpenAI, npc: int, text: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import time
 from collections import Counter
@@ -63,6 +64,9 @@ class LoopbackProvider:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self) -> None:
+        # A reply the server stopped reading (a cancelled talk, the run ending) is normal here:
+        # aiohttp would log each one as a traceback on the bench's terminal.
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -94,7 +98,13 @@ class LoopbackProvider:
             self.stats["tool_calls"] += 1
         if body.get("stream"):
             self.stats["streamed"] += 1
-            return await self._sse(request, body, text, act)
+            try:
+                return await self._sse(request, body, text, act)
+            except ConnectionResetError:
+                # The server gave up on the reply (a talk cancelled, or the run ending): as a
+                # real provider would, stop writing; nothing to report.
+                self.stats["abandoned"] += 1
+                return web.Response(status=499)
         self.stats["completed"] += 1
         message: dict[str, Any] = {"role": "assistant", "content": text}
         return web.json_response(

@@ -16,7 +16,6 @@ deadline (AI_TIMEOUT) around all attempts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -174,38 +173,55 @@ class OpenAIProvider:
         )
 
     async def stream(self, req: CompletionRequest) -> AsyncGenerator[Chunk, None]:
+        """Raw chunks (`create(stream=True)`), assembled here. Why not the SDK's `.stream()`
+        helper: it rebuilds a typed snapshot of the whole completion on every chunk, about
+        half of the server's AI cost with 100 players talking (py-spy, bench ai)."""
         client = (
             self.client
             if req.retries is None
             else self.client.with_options(max_retries=req.retries)
         )
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                s = await stack.enter_async_context(
-                    client.chat.completions.stream(
-                        stream_options={"include_usage": True}, **self._args(req)
-                    )
-                )
-            except openai.BadRequestError as err:
-                if not self._no_tools(err, req):
-                    raise
-                s = await stack.enter_async_context(
-                    client.chat.completions.stream(
-                        stream_options={"include_usage": True}, **self._args(req)
-                    )
-                )
-            async for ev in s:
-                if ev.type == "content.delta" and ev.delta:
-                    yield Chunk(delta=ev.delta)
-            final = await s.get_final_completion()
-        msg = final.choices[0].message if final.choices else None
+        try:
+            s = await client.chat.completions.create(
+                stream=True, stream_options={"include_usage": True}, **self._args(req)
+            )
+        except openai.BadRequestError as err:
+            if not self._no_tools(err, req):
+                raise
+            s = await client.chat.completions.create(
+                stream=True, stream_options={"include_usage": True}, **self._args(req)
+            )
+        text: list[str] = []
+        calls: dict[int, list[str]] = {}  # tool call index -> [id, name, arguments so far]
+        usage: Any = None
+        async with s:
+            async for chunk in s:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    delta = choice.delta
+                    if delta.content:
+                        text.append(delta.content)
+                        yield Chunk(delta=delta.content)
+                    for tc in delta.tool_calls or ():
+                        slot = calls.setdefault(tc.index, ["", "", ""])
+                        if tc.id:
+                            slot[0] = tc.id
+                        fn = tc.function
+                        if fn is not None:
+                            if fn.name and not slot[1]:  # sent once; some servers repeat it
+                                slot[1] = fn.name
+                            if fn.arguments:
+                                slot[2] += fn.arguments
         yield Chunk(
             final=Completion(
-                (msg.content or "") if msg else "",
+                "".join(text),
                 self.name,
                 self.model,
-                _usage(final.usage),
-                _tool_calls(msg) if msg else (),
+                _usage(usage),
+                tuple(ToolCall(i, n, args) for _, (i, n, args) in sorted(calls.items()) if n),
             )
         )
 

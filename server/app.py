@@ -15,7 +15,8 @@ import signal
 import ssl
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -176,11 +177,11 @@ class Server:
                 c.abort()
         self.tick.stop()
         self.sweeper.running = False
+        # A stage that hangs must not keep the process from exiting (a supervisor restarts
+        # it): bounded, and named in the log; storage below is not bounded (acknowledged data).
         if self.state.admin is not None:
-            with contextlib.suppress(Exception):
-                await self.state.admin.stop()
-        with contextlib.suppress(Exception):
-            await self.state.game.stop()
+            await _bounded(self.state.admin.stop(), "admin console")
+        await _bounded(self.state.game.stop(), "game")
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:
@@ -197,6 +198,18 @@ class Server:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.tcp.wait_closed(), 2.0)
         self.closed.set()
+
+
+STOP_STAGE_TIMEOUT = 15.0  # seconds a shutdown stage may take before it is given up
+
+
+async def _bounded(stage: Coroutine[Any, Any, None], name: str) -> None:
+    try:
+        await asyncio.wait_for(stage, STOP_STAGE_TIMEOUT)
+    except TimeoutError:
+        log.error("shutdown: %s did not stop within %.0f s; going on", name, STOP_STAGE_TIMEOUT)
+    except Exception:
+        log.exception("shutdown: %s failed to stop; going on", name)
 
 
 def _host_port(host: str, port: int) -> str:

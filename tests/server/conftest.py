@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -154,7 +155,13 @@ async def start() -> AsyncIterator[ServerFactory]:
 
     yield factory
     for s in servers:
-        await s.close(drain=False)
+        try:
+            await asyncio.wait_for(s.close(drain=False), 60)
+        except TimeoutError:
+            # A hang here once stalled a whole CI run: fail this test, and say where it hung.
+            for task in asyncio.all_tasks():
+                task.print_stack(limit=8, file=sys.stderr)
+            raise AssertionError("the server did not close within 60 s") from None
 
 
 @pytest.fixture

@@ -60,4 +60,4 @@ class Observer:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         with contextlib.suppress(Exception):
-            await self.client.ws.close()
+            await asyncio.wait_for(self.client.ws.close(), 15)

@@ -61,7 +61,6 @@ from server.gameplay.dialogue_context import (
     remember_conversation,
 )
 from server.gameplay.memory import MemoryMetrics, MemoryService, MemorySettings
-from server.gameplay.missions import MissionService
 from server.gameplay.relationships import RelationshipService
 from server.gameplay.rumours import RumourMill, RumourSettings
 from server.persistence.models import AiCall
@@ -157,9 +156,8 @@ class Conversations:
             memory,
             relationships,
             rumours or RumourMill(),
-            self.missions,
+            self.mission_desk,
             action_metrics or ActionMetrics(game.state.metrics.registry),
-            desk=self.mission_desk,
         )
         self._ids = itertools.count(1)
         # player_id -> (player, task) of the reply still being streamed; a newer talk cancels it.
@@ -210,11 +208,6 @@ class Conversations:
     def mission_desk(self) -> MissionDesk:
         """The game's mission desk (`game.missions`, built right after the conversations)."""
         return self.game.missions
-
-    def missions(self) -> MissionService:
-        """The mission service NPCs offer work through: the mission desk's, so an offer an NPC
-        makes is tracked, paid and told like one the player asked for."""
-        return self.game.missions.service
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -68,13 +68,10 @@ from server.ai.actions import (
     TakeMoney,
     Verdict,
 )
-from server.ai.context import MissionContext, Place
-from server.ai.types import CallerInfo
 from server.game.events import NpcActed
 from server.game.player import Player
-from server.gameplay.dialogue_context import persona_of
 from server.gameplay.memory import MemoryService, NotableEvent, nearest_npcs
-from server.gameplay.missions import MissionError, MissionService
+from server.gameplay.missions import MissionService
 from server.gameplay.relationships import RelationshipService
 from server.gameplay.rumours import NO_FACTION, RumourMill
 from server.world.commands import Follow, StopAndFace, WalkTo
@@ -117,8 +114,6 @@ class ActionRules:
     backup_speed: float = 5.0
     backup_seconds: float = 60.0  # how long called backup chases the player
     rumour_weight: int = 50
-    mission_reach: float = 400.0  # places and NPCs a mission offered by an NPC may use
-    mission_max_reward: int = 3000
 
 
 class ActionMetrics:
@@ -175,18 +170,16 @@ class NpcActions:
         memory: MemoryService,
         relationships: RelationshipService,
         rumours: RumourMill,
-        missions: Callable[[], MissionService | None],
+        desk: Callable[[], MissionDesk],
         metrics: ActionMetrics,
         rules: ActionRules | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        desk: Callable[[], MissionDesk | None] = lambda: None,
     ) -> None:
         self.game = game
         self.memory = memory
         self.relationships = relationships
         self._rumours = rumours
-        self.missions = missions
         self.desk = desk
         self.metrics = metrics
         self.rules = r = rules or ActionRules()
@@ -360,27 +353,12 @@ class NpcActions:
         elif a.name == "offer_mission":
             assert isinstance(a.args, OfferMission)
             desk = self.desk()
-            if desk is not None:
-                await self._expire_offers(desk.service, player.player_id)
-                # The game's mission desk builds, stores and announces the offer itself (its
-                # `mission` event; its refusals as MISSION_REFUSED), like a player's request.
-                if not desk.offer_to(player, talk.npc, a.args.theme):
-                    return "gone"
-                self.game.bus.publish(NpcActed(player, talk.npc, a.name, {"via": "desk"}))
-                return None
-            missions = self.missions()
-            if missions is None:
-                return "unavailable"
-            ctx = self.mission_context(talk, a.args.theme)
-            if ctx is None:
+            await self._expire_offers(desk.service, player.player_id)
+            # The game's mission desk builds, stores and announces the offer itself (its
+            # `mission` event; its refusals as MISSION_REFUSED), like a player's request.
+            if not desk.offer_to(player, talk.npc, a.args.theme):
                 return "gone"
-            await self._expire_offers(missions, player.player_id)
-            caller = CallerInfo.from_scopes(player.player_id, talk.ident.key, player.permissions)
-            try:
-                offered = await missions.offer(ctx, caller)
-            except MissionError as err:
-                return err.code
-            detail = {"mission": offered.mission_id, "title": offered.title}
+            detail = {"via": "desk"}
         else:  # pragma: no cover
             return "unknown_tool"
         self.game.bus.publish(NpcActed(player, talk.npc, a.name, detail))
@@ -420,43 +398,6 @@ class NpcActions:
                 if len(out) >= r.backup_count:
                     break
         return out
-
-    def mission_context(self, talk: TalkActions, theme: str = "") -> MissionContext | None:
-        """What a mission this NPC offers may use: four places around it, the NPCs nearby,
-        their factions. One synchronous read of the world."""
-        w = self.game.state.world
-        pos = w.entity_xy(talk.npc)
-        if pos is None:
-            return None
-        r = self.rules
-        b = w.bounds
-        places = []
-        turn = (talk.ident.seed % 360) * math.pi / 180
-        # Place names are at most 60 characters (MissionSpec); an NPC's name may be 64.
-        who = (talk.ident.name.split() or ["the"])[0][:30]
-        for i, (label, dist) in enumerate(
-            (("north", 0.4), ("east", 0.6), ("south", 0.8), ("west", 1.0))
-        ):
-            ang = turn + i * math.pi / 2
-            d = r.mission_reach * dist
-            x = min(max(pos[0] + d * math.cos(ang), b.min_x + 1), b.max_x - 1)
-            y = min(max(pos[1] + d * math.sin(ang), b.min_y + 1), b.max_y - 1)
-            places.append(Place(f"{who}'s {label} drop", round(x, 1), round(y, 1)))
-        near = nearest_npcs(w, pos[0], pos[1], r.mission_reach, 6, (talk.npc,))
-        factions = {talk.ident.faction}
-        for n in near:
-            other = w.identity(n)
-            if other is not None:
-                factions.add(other.faction)
-        return MissionContext(
-            player_id=talk.player.player_id,
-            giver=persona_of(talk.ident),
-            places=tuple(places),
-            npc_ids=tuple(near),
-            factions=tuple(sorted(f for f in factions if f not in NO_FACTION)),
-            max_reward=r.mission_max_reward,
-            theme=theme,
-        )
 
 
 class TalkActions:
@@ -547,9 +488,7 @@ class TalkActions:
             if player.money < a.args.amount:
                 return "balance"
         elif a.name == "offer_mission":
-            missions = acts.missions()
-            if missions is None:
-                return "unavailable"
+            missions = acts.desk().service
             rel = await acts.relationships.get(self.ident.key, player.player_id)
             if rel.trust <= -20:
                 return "distrust"

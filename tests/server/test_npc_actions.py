@@ -285,7 +285,7 @@ async def test_open_offers_are_bounded_and_expired_ones_make_room(
     await until(lambda: actions(srv, "applied", "offer_mission") == 3)
 
     # An hour later the three offers are past their time: asking again expires them first.
-    missions = srv.state.game.talks.missions()
+    missions = srv.state.game.missions.service
     assert missions is not None
     real = missions.clock
     missions.clock = lambda: real() + 3600

@@ -79,6 +79,22 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 err = Console(stderr=True)
 
 
+def _filled(t: Table, cols: list[tuple[str, str]], rows: list[dict[str, Any]]) -> Table:
+    """One right-aligned column per (title, key), one row per run, and its verdict last."""
+    for title, _ in cols:
+        t.add_column(title, justify="right")
+    t.add_column("result")
+    for r in rows:
+        cells = ["-" if r.get(k) is None else str(r.get(k)) for _, k in cols]
+        verdict = (
+            "[green]PASS[/green]"
+            if r.get("pass")
+            else "[red]FAIL[/red] " + ", ".join(r.get("failed") or [])
+        )
+        t.add_row(*cells, verdict)
+    return t
+
+
 def out_console() -> Console:
     """stdout console; wide when not a terminal so the table is not squeezed in logs."""
     return Console() if sys.stdout.isatty() else Console(width=200)
@@ -740,18 +756,7 @@ def city_table(rows: list[dict[str, Any]]) -> Table:
         ("srv CPU %", "server_cpu_pct"), ("RSS MB", "rss_mb"), ("disc.", "disconnects"),
         ("bots CPU %", "loadtest_cpu_pct"), ("other CPU %", "other_cpu_pct"),
     ]  # fmt: skip
-    for title, _ in cols:
-        t.add_column(title, justify="right")
-    t.add_column("result")
-    for r in rows:
-        cells = ["-" if r.get(k) is None else str(r.get(k)) for _, k in cols]
-        verdict = (
-            "[green]PASS[/green]"
-            if r.get("pass")
-            else "[red]FAIL[/red] " + ", ".join(r.get("failed") or [])
-        )
-        t.add_row(*cells, verdict)
-    return t
+    return _filled(t, cols, rows)
 
 
 async def city(sizes: Sequence[int], opts: BenchOptions) -> dict[str, Any]:
@@ -909,18 +914,7 @@ def ai_table(rows: list[dict[str, Any]]) -> Table:
         ("acts applied", "actions_applied"), ("acts rejected", "actions_rejected"),
         ("srv CPU %", "server_cpu_pct"),
     ]  # fmt: skip
-    for title, _ in cols:
-        t.add_column(title, justify="right")
-    t.add_column("result")
-    for r in rows:
-        cells = ["-" if r.get(k) is None else str(r.get(k)) for _, k in cols]
-        verdict = (
-            "[green]PASS[/green]"
-            if r.get("pass")
-            else "[red]FAIL[/red] " + ", ".join(r.get("failed") or [])
-        )
-        t.add_row(*cells, verdict)
-    return t
+    return _filled(t, cols, rows)
 
 
 async def ai_bench(sizes: Sequence[int], ai: AiOptions, opts: BenchOptions) -> dict[str, Any]:

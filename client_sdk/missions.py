@@ -28,6 +28,7 @@ class Objective:
     y: float | None = None
     radius_m: float | None = None
     npc_id: int | None = None
+    npc_name: str | None = None  # talk_to_npc / bring_npc: whom to find
     faction: str | None = None
     seconds: int | None = None
     distance_m: float | None = None
@@ -156,6 +157,7 @@ def objective_of(d: Mapping[str, Any]) -> Objective:
         y=_opt_float(d.get("y")),
         radius_m=_opt_float(d.get("radius_m")),
         npc_id=_opt_int(d.get("npc_id")),
+        npc_name=_opt_str(d.get("npc_name")),
         faction=_opt_str(d.get("faction")),
         seconds=_opt_int(d.get("seconds")),
         distance_m=_opt_float(d.get("distance_m")),

@@ -90,3 +90,12 @@ class MissionContext:
     difficulty_hint: int = 3
     max_reward: int = 5000
     theme: str = ""
+    # Names of `npc_ids`, in the same order (shorter or empty: unnamed), so a mission's text
+    # can say whom to find; the objectives still refer to the net id.
+    npc_names: tuple[str, ...] = ()
+
+    def npc_name(self, npc_id: int) -> str | None:
+        for i, nid in enumerate(self.npc_ids):
+            if nid == npc_id:
+                return self.npc_names[i] if i < len(self.npc_names) else None
+        return None

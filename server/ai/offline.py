@@ -313,13 +313,16 @@ def offline_mission(ctx: MissionContext, seed: int = 0) -> MissionSpec:
         a = rng.choice(places)
         npc = rng.choice(ctx.npc_ids)
         objectives.append(BringNpc(kind="bring_npc", npc_id=npc, place=a.name, radius_m=radius))
+        who = ctx.npc_name(npc) or f"A friend of {giver.name}"
         title = f"Safe ride to {a.name}"
-        desc = f"A friend of {giver.name} needs to get to {a.name} in one piece. Bring them there."
+        desc = f"{who} needs to get to {a.name} in one piece. Bring them there."
     else:
         npc = rng.choice(ctx.npc_ids)
         objectives.append(TalkToNpc(kind="talk_to_npc", npc_id=npc))
-        title = "A quiet word"
-        desc = f"{giver.name} has a message for a contact. Find them and talk, nothing more."
+        name = ctx.npc_name(npc)
+        title = f"A quiet word with {name}"[:80] if name else "A quiet word"
+        contact = name or "a contact"
+        desc = f"{giver.name} has a message for {contact}. Find them and talk, nothing more."
     if rival is not None and difficulty >= 4:
         objectives.append(
             AvoidFaction(kind="avoid_faction", faction=rival, distance_m=50.0, seconds=120)

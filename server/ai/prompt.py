@@ -75,12 +75,17 @@ def dialogue_messages(ctx: DialogueContext, memories: MemorySelection) -> tuple[
     return tuple(out)
 
 
+def _npc_label(ctx: MissionContext, npc_id: int) -> str:
+    name = ctx.npc_name(npc_id)
+    return f"{npc_id} ({_fence(name)})" if name else str(npc_id)
+
+
 def mission_messages(ctx: MissionContext) -> tuple[Message, ...]:
     places = ", ".join(f"{pl.name} ({pl.x:.0f},{pl.y:.0f})" for pl in ctx.places)
     lines = [
         f"Mission giver: {persona_block(ctx.giver)}",
         f"Places: {places or 'none'}.",
-        f"NPC ids: {', '.join(map(str, ctx.npc_ids)) or 'none'}.",
+        f"NPC ids: {', '.join(_npc_label(ctx, n) for n in ctx.npc_ids) or 'none'}.",
         f"Factions: {', '.join(ctx.factions) or 'none'}.",
         f"Difficulty hint: {ctx.difficulty_hint}. Reward limit: {ctx.max_reward}.",
     ]

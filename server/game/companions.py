@@ -15,17 +15,22 @@ tick. This module connects it to the game (SPEC §4.2 `companion`, §4.3 `event`
 - a companion is an NPC: the player `talk`s to it on the ordinary streamed path, and the
   dialogue uses its persona and memories (`Conversations.companions`). How the owner speaks
   to it moves its loyalty (`TALK_TREATMENT`); talking to someone else's companion does not.
-- a player who leaves takes their companion out of the world (summon it again on return).
+- a player who leaves takes their companion out of the world (summon it again on return);
+  a player whose connection dropped and who resumes within the resume window gets back the
+  companion that was out, following them again (a `companion` event, change `summoned`).
+  What was out is remembered by this process only: a resume on another instance does not
+  bring it back.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from protocol import control
 from protocol.catalogue import ErrorCode
-from server.game.events import NpcTalked, PlayerLeft
+from server.game.events import NpcTalked, PlayerJoined, PlayerLeft
 from server.game.player import Player
 from server.game.requests import PlayerRequests
 from server.gameplay.companions import CompanionChanged, CompanionError, CompanionService
@@ -64,9 +69,13 @@ class CompanionDesk:
             emit=game.bus.publish,
         )
         self.requests = PlayerRequests("companion")
+        # player id -> (companions that were out when the connection dropped, until when a
+        # resume brings them back)
+        self._away: dict[str, tuple[tuple[str, ...], float]] = {}
         bus = game.bus
         bus.subscribe(CompanionChanged, self._changed, name="companions")
         bus.subscribe(PlayerLeft, self._left, name="companions")
+        bus.subscribe(PlayerJoined, self._joined, name="companions")
         bus.subscribe(NpcTalked, self._talked, name="companions")
 
     async def stop(self) -> None:
@@ -178,7 +187,40 @@ class CompanionDesk:
         self._send(player, "companion", data)
 
     def _left(self, ev: PlayerLeft) -> None:
-        self.service.player_left(self.game.state.world, ev.player.player_id)
+        pid = ev.player.player_id
+        now = time.time()
+        for other, (_, until) in list(self._away.items()):
+            if until <= now:
+                del self._away[other]
+        if ev.kept_for_resume:
+            out = tuple(
+                c.companion_id
+                for c in self.service.owned(pid)
+                if self.service.summoned(c.companion_id) is not None
+            )
+            if out:
+                self._away[pid] = (out, now + self.game.state.config.resume_window)
+        self.service.player_left(self.game.state.world, pid)
+
+    def _joined(self, ev: PlayerJoined) -> None:
+        away = self._away.pop(ev.player.player_id, None)
+        if away is None or not ev.resumed or away[1] <= time.time():
+            return
+        player = ev.player
+        cids = away[0]
+        # Through the player's request queue: a `companion` request sent right after the
+        # welcome is answered after the companion is back, not interleaved with it.
+        if not self.requests.run(player.player_id, lambda: self._resummon(player, cids)):
+            log.warning("companion of %s not brought back: requests busy", player)
+
+    async def _resummon(self, player: Player, cids: tuple[str, ...]) -> None:
+        for cid in cids:
+            if not player.active:
+                return
+            try:
+                await self.service.summon(self.game.state.world, player, cid)
+            except CompanionError as e:
+                log.info("companion of %s not brought back on resume: %s", player, e)
 
     def _talked(self, ev: NpcTalked) -> None:
         c = self.service.by_nid(ev.npc)

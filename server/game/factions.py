@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from protocol import control
 from protocol.catalogue import FACTION_RANKS, ErrorCode
 from server.game.events import PlayerJoined
+from server.game.join import GUEST_PREFIX
 from server.game.player import Player
 from server.game.requests import PlayerRequests
 from server.gameplay.dialogue_context import FactionNews
@@ -123,14 +124,17 @@ class FactionDesk:
             raise self._counted("unknown_faction", f"no faction {name}")
         members = await self.service.members(name)
         online = self.game.state.players
+        shown = members[:INFO_MEMBERS]
+        offline = [m.player_id for m in shown if m.player_id not in online]
+        stored = await self._stored_names(offline)
         listed: list[dict[str, Any]] = []
-        for m in members[:INFO_MEMBERS]:
+        for m in shown:
             live = online.get(m.player_id)
             level = rank_level(m.rank)
             listed.append(
                 {
                     "player_id": m.player_id,
-                    "name": live.name if live is not None else None,
+                    "name": live.name if live is not None else stored.get(m.player_id),
                     "rank": level,
                     "rank_name": rank_name(level),
                     "joined_at": m.joined_at,
@@ -155,6 +159,19 @@ class FactionDesk:
             "news": list(self.news.recent(name, INFO_NEWS)),
         }
         self._send(player, "faction.info", data)
+
+    async def _stored_names(self, player_ids: list[str]) -> dict[str, str]:
+        """Offline members' names from storage, in one read. A guest's row holds no name
+        it is shown by (only its storage name): it stays null, as does everyone's when
+        storage cannot answer (the rest of the info is still worth sending)."""
+        if not player_ids:
+            return {}
+        try:
+            names = await self.game.state.persistence.repos.players.names(player_ids)
+        except Exception as err:
+            log.warning("names of offline faction members not read: %r", err)
+            return {}
+        return {pid: n for pid, n in names.items() if not n.startswith(GUEST_PREFIX)}
 
     def _counted(self, code: str, message: str) -> FactionError:
         self.metrics.faction_rejected.labels(code).inc()

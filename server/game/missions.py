@@ -46,12 +46,14 @@ from protocol import control
 from protocol.catalogue import EntityKind, ErrorCode, ProtocolError
 from server.ai import AiService, CallerInfo
 from server.ai.context import MissionContext, Place
-from server.ai.missions import AvoidFaction
-from server.game.events import MoneyChanged, NpcTalked, PlayerLeft
+from server.ai.missions import AvoidFaction, BringNpc
+from server.game.events import MoneyChanged, NpcTalked, PlayerJoined, PlayerLeft
 from server.game.player import Player
 from server.gameplay.dialogue_context import persona_of
+from server.gameplay.companions import ROLE as COMPANION_ROLE
 from server.gameplay.events import (
     GameplayEvent,
+    MissionAccepted,
     MissionCompleted,
     MissionExpired,
     MissionFailed,
@@ -62,6 +64,7 @@ from server.gameplay.metrics import GameplayMetrics
 from server.gameplay.missions import MissionError, MissionService, MissionTracker
 from server.gameplay.objectives import NpcFactionIndex, WorldView, view_of_world
 from server.persistence.models import MissionOffer
+from server.world.commands import Follow, WalkTo
 from server.world.identity import FACTIONS, GANGS
 
 if TYPE_CHECKING:
@@ -74,6 +77,11 @@ IN_FLIGHT_MAX = 4  # mission requests of one player being worked on at once
 TALKED_MAX = 64  # NPCs remembered per player for talk_to_npc objectives
 PLACES = 3  # places offered to the generator per request
 PLACE_MIN, PLACE_MAX = 30.0, 90.0  # metres from the giver
+TARGETS = 3  # NPCs near the giver offered to the generator (to talk to, to bring somewhere)
+TARGET_RANGE = 60.0  # metres from the giver
+TARGET_NAME_MAX = 40  # characters of a target's name put into the mission's text
+ESCORT_DISTANCE = 2.5  # metres behind the player an NPC being brought keeps
+ESCORT_SPEED = 6.0  # m/s: a jog, so it keeps up with a running player (as companions do)
 LANDMARKS = (
     "garage",
     "laundromat",
@@ -141,12 +149,16 @@ class MissionDesk:
         self._boot: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._places = itertools.count(1)
+        # mission id -> (player id, the player's net id, NPCs following them for it)
+        self._escorts: dict[str, tuple[str, int, tuple[int, ...]]] = {}
+        self.escort_speed = ESCORT_SPEED
         # Wired here rather than in the constructor call: the service is built before us.
         service.emit = self._emit
         service.after_commit = self._committed
         service.credit = self._credit
         game.bus.subscribe(NpcTalked, self._npc_talked, name="missions")
         game.bus.subscribe(PlayerLeft, self._player_left, name="missions")
+        game.bus.subscribe(PlayerJoined, self._player_joined, name="missions")
 
     @classmethod
     def build(cls, game: Game, ai: AiService, factions: FactionService) -> MissionDesk:
@@ -318,27 +330,58 @@ class MissionDesk:
         faction = ident.faction if ident.faction in WORLD_FACTIONS else None
         giver = dataclasses.replace(persona_of(ident), faction=faction)
         rivals = tuple(f for f in GANGS if f != faction)
+        targets = self._targets_near(npc, at)
         ctx = MissionContext(
             player_id=player.player_id,
             giver=giver,
             places=self._places_near(at, ident.seed),
-            # No NPC targets yet: an escort needs the NPC to follow the player, which only
-            # the NPC's own AI actions can start.
-            npc_ids=(),
+            npc_ids=tuple(n for n, _ in targets),
             factions=((faction,) if faction else ()) + rivals,
             max_reward=self.game.state.config.mission_max_reward,
             theme=theme,
+            npc_names=tuple(name for _, name in targets),
         )
         caller = CallerInfo.from_scopes(player.player_id, ident.key, player.permissions)
         offered = await self.service.offer(
             ctx,
             caller,
             giver_faction=faction,
-            extra={"giver": {"npc": npc, "name": ident.name, "faction": faction}},
+            extra={
+                "giver": {"npc": npc, "name": ident.name, "faction": faction},
+                "npcs": {str(n): name for n, name in targets},
+            },
         )
         card = await self._card(offered.mission_id)
         self._send(player.player_id, "mission", card)
         return card
+
+    def _targets_near(self, giver: int, at: tuple[float, float]) -> list[tuple[int, str]]:
+        """The NPCs nearest the giver (net id, name) a mission may send the player to talk to
+        or bring somewhere: not the giver, not a companion, not an NPC already following
+        someone (another escort, a faction's backup). Distances first, identities only for
+        the few taken: an identity is computed on demand (a hash per NPC)."""
+        w = self.game.state.world
+        npcs = w.npcs
+        near: list[tuple[float, int, int]] = []
+        for nid in w.entities_in(w.grid.view_cells(int(w.cell[giver]))):
+            if nid == giver or w.kind[nid] != EntityKind.NPC:
+                continue
+            slot = w.npc_slot(nid)
+            if slot is None or int(w.follow.target[slot]) >= 0:
+                continue
+            d = math.hypot(float(npcs.x[slot]) - at[0], float(npcs.y[slot]) - at[1])
+            if d <= TARGET_RANGE:
+                near.append((d, nid, slot))
+        near.sort()
+        out: list[tuple[int, str]] = []
+        for _, nid, slot in near:
+            ident = w.identities.get(slot)
+            if ident.role == COMPANION_ROLE:
+                continue
+            out.append((nid, ident.name[:TARGET_NAME_MAX]))
+            if len(out) == TARGETS:
+                break
+        return out
 
     def _places_near(self, at: tuple[float, float], seed: int) -> tuple[Place, ...]:
         cfg = self.game.state.config
@@ -401,6 +444,7 @@ class MissionDesk:
     def _card_of(self, o: MissionOffer) -> dict[str, Any]:
         spec = o.spec.get("mission", {})
         places = o.spec.get("places", {})
+        names = o.spec.get("npcs", {})
         state = self.service.active.get(o.mission_id)
         objectives = []
         for i, ob in enumerate(spec.get("objectives", [])):
@@ -408,6 +452,8 @@ class MissionDesk:
             where = places.get(ob.get("place"))
             if where is not None:
                 item["x"], item["y"] = float(where[0]), float(where[1])
+            if "npc_id" in ob:
+                item["npc_name"] = names.get(str(ob["npc_id"]))
             done = o.state == "completed"
             progress = 1.0 if done else 0.0
             if state is not None and i < len(state.states):
@@ -487,7 +533,11 @@ class MissionDesk:
         self.game.bus.publish(ev)
 
     def _on_gameplay(self, ev: GameplayEvent) -> None:
-        if isinstance(ev, MissionProgress):
+        if isinstance(ev, MissionCompleted | MissionFailed | MissionExpired):
+            self._release(ev.mission_id)
+        if isinstance(ev, MissionAccepted):
+            self._escort(ev.mission_id)
+        elif isinstance(ev, MissionProgress):
             objectives = [
                 {"progress": p, "done": d} for p, d in zip(ev.objectives, ev.done, strict=True)
             ]
@@ -574,7 +624,60 @@ class MissionDesk:
         seen.add(ev.npc)
 
     def _player_left(self, ev: PlayerLeft) -> None:
-        self.talked.pop(ev.player.player_id, None)
+        pid = ev.player.player_id
+        self.talked.pop(pid, None)
+        for mid, (owner, _, _) in list(self._escorts.items()):
+            if owner == pid:
+                self._release(mid)
+
+    def _player_joined(self, ev: PlayerJoined) -> None:
+        """Back in the world (resumed, or after a restart): the NPCs still to be brought
+        follow the player again."""
+        pid = ev.player.player_id
+        for mid, state in list(self.service.active.items()):
+            if state.player_id == pid:
+                self._escort(mid)
+
+    # --- NPCs brought somewhere ----------------------------------------------------------------
+
+    def _escort(self, mission_id: str) -> None:
+        """The NPCs of the mission's bring_npc objectives not done yet follow its player
+        (the same world command companions and NPC actions use)."""
+        state = self.service.active.get(mission_id)
+        if state is None:
+            return
+        player = self.game.state.players.get(state.player_id)
+        if player is None or not player.active or player.spectator:
+            return
+        npcs = tuple(
+            o.npc_id
+            for o, s in zip(state.objectives, state.states, strict=True)
+            if isinstance(o, BringNpc) and not s.done
+        )
+        if not npcs:
+            return
+        w = self.game.state.world
+        for n in npcs:
+            w.submit(
+                Follow(
+                    npc=n, target=player.nid, distance=ESCORT_DISTANCE, speed=self.escort_speed
+                )
+            )
+        self._escorts[mission_id] = (player.player_id, player.nid, npcs)
+
+    def _release(self, mission_id: str) -> None:
+        """The mission's NPCs still following its player wander again where they stand (an
+        NPC given another command since, or gone, is left alone)."""
+        got = self._escorts.pop(mission_id, None)
+        if got is None:
+            return
+        _, target, npcs = got
+        w = self.game.state.world
+        for n in npcs:
+            slot = w.npc_slot(n)
+            pos = w.entity_xy(n)
+            if slot is not None and pos is not None and int(w.follow.target[slot]) == target:
+                w.submit(WalkTo(npc=n, x=pos[0], y=pos[1], then_wander=True))
 
     # --- the tracker's view of the world -----------------------------------------------------
 

@@ -154,6 +154,10 @@ class CompanionService:
                 return owned[cid]
         return None  # pragma: no cover - a summoned companion's owner is loaded
 
+    def owned(self, player_id: str) -> list[Companion]:
+        """The player's companions already loaded (no storage read)."""
+        return list(self._owned.get(player_id, {}).values())
+
     def known(self, player_id: str, companion_id: str) -> Companion | None:
         """A companion already loaded for its player (no storage read), or None."""
         return self._owned.get(player_id, {}).get(companion_id)

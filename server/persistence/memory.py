@@ -111,6 +111,9 @@ class MemoryPersistence:
     async def get_player(self, player_id: str) -> PlayerRecord | None:
         return await self.storage.player(player_id)
 
+    async def player_names(self, player_ids: Sequence[str]) -> dict[str, str]:
+        return await self.storage.player_names(player_ids)
+
     async def change_money(
         self, player_id: str, delta: int, reason: str, *, event_id: str | None = None
     ) -> str:

@@ -489,6 +489,16 @@ class MemoryStorage(AuthMemory):
     async def player(self, player_id: str) -> PlayerRecord | None:
         return self._copy(player_id)
 
+    async def player_names(self, player_ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for pid in player_ids:
+            st = self._players.get(pid)
+            if st is None:
+                continue
+            account = self._auth_accounts.get(pid)
+            out[pid] = (account.display_name or account.username) if account else st.record.name
+        return out
+
     async def snapshot_time(self, player_id: str) -> float | None:
         st = self._players.get(player_id)
         if st is None or not st.record.has_position:

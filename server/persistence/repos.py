@@ -56,6 +56,11 @@ log = logging.getLogger("ganggpt.persistence")
 class PlayerRepository(Protocol):
     async def load_or_create(self, name: str) -> PlayerRecord: ...
     async def get(self, player_id: str) -> PlayerRecord | None: ...
+    async def names(self, player_ids: Sequence[str]) -> dict[str, str]:
+        """The name each stored player is shown by (an account's display name), in one
+        read; unknown ids are left out."""
+        ...
+
     async def change_money(
         self, player_id: str, delta: int, reason: str, *, event_id: str | None = None
     ) -> str:
@@ -293,6 +298,7 @@ class Repositories:
 class DomainStore(Protocol):
     async def load_or_create_player(self, name: str) -> PlayerRecord: ...
     async def get_player(self, player_id: str) -> PlayerRecord | None: ...
+    async def player_names(self, player_ids: Sequence[str]) -> dict[str, str]: ...
     async def change_money(
         self, player_id: str, delta: int, reason: str, *, event_id: str | None = None
     ) -> str: ...
@@ -458,6 +464,9 @@ class _Players:
 
     async def get(self, player_id: str) -> PlayerRecord | None:
         return await self._s.get_player(player_id)
+
+    async def names(self, player_ids: Sequence[str]) -> dict[str, str]:
+        return await self._s.player_names(player_ids)
 
     async def change_money(
         self, player_id: str, delta: int, reason: str, *, event_id: str | None = None

@@ -412,6 +412,12 @@ class PersistenceService:
         self._remember(record)
         return dataclasses.replace(record)
 
+    async def player_names(self, player_ids: Sequence[str]) -> dict[str, str]:
+        """Shown names of stored players by id (one read; during an outage, an empty answer:
+        names are decoration, never worth an error)."""
+        result: dict[str, str] = await self._read(self.storage.player_names(player_ids), {})
+        return result
+
     def submit_snapshots(self, snaps: list[PlayerSnapshot]) -> None:
         self.writer.submit_snapshots(snaps)
 

@@ -613,6 +613,20 @@ class SqlStorage(AuthSql):
             r = await c.fetchrow(_PLAYER_COLS + " WHERE p.id = $1", player_id)
         return None if r is None else self._player(r)
 
+    async def player_names(self, player_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(player_ids))
+        if not ids:
+            return {}
+        marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
+        async with self._replica() as c:
+            rows = await c.fetch(
+                "SELECT p.id, COALESCE(a.display_name, a.username, p.username) AS name"
+                " FROM players p LEFT JOIN accounts a ON a.player_id = p.id"
+                f" WHERE p.id IN ({marks})",
+                *ids,
+            )
+        return {self.uid(r["id"]): str(r["name"]) for r in rows}
+
     async def snapshot_time(self, player_id: str) -> float | None:
         async with self._read() as c:
             r = await c.fetchrow(

@@ -89,6 +89,12 @@ class Storage(AuthStorage, Protocol):
 
     async def player(self, player_id: str) -> PlayerRecord | None: ...
 
+    async def player_names(self, player_ids: Sequence[str]) -> dict[str, str]:
+        """The name each stored player is shown by, in one read: an account's display name
+        (its username when it has none), else the `players` row's name. Unknown ids are
+        left out."""
+        ...
+
     async def snapshot_time(self, player_id: str) -> float | None:
         """When the stored snapshot of this player was taken (None: never)."""
         ...

@@ -189,6 +189,34 @@ async def test_membership_is_loaded_when_a_member_comes_back(
     assert (loaded["faction"], loaded["rank_name"]) == ("grove", "leader")
 
 
+async def test_info_names_offline_members_from_storage(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv = await start(**TOWN)
+    boss = await account(srv, "Sweet")
+    big = await account(srv, "BigSmoke")
+    drifter = await join(srv, "Drifter")  # a guest: storage holds no name it is shown by
+    clients += [boss, big, drifter]
+    await send(boss, op="faction", action="create", name="grove")
+    await event(boss, "faction", lambda d: d["change"] == "created")
+    for c in (big, drifter):
+        await send(c, op="faction", action="join", name="grove")
+        await event(c, "faction", lambda d: d["change"] == "joined")
+    gone = {pid(big), pid(drifter)}
+    await big.ws.close()
+    await drifter.ws.close()
+    await until(lambda: not gone & set(srv.state.players))
+
+    await send(boss, op="faction", action="info")
+    info = await event(boss, "faction.info")
+    names = {m["player_id"]: (m["name"], m["online"]) for m in info["members"]}
+    assert names == {
+        pid(boss): ("Sweet", True),
+        pid(big): ("BigSmoke", False),
+        pid(drifter): (None, False),
+    }
+
+
 async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
@@ -308,6 +336,10 @@ async def test_over_postgres_and_redis_state_is_cached_and_survives_a_restart(
     clients.append(back)
     loaded = await event(back, "faction", lambda d: d["change"] == "loaded")
     assert (loaded["faction"], loaded["rank_name"]) == ("grove", "recruit")
+    # The leader is offline: its name comes from the database (one read for every member).
+    await send(back, op="faction", action="info")
+    members = (await event(back, "faction.info"))["members"]
+    assert {(m["name"], m["online"]) for m in members} == {("Sweet", False), ("Ryder", True)}
     # Closed here, while its database (a fixture set up after `start`) still exists.
     await back.ws.close()
     await again.close(drain=False)

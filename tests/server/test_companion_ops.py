@@ -14,10 +14,11 @@ from protocol.catalogue import ErrorCode
 from protocol.mirror import Npc
 from server.app import Server
 from server.persistence.memory import MemoryPersistence
-from tests.server.conftest import Client, ServerFactory
+from tests.server.conftest import Client, ServerFactory, open_client
 from tests.server.test_accounts_http import AUTH, SECRET, forge, login, register
 from tests.server.test_auth_join import join
 from tests.server.test_faction_ops import event, events, pid, refused, send
+from tests.server.test_join_service import eventually
 
 TOWN: dict[str, Any] = {**AUTH, "npc_count": 5, "spawn_area_size": 50.0}
 
@@ -143,3 +144,57 @@ async def test_premium_players_keep_more_companions_and_unknown_ids_are_refused(
     assert (await refused(c, ErrorCode.COMPANION_REFUSED)).startswith("not_found:")
     await send(c, op="companion", action="summon", kind="cat")
     assert "'kind'" in await refused(c, ErrorCode.BAD_FIELD)
+
+
+async def test_a_companion_out_when_the_connection_dropped_comes_back_on_resume(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv: Server = await start(**TOWN)
+    st = srv.state
+    c = await open_client(srv.url, "Franklin")
+    await send(c, op="companion", action="summon", name="Chop", kind="dog")
+    first = (await event(c, "companion", lambda d: d["change"] == "summoned"))["net_id"]
+    await c.until(lambda c: first in c.mirror.entities)
+    token, me = c.mirror.resume_token, pid(c)
+
+    c.ws.transport.abort()  # the connection drops: no `leave`, kept for a resume
+    await eventually(lambda: me in st.reserved, what="the player dropped")
+    await eventually(lambda: st.world.identity(first) is None, what="the companion went home")
+
+    back = await open_client(srv.url, "Franklin", resume=token)
+    clients.append(back)
+    assert back.mirror.welcome is not None and back.mirror.welcome.resumed
+    up = await event(back, "companion", lambda d: d["change"] == "summoned")
+    npc = up["net_id"]
+    assert isinstance(npc, int) and up["name"] == "Chop"
+    # In the world beside the player, following them.
+    await back.until(lambda c: npc in c.mirror.entities)
+    ident = st.world.identity(npc)
+    assert ident is not None and (ident.name, ident.role) == ("Chop", "companion")
+    assert distance_to_me(back, npc) < 5.0
+    slot = st.world.npc_slot(npc)
+    assert slot is not None
+    await eventually(lambda: int(st.world.follow.target[slot]) == back.nid, what="following")
+    await send(back, op="companion", action="info")
+    (one,) = (await event(back, "companion.info"))["companions"]
+    assert (one["name"], one["net_id"]) == ("Chop", npc)
+
+
+async def test_a_companion_dismissed_before_the_drop_stays_home_on_resume(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    srv: Server = await start(**TOWN)
+    c = await open_client(srv.url, "Lamar")
+    await send(c, op="companion", action="summon", name="Rex", kind="dog")
+    await event(c, "companion", lambda d: d["change"] == "summoned")
+    await send(c, op="companion", action="dismiss")
+    await event(c, "companion", lambda d: d["change"] == "dismissed")
+    token, me = c.mirror.resume_token, pid(c)
+    c.ws.transport.abort()
+    await eventually(lambda: me in srv.state.reserved, what="the player dropped")
+    back = await open_client(srv.url, "Lamar", resume=token)
+    clients.append(back)
+    assert back.mirror.welcome is not None and back.mirror.welcome.resumed
+    await send(back, op="companion", action="info")
+    (one,) = (await event(back, "companion.info"))["companions"]
+    assert one["net_id"] is None and not events(back, "companion")

@@ -2,11 +2,13 @@
 paid once however often the client claims it, refusals, abandoning, expiry, listing.
 
 The offline provider (the default) generates the missions; a theme naming "a delivery" asks
-it for a reach-a-place job, so the test knows what to do without a model.
+it for a reach-a-place job ("a meeting": talk to an NPC near the giver, "an escort": bring
+one somewhere), so the test knows what to do without a model.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -213,3 +215,101 @@ async def test_too_many_requests_at_once_are_refused_busy(start: ServerFactory) 
     answered = events(c, "mission.list", at)
     assert len(answered) + len(busy) == 8 and len(answered) >= 4
     assert all(b["message"].startswith("busy") for b in busy)
+
+
+def following(srv: Server, npc: int) -> int:
+    """The net id NPC `npc` follows (-1: nobody)."""
+    w = srv.state.world
+    slot = w.npc_slot(npc)
+    return -1 if slot is None else int(w.follow.target[slot])
+
+
+async def test_a_meeting_is_done_by_talking_to_the_npc_it_names(start: ServerFactory) -> None:
+    srv = await start(**TOWN)
+    c = await open_client(srv.url, "Messenger")
+    giver, _ = await gang_npc(c)
+    # "a meeting" asks the offline generator for a talk_to_npc job with an NPC near the giver.
+    offer = await offered(c, giver, "a meeting")
+    (goal,) = offer["objectives"]
+    target = goal["npc_id"]
+    ident = srv.state.world.identity(target)
+    assert goal["kind"] == "talk_to_npc" and target != giver and ident is not None
+    assert goal["npc_name"] == ident.name and ident.name in offer["description"]
+    at = len(c.texts)
+    await send(c, op="mission", action="accept", id=offer["id"])
+    await next_event(c, "mission", at, status="accepted")
+    await c.drain(0.3)
+    assert not events(c, "mission.progress", at)  # not talked to yet: nothing done
+
+    at = len(c.texts)
+    await send(c, op="talk", npc=target, text="I hear you have something for me.")
+    said = await c.text("npc_say")
+    assert said["npc"] == target
+    done = await next_event(c, "mission", at, status="completed")
+    assert done["objectives"][0]["done"] is True and done["paid"] == offer["reward"]["money"]
+
+
+async def test_an_escort_follows_the_player_and_is_done_at_the_place(
+    start: ServerFactory,
+) -> None:
+    srv = await start(**TOWN)
+    srv.state.game.missions.escort_speed = 25.0  # a sprint: the test need not wait for a jog
+    c = await open_client(srv.url, "Chauffeur")
+    giver, _ = await gang_npc(c)
+    offer = await offered(c, giver, "an escort")
+    (goal,) = offer["objectives"]
+    target = goal["npc_id"]
+    ident = srv.state.world.identity(target)
+    assert goal["kind"] == "bring_npc" and target != giver and ident is not None
+    assert goal["npc_name"] == ident.name and goal["place"] in offer["description"]
+    await c.drain(0.3)
+    assert following(srv, target) == -1  # an offer moves nobody
+
+    at = len(c.texts)
+    await send(c, op="mission", action="accept", id=offer["id"])
+    await next_event(c, "mission", at, status="accepted")
+    await c.until(lambda _c: following(srv, target) == c.nid)
+
+    at = len(c.texts)
+    await walk_to(c, goal["x"], goal["y"])
+    done = await next_event(c, "mission", at, timeout=20.0, status="completed")
+    assert done["objectives"][0]["done"] is True
+    at_place = srv.state.world.entity_xy(target)
+    assert at_place is not None
+    assert (at_place[0] - goal["x"]) ** 2 + (at_place[1] - goal["y"]) ** 2 <= goal[
+        "radius_m"
+    ] ** 2
+    # The mission is over: the NPC stops following and wanders again.
+    await c.until(lambda _c: following(srv, target) == -1)
+
+
+async def test_an_abandoned_escort_or_a_player_who_leaves_lets_the_npc_go(
+    start: ServerFactory,
+) -> None:
+    srv = await start(**TOWN)
+    c = await open_client(srv.url, "Quitter")
+    giver, _ = await gang_npc(c)
+    first = await offered(c, giver, "an escort")
+    at = len(c.texts)
+    await send(c, op="mission", action="accept", id=first["id"])
+    await next_event(c, "mission", at, status="accepted")
+    target = first["objectives"][0]["npc_id"]
+    await c.until(lambda _c: following(srv, target) == c.nid)
+    at = len(c.texts)
+    await send(c, op="mission", action="abandon", id=first["id"])
+    await next_event(c, "mission", at, status="failed")
+    await c.until(lambda _c: following(srv, target) == -1)
+
+    second = await offered(c, giver, "a ride")
+    at = len(c.texts)
+    await send(c, op="mission", action="accept", id=second["id"])
+    await next_event(c, "mission", at, status="accepted")
+    other = second["objectives"][0]["npc_id"]
+    await c.until(lambda _c: following(srv, other) == c.nid)
+    nid = c.nid
+    await send(c, op="leave")
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while following(srv, other) == nid:
+        assert loop.time() < end, "the NPC kept following a player who left"
+        await asyncio.sleep(0.02)

@@ -49,8 +49,8 @@ from server.ai.context import MissionContext, Place
 from server.ai.missions import AvoidFaction, BringNpc
 from server.game.events import MoneyChanged, NpcTalked, PlayerJoined, PlayerLeft
 from server.game.player import Player
-from server.gameplay.dialogue_context import persona_of
 from server.gameplay.companions import ROLE as COMPANION_ROLE
+from server.gameplay.dialogue_context import persona_of
 from server.gameplay.events import (
     GameplayEvent,
     MissionAccepted,
@@ -659,9 +659,7 @@ class MissionDesk:
         w = self.game.state.world
         for n in npcs:
             w.submit(
-                Follow(
-                    npc=n, target=player.nid, distance=ESCORT_DISTANCE, speed=self.escort_speed
-                )
+                Follow(npc=n, target=player.nid, distance=ESCORT_DISTANCE, speed=self.escort_speed)
             )
         self._escorts[mission_id] = (player.player_id, player.nid, npcs)
 

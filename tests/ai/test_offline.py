@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.ai.context import Memory, MissionContext, NpcPersona, Place, Relationship
-from server.ai.missions import check_against
+from server.ai.missions import BringNpc, TalkToNpc, check_against
 from server.ai.offline import OfflineProvider, intent_of, offline_mission, offline_reply
+from server.ai.prompt import mission_messages
 from server.ai.types import CompletionRequest
 from tests.ai.conftest import PERSONA, dialogue, mission_ctx
 
@@ -103,6 +104,48 @@ def test_offline_missions_always_fit_their_world(
     assert check_against(spec, ctx) == []
     assert 1 <= spec.difficulty <= 10 and abs(spec.difficulty - hint) <= 1
     assert spec == offline_mission(ctx, seed)
+
+
+def test_a_meeting_names_the_npc_to_talk_to() -> None:
+    ctx = mission_ctx(theme="a meeting", npc_names=("Lamar Davis", "Big Smoke"))
+    spec = offline_mission(ctx, 7)
+    talks = [o for o in spec.objectives if isinstance(o, TalkToNpc)]
+    assert len(talks) == 1 and talks[0].npc_id in (11, 12)
+    name = ctx.npc_name(talks[0].npc_id)
+    assert name is not None and name in spec.title and name in spec.description
+    assert check_against(spec, ctx) == []
+    # Without names it still works, and says "a contact".
+    plain = offline_mission(replace(ctx, npc_names=()), 7)
+    assert plain.objectives == spec.objectives and "a contact" in plain.description
+
+
+def test_an_escort_brings_a_named_npc_to_an_offered_place() -> None:
+    ctx = mission_ctx(theme="an escort", npc_names=("Lamar Davis", "Big Smoke"))
+    for seed in range(20):
+        spec = offline_mission(ctx, seed)
+        (bring,) = [o for o in spec.objectives if isinstance(o, BringNpc)]
+        assert bring.npc_id in ctx.npc_ids and bring.place in {p.name for p in ctx.places}
+        assert f"{ctx.npc_name(bring.npc_id)} needs to get to {bring.place}" in spec.description
+        assert check_against(spec, ctx) == []
+
+
+def test_a_long_name_still_makes_a_valid_title() -> None:
+    ctx = mission_ctx(theme="a meeting", npc_ids=(11,), npc_names=("X" * 64,))
+    spec = offline_mission(ctx, 1)
+    assert len(spec.title) <= 80 and check_against(spec, ctx) == []
+
+
+def test_without_npcs_no_npc_objective_is_made() -> None:
+    for theme in ("a meeting", "an escort", ""):
+        for seed in range(10):
+            spec = offline_mission(mission_ctx(npc_ids=(), theme=theme), seed)
+            assert not any(isinstance(o, TalkToNpc | BringNpc) for o in spec.objectives)
+
+
+def test_the_mission_prompt_names_the_npcs() -> None:
+    ctx = mission_ctx(npc_names=("Lamar Davis",))
+    (_, user) = mission_messages(ctx)
+    assert "NPC ids: 11 (<<<Lamar Davis>>>), 12." in user.content
 
 
 async def test_offline_provider_streams_what_it_completes() -> None:

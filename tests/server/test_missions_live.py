@@ -276,9 +276,7 @@ async def test_an_escort_follows_the_player_and_is_done_at_the_place(
     assert done["objectives"][0]["done"] is True
     at_place = srv.state.world.entity_xy(target)
     assert at_place is not None
-    assert (at_place[0] - goal["x"]) ** 2 + (at_place[1] - goal["y"]) ** 2 <= goal[
-        "radius_m"
-    ] ** 2
+    assert (at_place[0] - goal["x"]) ** 2 + (at_place[1] - goal["y"]) ** 2 <= goal["radius_m"] ** 2
     # The mission is over: the NPC stops following and wanders again.
     await c.until(lambda _c: following(srv, target) == -1)
 

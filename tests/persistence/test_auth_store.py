@@ -143,6 +143,21 @@ async def test_an_account_is_a_player_and_a_guest_name_is_taken(stores: Stores) 
     assert await stores.accounts.by_id("not-a-uuid") is None
 
 
+async def test_player_names_in_one_read(stores: Stores) -> None:
+    if stores.persistence is None:
+        pytest.skip("the reference store knows no players")
+    players = stores.persistence.repos.players
+    carl = account("carl", display_name="Carl J")
+    await stores.accounts.create(carl)
+    guest = await players.load_or_create("guest 1234")
+    unknown = str(uuid.uuid4())
+    assert await players.names([carl.id, guest.player_id, unknown, carl.id]) == {
+        carl.id: "Carl J",  # an account: its display name, not the row's username
+        guest.player_id: "guest 1234",
+    }
+    assert await players.names([]) == {}
+
+
 async def test_account_updates_bans_and_identities(stores: Stores) -> None:
     s = stores.accounts
     a = account("sweet")

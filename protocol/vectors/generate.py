@@ -82,6 +82,25 @@ MISSION_OFFERED: Json = {
     "giver": {"npc": 1000, "name": "Tyrone Banks", "faction": "ballas"},
     "expires_at": 1767225600.0,
 }
+MISSION_ESCORT: Json = {
+    **MISSION_OFFERED,
+    "id": "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+    "title": "Safe ride to the motel to the west",
+    "description": "Lamar Davis needs to get to the motel to the west in one piece.",
+    "objectives": [
+        {
+            "kind": "bring_npc",
+            "npc_id": 1003,
+            "place": "the motel to the west",
+            "radius_m": 15.0,
+            "x": -40.0,
+            "y": 12.5,
+            "npc_name": "Lamar Davis",
+            "progress": 0.0,
+            "done": False,
+        }
+    ],
+}
 MISSION_COMPLETED: Json = {
     **{k: v for k, v in MISSION_OFFERED.items() if k != "expires_at"},
     "status": "completed",
@@ -1645,6 +1664,13 @@ def control_cases() -> list[Json]:
             sv,
             session,
             _enc(c.GameEvent(type="mission", data=MISSION_OFFERED)),
+        ),
+        _ctl_ok(
+            "event_mission_offered_escort",
+            "A mission naming an NPC (bring_npc; talk_to_npc alike): `npc_id` and `npc_name`.",
+            sv,
+            session,
+            _enc(c.GameEvent(type="mission", data=MISSION_ESCORT)),
         ),
         _ctl_ok(
             "event_mission_progress",

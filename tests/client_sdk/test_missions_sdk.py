@@ -64,6 +64,17 @@ def test_vector_events_become_typed_events() -> None:
         15.0,
         False,
     )
+    escort = vector("event_mission_offered_escort")
+    ev_escort = typed_event(GameEventReceived(escort["type"], escort["data"]))
+    assert isinstance(ev_escort, MissionOffered)
+    (bring,) = ev_escort.mission.objectives
+    assert (bring.kind, bring.npc_id, bring.npc_name, bring.place) == (
+        "bring_npc",
+        1003,
+        "Lamar Davis",
+        "the motel to the west",
+    )
+    assert goal.npc_name is None  # a place objective names nobody
     done = vector("event_mission_completed")
     ev2 = typed_event(GameEventReceived(done["type"], done["data"]))
     assert isinstance(ev2, MissionCompleted)

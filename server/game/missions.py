@@ -21,6 +21,14 @@ before the commit (so a snapshot cannot carry the old balance back) and told to 
 as a `money` event after it (`MoneyChanged(recorded=True)`: already durable, the ledger
 skips it).
 
+NPC objectives: a request offers the generator the few NPCs nearest the giver (read from the
+world with the places, before any await; never the giver, a companion, or an NPC already
+following someone), and the mission's card names them (`npc_id`, `npc_name`). A talk_to_npc
+objective is done once the player has talked to that NPC (`NpcTalked` on the bus). The NPC of
+a bring_npc objective follows the player from the acceptance (`Follow`, as companions do)
+until the mission completes, fails or expires, or the player leaves (then it wanders where it
+stands); when the player comes back with the mission still accepted, it follows again.
+
 `offer_to(player, npc)` is the entry point for anything else that offers a mission (an NPC's
 AI action): the same checks and events as a player's `request`.
 

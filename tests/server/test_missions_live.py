@@ -281,7 +281,7 @@ async def test_an_escort_follows_the_player_and_is_done_at_the_place(
     await c.until(lambda _c: following(srv, target) == -1)
 
 
-async def test_an_abandoned_escort_or_a_player_who_leaves_lets_the_npc_go(
+async def test_an_abandoned_escort_or_a_player_who_leaves_lets_the_npc_go_until_they_return(
     start: ServerFactory,
 ) -> None:
     srv = await start(**TOWN)
@@ -311,3 +311,7 @@ async def test_an_abandoned_escort_or_a_player_who_leaves_lets_the_npc_go(
     while following(srv, other) == nid:
         assert loop.time() < end, "the NPC kept following a player who left"
         await asyncio.sleep(0.02)
+    # Back with the mission still accepted: the NPC follows the player again.
+    again = await open_client(srv.url, "Quitter")
+    assert again.mirror.player_id == c.mirror.player_id
+    await again.until(lambda _c: following(srv, other) == again.nid)

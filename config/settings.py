@@ -334,8 +334,9 @@ class Config(BaseSettings):
     cors_origins: str = Field(
         "",
         description="Comma-separated origins (scheme://host[:port]) whose pages may open the"
-        " WebSocket; * = any. A request without Origin (not a browser) is always allowed, a page"
-        " served by this server itself too; any other Origin is refused 403.",
+        " WebSocket and call /auth (CORS); * = any. A request without Origin (not a browser) is"
+        " always allowed, a page served by this server itself too; any other Origin is refused"
+        " 403.",
     )
 
     # --- gameplay: NPC memory, rumours, relationships, companions (issue 9) ---

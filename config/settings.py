@@ -136,6 +136,19 @@ class Config(BaseSettings):
     flood_close_after: int = Field(
         3, ge=1, description="Seconds over the rate limit before the client is closed."
     )
+    admin_rate_limit: int = Field(
+        600,
+        ge=1,
+        description="Messages per second, all kinds, on an authenticated /admin console socket:"
+        " its own budget instead of INPUT_RATE_LIMIT; over it, error 9 RATE_LIMITED and 4007"
+        " after FLOOD_CLOSE_AFTER seconds, as for a game client.",
+    )
+    admin_command_rate: int = Field(
+        20,
+        ge=1,
+        description="Admin commands per second per account, the /admin socket and the HTTP"
+        " admin API together; over it, `rate_limited` (HTTP 429 with Retry-After).",
+    )
     send_buffer_high: int = Field(
         64 * 1024, ge=1024, description="Bytes queued to a client before its patches are coalesced."
     )
@@ -321,8 +334,9 @@ class Config(BaseSettings):
     cors_origins: str = Field(
         "",
         description="Comma-separated origins (scheme://host[:port]) whose pages may open the"
-        " WebSocket; * = any. A request without Origin (not a browser) is always allowed, a page"
-        " served by this server itself too; any other Origin is refused 403.",
+        " WebSocket and call /auth (CORS); * = any. A request without Origin (not a browser) is"
+        " always allowed, a page served by this server itself too; any other Origin is refused"
+        " 403.",
     )
 
     # --- gameplay: NPC memory, rumours, relationships, companions (issue 9) ---

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ganggpt.admin")
 
 TOPICS = ("metrics", "events", "players")
-RATE_PER_SECOND = 20  # commands per principal per second, on both surfaces together
 RECHECK_EVERY = 15.0  # seconds between checks that open sessions' accounts still qualify
 EVENT_LOG_SIZE = 1000
 
@@ -86,7 +85,8 @@ class AdminService:
         self._recheck_task: asyncio.Task[None] | None = None
         self.recheck_every = RECHECK_EVERY
         self._rate: dict[str, tuple[int, int]] = {}  # sub -> (second, commands in it)
-        self.rate_per_second = RATE_PER_SECOND
+        # Commands per principal per second, on both surfaces together (ADMIN_COMMAND_RATE).
+        self.rate_per_second = state.config.admin_command_rate
         self._loop_thread = threading.get_ident()
         self._unwatch = watch_game(self)
         registry = state.metrics.registry

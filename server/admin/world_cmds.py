@@ -9,11 +9,12 @@ the gameplay layer's: `AdminService.generate_mission` is the hook its MissionSer
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from typing import Any
 
 from server.admin.players import live
 from server.admin.registry import AdminError, Ctx, command
-from server.admin.schema import LIMIT, PLAYER, obj
+from server.admin.schema import INT, LIMIT, OPT_STR, PLAYER, STR, obj, out
 from server.auth.permissions import AdminPermission as P
 from server.persistence.stance import canonical_pair, clamp_strength, stance_after
 
@@ -34,23 +35,57 @@ async def _relation(ctx: Ctx, a: str, b: str) -> dict[str, Any]:
     return {"a": x, "b": y, "strength": 0, "state": "neutral"}
 
 
+FACTIONS_PAGE = 200  # `factions.list` without `limit`; LIMIT caps a page at 1000
+RELATION = out({"a": STR, "b": STR, "strength": INT, "state": STR})
+
+
 @command(
     "factions.list",
     P.PLAYERS_LIST,
-    obj({"names": {"type": "array", "items": FACTION, "maxItems": 50}}),
-    "Factions of the players online (and `names`), with member counts and relationships.",
+    obj(
+        {
+            "names": {"type": "array", "items": FACTION, "maxItems": 50},
+            "after": FACTION,
+            "limit": LIMIT,
+        }
+    ),
+    "Every stored faction by name (a page of `limit`, default 200, after the name `after`;"
+    " `next` continues), or only `names`, with members, players online and relationships.",
+    result=out(
+        {
+            "factions": {
+                "type": "array",
+                "items": out({"name": STR, "display_name": STR, "members": INT, "online": INT}),
+            },
+            "relations": {"type": "array", "items": RELATION},
+            "next": OPT_STR,
+        }
+    ),
 )
 async def factions_list(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    repos = ctx.state.persistence.repos
-    names = {p.faction for p in ctx.state.players.values() if p.faction}
-    names.update(args.get("names", ()))
+    repo = ctx.state.persistence.repos.factions
+    limit = int(args.get("limit", FACTIONS_PAGE))
+    after = args.get("after")
+    names = sorted({n for n in args.get("names", ()) if after is None or n > after})
+    more = len(names) > limit
+    if "names" not in args:
+        # One name past the page says whether another page follows.
+        names = await repo.names(after, limit + 1)
+        more = len(names) > limit
+    names = names[:limit]
+    online = Counter(p.faction for p in ctx.state.players.values() if p.faction)
     factions, relations = [], {}
-    for name in sorted(names):
-        state = await repos.factions.state(name)
+    for name in names:
+        state = await repo.state(name)
         if state is None:
             continue
         factions.append(
-            {"name": state.name, "display_name": state.display_name, "members": state.members}
+            {
+                "name": state.name,
+                "display_name": state.display_name,
+                "members": state.members,
+                "online": online[state.name],
+            }
         )
         for r in state.relationships:
             relations[(r.faction_a, r.faction_b)] = {
@@ -59,7 +94,11 @@ async def factions_list(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
                 "strength": r.strength,
                 "state": r.relationship_type,
             }
-    return {"factions": factions, "relations": list(relations.values())}
+    return {
+        "factions": factions,
+        "relations": list(relations.values()),
+        "next": names[-1] if more and names else None,
+    }
 
 
 @command(

@@ -26,6 +26,7 @@ import h11
 from server.admin import http as admin_http
 from server.auth import http as auth_http
 from server.dashboard import files as dashboard_files
+from server.net import cors
 from server.net.plain import PlainRequest, PlainResponse
 from server.state import ServerState
 
@@ -42,6 +43,9 @@ _running: set[asyncio.Task[None]] = set()
 
 
 async def _auth(state: ServerState, request: PlainRequest) -> PlainResponse:
+    if cors.is_preflight(request):
+        found = auth_http.ENDPOINTS.get(request.path)
+        return cors.preflight(state, request, None if found is None else found[0])
     return await auth_http.handle(state.accounts, request)
 
 
@@ -213,4 +217,7 @@ class PlainHttp:
         except Exception as err:  # a handler bug must still answer, and never crash the loop
             log.warning("%s %s: %s: %s", request.method, request.path, type(err).__name__, err)
             response = PlainResponse.json(500, {"error": "internal", "message": "server error"})
+        if handler is _auth and not cors.is_preflight(request):
+            # Every answer, busy and internal errors too, so a page can read why it failed.
+            response = cors.with_cors(response, cors.allowed_origin(self.state, request))
         self.answer(response.serialize())

@@ -96,6 +96,7 @@ class Connection(asyncio.Protocol):
         "ping_out",
         "player",
         "rate_count",
+        "rate_limit",
         "rate_second",
         "rate_warned",
         "refusal",
@@ -137,7 +138,8 @@ class Connection(asyncio.Protocol):
         self.fragment_text = False
         self.fragment_over = False  # a fragment of the message in progress was over the budget
         self.chat_times: collections.deque[float] | None = None  # chat/custom, made on first use
-        # rate limiting
+        # rate limiting: the game's budget until an admin console session is authed
+        self.rate_limit = cfg.input_rate_limit
         self.rate_second = 0
         self.rate_count = 0
         self.flood_seconds = 0
@@ -366,6 +368,9 @@ class Connection(asyncio.Protocol):
         if self.closing or self.phase is not Phase.ADMIN_AUTH:
             return False
         self.phase = advance(self.phase, Step.ADMIN_AUTHED)
+        # An operator's scripted console sends more than a game client: its own budget, given
+        # only past the token check so an unauthenticated socket keeps the game's.
+        self.rate_limit = self.state.config.admin_rate_limit
         return True
 
     def bind(self, player: Player, slot: int) -> bool:
@@ -662,10 +667,10 @@ class Connection(asyncio.Protocol):
         return True
 
     def _within_rate(self) -> bool:
-        cfg = self.state.config
+        limit = self.rate_limit
         second = int(time.monotonic())
         if second != self.rate_second:
-            over = self.rate_count > cfg.input_rate_limit
+            over = self.rate_count > limit
             self.flood_seconds = (
                 self.flood_seconds + 1 if over and second == self.rate_second + 1 else 0
             )
@@ -673,20 +678,16 @@ class Connection(asyncio.Protocol):
             self.rate_count = 0
             self.rate_warned = False
         self.rate_count += 1
-        if self.rate_count <= cfg.input_rate_limit:
+        if self.rate_count <= limit:
             return True
-        if self.flood_seconds + 1 >= cfg.flood_close_after:
-            self.close(
-                CloseCode.FLOODING,
-                f"over {cfg.input_rate_limit} messages/s for {cfg.flood_close_after} s",
-            )
+        close_after = self.state.config.flood_close_after
+        if self.flood_seconds + 1 >= close_after:
+            self.close(CloseCode.FLOODING, f"over {limit} messages/s for {close_after} s")
             return False
         if not self.rate_warned:
             self.rate_warned = True
             self.fail(
-                ProtocolError(
-                    f"over {cfg.input_rate_limit} messages/s; dropped", error=ErrorCode.RATE_LIMITED
-                )
+                ProtocolError(f"over {limit} messages/s; dropped", error=ErrorCode.RATE_LIMITED)
             )
         return False
 

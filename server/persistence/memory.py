@@ -294,6 +294,9 @@ class MemoryPersistence:
     async def faction_members(self, faction: str) -> list[Membership]:
         return await self.storage.faction_members(faction)
 
+    async def faction_names(self, after: str | None, limit: int) -> list[str]:
+        return await self.storage.faction_names(after, limit)
+
     async def mission_offer(self, mission_id: str) -> MissionOffer | None:
         return await self.storage.mission_offer(mission_id)
 

@@ -528,6 +528,9 @@ class MemoryStorage(AuthMemory):
         members = sum(1 for m in self._members.values() if m.faction == name)
         return FactionState(name, f[0], f[1], members, tuple(rels))
 
+    async def faction_names(self, after: str | None, limit: int) -> list[str]:
+        return sorted(n for n in self._factions if after is None or n > after)[:limit]
+
     async def faction_members(self, faction: str) -> list[Membership]:
         return sorted(
             (m for m in self._members.values() if m.faction == faction),

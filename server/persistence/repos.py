@@ -92,6 +92,10 @@ class FactionRepository(Protocol):
         """Members in the order they joined (ranks included)."""
         ...
 
+    async def names(self, after: str | None = None, limit: int = 200) -> list[str]:
+        """Every faction's name in order: at most `limit`, those after `after` (a page)."""
+        ...
+
     async def shift_relationship(
         self,
         faction_a: str,
@@ -338,6 +342,7 @@ class DomainStore(Protocol):
     async def save_companion(self, c: Companion) -> None: ...
     async def companions(self, player_id: str) -> list[Companion]: ...
     async def faction_members(self, faction: str) -> list[Membership]: ...
+    async def faction_names(self, after: str | None, limit: int) -> list[str]: ...
     async def shift_faction_relationship(
         self,
         faction_a: str,
@@ -514,6 +519,9 @@ class _Factions:
 
     async def members(self, faction: str) -> list[Membership]:
         return await self._s.faction_members(faction)
+
+    async def names(self, after: str | None = None, limit: int = 200) -> list[str]:
+        return await self._s.faction_names(after, limit)
 
     async def shift_relationship(
         self,

@@ -693,6 +693,10 @@ class PersistenceService:
         result: list[Membership] = await self._read(self.storage.faction_members(faction))
         return result
 
+    async def faction_names(self, after: str | None, limit: int) -> list[str]:
+        result: list[str] = await self._read(self.storage.faction_names(after, limit))
+        return result
+
     async def mission_offer(self, mission_id: str) -> MissionOffer | None:
         result: MissionOffer | None = await self._read(self.storage.mission_offer(mission_id))
         return result

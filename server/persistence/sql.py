@@ -916,6 +916,16 @@ class SqlStorage(AuthSql):
         ]
 
     # --- gameplay reads ---
+    async def faction_names(self, after: str | None, limit: int) -> list[str]:
+        async with self._replica() as c:
+            if after is None:
+                rows = await c.fetch("SELECT name FROM factions ORDER BY name LIMIT $1", limit)
+            else:
+                rows = await c.fetch(
+                    "SELECT name FROM factions WHERE name > $1 ORDER BY name LIMIT $2", after, limit
+                )
+        return [str(r["name"]) for r in rows]
+
     async def faction_members(self, faction: str) -> list[Membership]:
         async with self._read() as c:
             rows = await c.fetch(

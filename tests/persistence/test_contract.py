@@ -172,6 +172,17 @@ async def test_factions_membership_and_relationships(storage: Storage) -> None:
     assert await storage.faction("nope") is None
 
 
+async def test_faction_names_in_pages_by_name(storage: Storage) -> None:
+    t = time.time()
+    for name in ("vagos", "aztecas", "ballas", "lost_mc"):
+        await storage.apply(CreateFaction(name, name.title(), t))
+    every = await storage.faction_names(None, 100)
+    assert every == sorted(every) and {"aztecas", "ballas", "lost_mc", "vagos"} <= set(every)
+    assert await storage.faction_names(None, 2) == every[:2]
+    assert await storage.faction_names(every[1], 2) == every[2:4]
+    assert await storage.faction_names(every[-1], 5) == []
+
+
 async def test_mission_completion_pays_once(storage: Storage) -> None:
     pid = await new_player(storage)
     mid, t = uid(), time.time()

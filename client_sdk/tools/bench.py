@@ -118,9 +118,9 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def out_console() -> Console:
+def out_console(width: int = 200) -> Console:
     """stdout console; wide when not a terminal so the table is not squeezed in logs."""
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    return Console() if sys.stdout.isatty() else Console(width=width)
 
 
 # --- server process ---------------------------------------------------------------------------
@@ -1047,7 +1047,7 @@ async def ai_bench(sizes: Sequence[int], ai: AiOptions, opts: BenchOptions) -> d
                     {"players": n, "provider_fail": fail, "error": str(e), "pass": False,
                      "failed": ["error"]}
                 )  # fmt: skip
-    out_console().print(ai_table(rows))
+    out_console(280).print(ai_table(rows))  # 24 columns
     return {
         "scenario": "ai",
         "runs": rows,

@@ -14,14 +14,23 @@ ai (issue 9): the city at N players, with --talkers (10%) of the bots talking to
 nearest them every --talk-every seconds (never while their last talk waits for its reply);
 the server's AI is AI_PROVIDER=openai pointed at a loopback OpenAI-compatible provider the
 harness runs (client_sdk/tools/ai_provider.py) that streams its answer after --ai-delay
-seconds (2.0), some answers carrying a follow_player tool call. One run per --ai-fail rate:
-0 (the slow model) and 1.0 (every call fails at once: offline fallbacks). Per run: tick
-p50/p99 and overruns (the plain city's targets), talks sent in the window, replied, missing
+seconds (2.0), some answers carrying a follow_player tool call. First, a plain run: the
+same city, same settings, no talkers (mode "plain" in the JSON, held to the city's targets;
+--no-plain skips it), so the AI runs are compared with the plain city measured minutes
+before on the same machine. Then one run per --ai-fail rate: 0 (the slow model) and 1.0
+(every call fails at once: offline fallbacks). Per run: tick p50/p99 and overruns (the
+plain city's targets), and against the plain run: "tick p99 vs plain" (ms,
+tick_p99_vs_plain_ms), "overruns vs plain" (overruns_vs_plain) and `within_plain`: tick p99
+<= the plain run's p99 + the width of the histogram bucket holding that p99 (the figure's
+resolution), and overruns <= the plain run's + 5. That is what "within the plain city's"
+means on a machine where the plain city itself misses the absolute targets; the verdict
+column still uses the absolute targets. Then talks sent in the window, replied, missing
 (no npc_say within --talk-timeout: must be 0), model replies vs fallbacks (the server's
 ganggpt_ai_requests_total), time from the talk to the first streamed part and to the whole
 reply (p50/p99, client side; the server's own time to first token, from its histogram at
-bucket resolution, is in the JSON), and with the provider failing, fallback p99 must be
-<= 1 s.
+bucket resolution, is in the JSON), the server's whole talk ("srv talk p99 ms": talk
+received to its npc_say sent, ganggpt_npc_talk_seconds, p50/p99 in the JSON, free of the
+load tool's lag), and with the provider failing, fallback p99 must be <= 1 s.
 
 idle: one server holding --clients idle connections (bots that only receive), spread over
 several load-test processes; reports server RSS per connection and tick p99.
@@ -29,6 +38,12 @@ several load-test processes; reports server RSS per connection and tick p99.
 Why subprocesses and /proc rather than importing the server: the server must be measured as
 it runs in production (its own interpreter, uvloop, its own core), and the load generator must
 not share its CPU or its GIL.
+
+Cores: the server runs on --server-cpu (taskset), the load tools on --client-cpu, and this
+harness process pins itself to --client-cpu too (os.sched_setaffinity, only when pinning is
+on and that core exists): it scrapes, renders progress, and in `bench ai` runs the loopback
+model provider, so the server's core is the server's alone, as it would be with a remote
+model.
 
 Tick percentiles come from the server's Prometheus histogram, so they have BUCKET RESOLUTION:
 a p99 of 8.0 means "the 99th percentile tick fell in the bucket ending at 8 ms".
@@ -85,7 +100,7 @@ def _filled(t: Table, cols: list[tuple[str, str]], rows: list[dict[str, Any]]) -
         t.add_column(title, justify="right")
     t.add_column("result")
     for r in rows:
-        cells = ["-" if r.get(k) is None else str(r.get(k)) for _, k in cols]
+        cells = [_cell(r.get(k)) for _, k in cols]
         verdict = (
             "[green]PASS[/green]"
             if r.get("pass")
@@ -95,9 +110,17 @@ def _filled(t: Table, cols: list[tuple[str, str]], rows: list[dict[str, Any]]) -
     return t
 
 
-def out_console() -> Console:
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def out_console(width: int = 200) -> Console:
     """stdout console; wide when not a terminal so the table is not squeezed in logs."""
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    return Console() if sys.stdout.isatty() else Console(width=width)
 
 
 # --- server process ---------------------------------------------------------------------------
@@ -256,6 +279,7 @@ class Scrape:
     npc_actions: dict[str, float] = field(default_factory=dict)  # "result:reason" -> actions
     first_token: Scrape | None = None  # the server's AI time-to-first-token histogram (talk)
     ai_reply: Scrape | None = None  # the server's AI call latency histogram (talk), fallbacks too
+    npc_talk: Scrape | None = None  # the server's whole-talk histogram: talk in -> npc_say out
 
 
 def parse_metrics(text: str, scrape: Scrape) -> None:
@@ -310,6 +334,15 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
             ar.buckets[edge] = ar.buckets.get(edge, 0.0) + v
             if math.isinf(edge):
                 ar.count += v
+        elif name.startswith("ganggpt_npc_talk_seconds_bucket{"):
+            if scrape.npc_talk is None:
+                scrape.npc_talk = Scrape(at=scrape.at)
+            le = name.split('le="', 1)[1].split('"', 1)[0]
+            edge = math.inf if le == "+Inf" else float(le)
+            nt = scrape.npc_talk
+            nt.buckets[edge] = nt.buckets.get(edge, 0.0) + v
+            if math.isinf(edge):
+                nt.count += v
         elif name.startswith("ganggpt_npc_actions_total{"):
             result = name.split('result="', 1)[1].split('"', 1)[0]
             reason = name.split('reason="', 1)[1].split('"', 1)[0]
@@ -349,10 +382,10 @@ async def scrape(sp: ServerProc) -> Scrape:
     return s
 
 
-def tick_percentile(a: Scrape, b: Scrape, q: float) -> float | None:
-    """q-th percentile of tick durations between two scrapes, in ms, interpolated linearly
-    inside the bucket holding the rank (as Prometheus' histogram_quantile does); inf if it
-    is past the last finite bucket."""
+def _rank_bucket(a: Scrape, b: Scrape, q: float) -> tuple[float, float, float, float] | None:
+    """The bucket holding the q-th percentile of the window between two scrapes: (lower
+    edge, upper edge, count up to the lower edge, count inside), edges in seconds; the upper
+    edge is inf past the last finite bucket."""
     n = b.count - a.count
     if n <= 0:
         return None
@@ -361,13 +394,34 @@ def tick_percentile(a: Scrape, b: Scrape, q: float) -> float | None:
     for le in sorted(b.buckets):
         c = b.buckets[le] - a.buckets.get(le, 0.0)
         if c >= rank:
-            if math.isinf(le):
-                return math.inf
-            inside = c - lo_count
-            frac = (rank - lo_count) / inside if inside > 0 else 1.0
-            return (lo_edge + (le - lo_edge) * frac) * 1000.0
+            return lo_edge, le, lo_count, c - lo_count
         lo_edge, lo_count = le, c
-    return math.inf
+    return lo_edge, math.inf, lo_count, 0.0
+
+
+def tick_percentile(a: Scrape, b: Scrape, q: float) -> float | None:
+    """q-th percentile of tick durations between two scrapes, in ms, interpolated linearly
+    inside the bucket holding the rank (as Prometheus' histogram_quantile does); inf if it
+    is past the last finite bucket."""
+    got = _rank_bucket(a, b, q)
+    if got is None:
+        return None
+    lo_edge, le, lo_count, inside = got
+    if math.isinf(le):
+        return math.inf
+    rank = q / 100.0 * (b.count - a.count)
+    frac = (rank - lo_count) / inside if inside > 0 else 1.0
+    return (lo_edge + (le - lo_edge) * frac) * 1000.0
+
+
+def percentile_bucket(a: Scrape, b: Scrape, q: float) -> list[float] | None:
+    """[lower, upper] edge in ms of the histogram bucket holding the q-th percentile: the
+    resolution of `tick_percentile`'s figure (upper inf past the last finite bucket)."""
+    got = _rank_bucket(a, b, q)
+    if got is None:
+        return None
+    lo, hi = got[0] * 1000.0, got[1] * 1000.0
+    return [round(lo, 4), hi if math.isinf(hi) else round(hi, 4)]
 
 
 def tick_max_bucket(a: Scrape, b: Scrape) -> float | None:
@@ -391,6 +445,7 @@ def window_stats(a: Scrape, b: Scrape) -> dict[str, Any]:
         "tick_mean_ms": _r(1000.0 * (b.total - a.total) / n if n > 0 else None, 3),
         "tick_lag_p99_ms": _r(tick_percentile(a.lag, b.lag, 99)) if a.lag and b.lag else None,
         "tick_max_bucket_ms": _r(tick_max_bucket(a, b)),
+        "tick_p99_bucket_ms": percentile_bucket(a, b, 99),
         "tick_rate": _r((b.ticks - a.ticks) / secs),
         "overruns": int(b.overruns - a.overruns),
         "server_cpu_pct": _r(100.0 * (b.cpu_s - a.cpu_s) / secs, 1),
@@ -691,6 +746,13 @@ async def city_run(
             "p99": _r(tick_percentile(r0, after.ai_reply, 99)),
             "n": int(after.ai_reply.count - r0.count),
         }
+    if after.npc_talk is not None:
+        t0 = before.npc_talk or Scrape(at=before.at)
+        row["server_talk_ms"] = {
+            "p50": _r(tick_percentile(t0, after.npc_talk, 50)),
+            "p99": _r(tick_percentile(t0, after.npc_talk, 99)),
+            "n": int(after.npc_talk.count - t0.count),
+        }
     if after.npc_actions:
         row["npc_actions"] = {
             k: int(v - before.npc_actions.get(k, 0.0)) for k, v in after.npc_actions.items()
@@ -806,6 +868,7 @@ async def _drop_database(admin_url: str, name: str) -> None:
 
 
 AI_FALLBACK_P99_MS = 1000.0  # with the provider down, fallback replies arrive within 1 s
+WITHIN_PLAIN_OVERRUNS = 5  # overruns an AI run may have beyond the plain city's
 
 
 @dataclass
@@ -816,11 +879,15 @@ class AiOptions:
     modes: tuple[float, ...] = (0.0, 1.0)  # provider failure rates, one run each
     actions: float = 0.2  # share of provider replies carrying a follow_player tool call
     talk_timeout: float = 20.0  # a talk without its npc_say by then is missing
+    plain: bool = True  # first a plain-city run at the same N, for the "vs plain" columns
 
 
 def ai_failures(row: dict[str, Any]) -> list[str]:
     """The plain city's tick targets, and the AI's: every talker got a reply (the model's or
-    a clear fallback), and with the provider down the fallbacks came within 1 s."""
+    a clear fallback), and with the provider down the fallbacks came within 1 s. The plain
+    run (mode "plain", no talkers) is held to the plain city's targets, all of them."""
+    if row.get("mode") == "plain":
+        return failures(row)
     bad = [f for f in failures(row) if f in ("tick_p99_ms", "overruns", "connected")]
     talk = row.get("talk") or {}
     if not talk.get("sent"):
@@ -885,6 +952,9 @@ async def ai_run(n: int, fail: float, ai: AiOptions, opts: BenchOptions) -> dict
             # is down), free of the load tool's own lag.
             "server_ai_call_p50_ms": (row.get("server_ai_call_ms") or {}).get("p50"),
             "server_ai_call_p99_ms": (row.get("server_ai_call_ms") or {}).get("p99"),
+            # The whole talk as the server saw it: talk received to its npc_say sent.
+            "server_talk_p50_ms": (row.get("server_talk_ms") or {}).get("p50"),
+            "server_talk_p99_ms": (row.get("server_talk_ms") or {}).get("p99"),
             "actions_applied": (row.get("npc_actions") or {}).get("applied", 0),
             "actions_rejected": sum(
                 v for k, v in (row.get("npc_actions") or {}).items() if k.startswith("rejected")
@@ -899,6 +969,39 @@ async def ai_run(n: int, fail: float, ai: AiOptions, opts: BenchOptions) -> dict
     return row
 
 
+async def plain_run(n: int, ai: AiOptions, opts: BenchOptions) -> dict[str, Any]:
+    """The city at N with the AI runs' settings but no talkers: the baseline they are
+    compared with, measured minutes before them on the same machine."""
+    row = await city_run(n, opts, linger=ai.delay + 3.0)
+    row.update({"mode": "plain", "provider_fail": None, "talkers": 0})
+    row["failed"] = ai_failures(row)
+    row["pass"] = not row["failed"]
+    return row
+
+
+def versus_plain(row: dict[str, Any], plain: dict[str, Any] | None) -> None:
+    """Add an AI run's tick p99 and overruns relative to the plain run at the same N, and
+    `within_plain`: tick p99 <= the plain p99 + the width of the histogram bucket holding
+    it (the figure's resolution), and overruns <= the plain run's + WITHIN_PLAIN_OVERRUNS.
+    None where either run has no figure."""
+    p99 = row.get("tick_p99_ms")
+    ov = row.get("overruns")
+    base = plain.get("tick_p99_ms") if plain else None
+    base_ov = plain.get("overruns") if plain else None
+    row["tick_p99_vs_plain_ms"] = (
+        _r(p99 - base)
+        if p99 is not None and base is not None and math.isfinite(p99) and math.isfinite(base)
+        else None
+    )
+    row["overruns_vs_plain"] = ov - base_ov if ov is not None and base_ov is not None else None
+    bucket = plain.get("tick_p99_bucket_ms") if plain else None
+    if p99 is None or base is None or ov is None or base_ov is None or not bucket:
+        row["within_plain"] = None
+        return
+    step = bucket[1] - bucket[0]
+    row["within_plain"] = p99 <= base + step and ov <= base_ov + WITHIN_PLAIN_OVERRUNS
+
+
 def ai_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(
         title="AI benchmark: city + talkers through an OpenAI-compatible loopback provider "
@@ -906,13 +1009,16 @@ def ai_table(rows: list[dict[str, Any]]) -> Table:
     )
     cols = [
         ("N", "players"), ("provider", "mode"), ("tick p50 ms", "tick_p50_ms"),
-        ("tick p99 ms", "tick_p99_ms"), ("overruns", "overruns"), ("talkers", "talkers"),
+        ("tick p99 ms", "tick_p99_ms"), ("overruns", "overruns"),
+        ("tick p99 vs plain", "tick_p99_vs_plain_ms"), ("overruns vs plain", "overruns_vs_plain"),
+        ("within plain", "within_plain"), ("talkers", "talkers"),
         ("talks", "talks"), ("replied", "replied"), ("missing", "missing"),
         ("model", "model_replies"), ("fallbacks", "fallbacks"),
         ("1st part p50 ms", "first_part_p50_ms"), ("1st part p99 ms", "first_part_p99_ms"),
         ("reply p50 ms", "reply_p50_ms"), ("reply p99 ms", "reply_p99_ms"),
+        ("srv talk p99 ms", "server_talk_p99_ms"),
         ("acts applied", "actions_applied"), ("acts rejected", "actions_rejected"),
-        ("srv CPU %", "server_cpu_pct"),
+        ("srv CPU %", "server_cpu_pct"), ("bots CPU %", "loadtest_cpu_pct"),
     ]  # fmt: skip
     return _filled(t, cols, rows)
 
@@ -920,16 +1026,28 @@ def ai_table(rows: list[dict[str, Any]]) -> Table:
 async def ai_bench(sizes: Sequence[int], ai: AiOptions, opts: BenchOptions) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for n in sizes:
+        plain: dict[str, Any] | None = None
+        if ai.plain:
+            try:
+                plain = await plain_run(n, ai, opts)
+            except Exception as e:  # the AI runs are still worth having without it
+                err.print(f"[red]plain N={n} failed: {e}[/red]")
+                plain = {"players": n, "mode": "plain", "error": str(e), "pass": False,
+                         "failed": ["error"]}  # fmt: skip
+            rows.append(plain)
         for fail in ai.modes:
             try:
-                rows.append(await ai_run(n, fail, ai, opts))
+                row = await ai_run(n, fail, ai, opts)
+                if ai.plain:
+                    versus_plain(row, plain)
+                rows.append(row)
             except Exception as e:  # one run failing must not hide the others
                 err.print(f"[red]ai N={n} fail={fail} failed: {e}[/red]")
                 rows.append(
                     {"players": n, "provider_fail": fail, "error": str(e), "pass": False,
                      "failed": ["error"]}
                 )  # fmt: skip
-    out_console().print(ai_table(rows))
+    out_console(280).print(ai_table(rows))  # 24 columns
     return {
         "scenario": "ai",
         "runs": rows,
@@ -939,6 +1057,8 @@ async def ai_bench(sizes: Sequence[int], ai: AiOptions, opts: BenchOptions) -> d
             "missing_replies": 0,
             "fallback_p99_ms": AI_FALLBACK_P99_MS,
         },
+        "within_plain": "tick p99 <= the plain run's p99 + the width of the histogram bucket "
+        f"holding it, and overruns <= the plain run's + {WITHIN_PLAIN_OVERRUNS}",
         "talkers": ai.talkers,
         "talk_every_s": ai.talk_every,
         "tick_percentiles": "histogram bucket upper edges",
@@ -1183,6 +1303,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "1.0 = every call fails at once (default 0,1)")  # fmt: skip
     a.add_argument("--ai-actions", type=float, default=0.2,
                    help="share of provider replies carrying a follow_player tool call (0.2)")  # fmt: skip
+    a.add_argument("--no-plain", action="store_true",
+                   help="skip the plain-city run (no talkers) at each N that the AI runs are "
+                   "compared with (the 'vs plain' columns and within_plain)")  # fmt: skip
     i = sub.add_parser(
         "idle", parents=[common], help="hold many idle connections; memory per connection"
     )
@@ -1198,8 +1321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _amain(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_pin and args.client_cpu < (os.cpu_count() or 1):
-        # This harness scrapes and renders progress: it belongs with the bots, never on
-        # the server's core, where a burst of it would show up as a slow tick.
+        # This harness scrapes, renders progress and, in `bench ai`, runs the loopback model
+        # provider: it belongs with the bots, never on the server's core, where a burst of
+        # it would show up as a slow tick (a real model runs on another machine).
         with contextlib.suppress(AttributeError, OSError):
             os.sched_setaffinity(0, {args.client_cpu})
     with tempfile.TemporaryDirectory(prefix="ganggpt-bench-") as tmp:
@@ -1228,6 +1352,7 @@ async def _amain(args: argparse.Namespace) -> dict[str, Any]:
                 delay=max(0.0, args.ai_delay),
                 modes=args.ai_fail,
                 actions=min(1.0, max(0.0, args.ai_actions)),
+                plain=not args.no_plain,
             )
             return await ai_bench(args.players, ai, opts)
         if args.scenario == "persist":

@@ -12,6 +12,11 @@ be the bottleneck it measures:
   subclass handles each frame synchronously as it is parsed (no task, future or await per
   frame), and a bot only reads the 18-byte STATE header and the LEAVE/ENTER counts
   (`--mirror` decodes everything into a `protocol.mirror.Mirror` instead).
+- A talker keeps the NPCs in view with `client_sdk.tools.npc_tracker.NpcTracker`, not a full
+  mirror: it reads the LEAVE, ENTER and PATH sections (nearly always empty), never the MOVE
+  records that are most of a frame, and places NPCs on their paths at the estimated server
+  tick, as the mirror does. (A full mirror per talker was once the tool's largest cost, and
+  the lag it caused was measured as the server's reply time.)
 - One shared ticker sends every bot's inputs, the bots spread over its phases, instead of
   1,000 sleeping tasks; an INPUT is one `struct.pack` of the protocol's own layout.
 - Latency samples go to one flat list folded into a fixed 0.1 ms histogram twice a second,
@@ -68,6 +73,7 @@ try:
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
 
+from client_sdk.tools.npc_tracker import NpcTracker
 from protocol.catalogue import PROTOCOL_VERSION, FrameType
 from protocol.control import Hello, Leave, Talk, encode
 from protocol.mirror import Mirror, Npc, close_code_name
@@ -233,6 +239,7 @@ class Bot:
     name: str
     talker: bool
     mirror: Mirror | None = None
+    npcs: NpcTracker | None = None  # a talker's NPCs in view (when it keeps no full mirror)
     conn: BotConnection | None = None
     welcomed: asyncio.Future[None] | None = None
     active: bool = False
@@ -274,7 +281,8 @@ class Bot:
         self.on_binary_at(data, 0, len(data))
 
     def on_binary_at(self, data: Buffer, start: int, end: int) -> None:
-        """One STATE frame, `data[start:end]`: count it, its bytes, latency, LEAVE/ENTER."""
+        """One STATE frame, `data[start:end]`: count it, its bytes, latency, LEAVE/ENTER;
+        a talker also tracks the NPCs in it."""
         now = time.time()
         size = end - start
         if size < _HDR_SIZE + 4 or data[start] != _STATE:
@@ -292,7 +300,9 @@ class Bot:
         off = start + _HDR_SIZE + 2 + 2 * nl
         if off + 2 <= end:
             self.enters += _U16(data, off)[0]
-        if self.mirror is not None:
+        if self.npcs is not None:
+            self.npcs.feed(data, start, end, now)
+        elif self.mirror is not None:
             self.mirror.receive(bytes(data[start:end]), now)
 
     def on_text(self, data: Buffer) -> None:
@@ -333,6 +343,8 @@ class Bot:
         self.x, self.y, self.z = float(w["x"]), float(w["y"]), float(w["z"])
         self.heading = float(w["heading"])
         self.send_rate = int(w["send_rate"])
+        if self.npcs is not None:
+            self.npcs.welcome(w, time.time())
         self.run.learn_world(w)
         if self.welcomed is not None and not self.welcomed.done():
             self.welcomed.set_result(None)
@@ -390,6 +402,22 @@ class Bot:
         if self.talker and now >= self.talk_at:
             self._talk(now, rng)
 
+    def _nearest_npc(self, now: float) -> int | None:
+        if self.npcs is not None:
+            return self.npcs.nearest(self.x, self.y, now)
+        m = self.mirror
+        if m is None or m.welcome is None:
+            return None
+        tick = m.estimate_tick(now)
+        best: tuple[float, int] | None = None
+        for e in m.entities.values():
+            if isinstance(e, Npc):
+                nx, ny, _ = m.npc_position(e, tick)
+                d = (nx - self.x) ** 2 + (ny - self.y) ** 2
+                if best is None or d < best[0]:
+                    best = (d, e.net_id)
+        return None if best is None else best[1]
+
     def _turn(self, now: float, rng: random.Random) -> None:
         a = rng.uniform(0.0, 2.0 * math.pi)
         speed = self.run.speed
@@ -403,28 +431,20 @@ class Bot:
         self.turn_at = now + rng.uniform(self.run.turn_min, self.run.turn_max)
 
     def _talk(self, now: float, rng: random.Random) -> None:
-        """Say something to the nearest visible NPC (talkers keep a full mirror for that).
-        Not while the last talk waits for its reply (a new talk would cancel it), unless it
-        waited longer than --talk-timeout: then it stays counted as missing."""
+        """Say something to the nearest visible NPC (from the talker's NPC tracker, or its
+        full mirror with --mirror). Not while the last talk waits for its reply (a new talk
+        would cancel it), unless it waited longer than --talk-timeout: then it stays counted
+        as missing."""
         self.talk_at = now + rng.uniform(0.5, 1.5) * self.run.talk_every
         p = self.pending
         if p is not None and time.monotonic() - p.sent < self.run.o.talk_timeout:
             return
-        m = self.mirror
         conn = self.conn
-        if m is None or conn is None or m.welcome is None:
+        if conn is None:
             return
-        tick = m.estimate_tick(time.time())
-        best: tuple[float, int] | None = None
-        for e in m.entities.values():
-            if isinstance(e, Npc):
-                nx, ny, _ = m.npc_position(e, tick)
-                d = (nx - self.x) ** 2 + (ny - self.y) ** 2
-                if best is None or d < best[0]:
-                    best = (d, e.net_id)
-        if best is None:
+        npc = self._nearest_npc(time.time())
+        if npc is None:
             return
-        npc = best[1]
         conn.protocol.send_text(encode(Talk(npc=npc, text="Hey, what's going on around here?")))
         conn.send_data()
         self.talk_sent[npc] = time.monotonic()
@@ -581,8 +601,10 @@ class LoadTest:
         for i in range(o.bots):
             talker = i < n_talk
             bot = Bot(self, i, f"{o.name_prefix}{i}"[:32], talker)
-            if talker or o.mirror:
+            if o.mirror:
                 bot.mirror = Mirror(name=bot.name)
+            elif talker:
+                bot.npcs = NpcTracker()
             self.bots.append(bot)
         tasks: list[asyncio.Task[None]] = []
         t0 = time.monotonic()
@@ -996,7 +1018,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a talk may wait for its npc_say before it counts as missing (20)",
     )
     p.add_argument(
-        "--mirror", action="store_true", help="decode every frame into a full mirror (slower)"
+        "--mirror",
+        action="store_true",
+        help="every bot (talkers too) decodes every frame into a full protocol mirror (slower)",
     )
     p.add_argument("--idle", action="store_true", help="connect and only receive; send nothing")
     p.add_argument("--name-prefix", default="bot", help="bot names are PREFIX0, PREFIX1, ...")

@@ -31,12 +31,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from protocol import control
 from protocol.catalogue import EntityKind
@@ -76,6 +77,13 @@ log = logging.getLogger("ganggpt.dialogue")
 REMEMBER_WAIT = 2.0
 
 RESULTS = ("replied", "cancelled", "walked_away", "left", "failed")
+
+# A whole talk takes from ~10 ms (an offline or fallback answer) to the provider's timeout;
+# fine steps up to the 1 s a fallback is allowed, so that target is read at its resolution.
+TALK_BUCKETS = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 8.0, 13.0, 21.0,
+    34.0,
+)  # fmt: skip
 
 
 class RepoCallSink:
@@ -120,6 +128,13 @@ class DialogueMetrics:
             "NPC conversations by how they ended: replied, cancelled (a newer talk),"
             " walked_away, left (the player left), failed.",
             ["result"],
+            registry=registry,
+        )
+        self.talk_seconds = Histogram(
+            "ganggpt_npc_talk_seconds",
+            "Time from a talk received to its final npc_say sent, for talks that were replied"
+            " (the model's reply or an offline fallback alike).",
+            buckets=TALK_BUCKETS,
             registry=registry,
         )
         self.parts = Counter(
@@ -246,8 +261,10 @@ class Conversations:
         self.cancel(player, "cancelled")
         previous = self._latest.get(player.player_id)
         reply_id = next(self._ids)
+        received = time.perf_counter()
         task = asyncio.get_running_loop().create_task(
-            self._talk(player, npc, text, reply_id, previous), name=f"ganggpt-talk-{reply_id}"
+            self._talk(player, npc, text, reply_id, previous, received),
+            name=f"ganggpt-talk-{reply_id}",
         )
         self._talking[player.player_id] = (player, task)
         self._latest[player.player_id] = task
@@ -309,6 +326,7 @@ class Conversations:
         text: str,
         reply_id: int,
         previous: asyncio.Task[None] | None,
+        received: float,
     ) -> None:
         try:
             if previous is not None:
@@ -316,11 +334,13 @@ class Conversations:
                 # while it unwinds (starting before would find the player busy); a finished
                 # one may still be storing the exchange the new context should include.
                 await asyncio.wait((previous,), timeout=REMEMBER_WAIT)
-            await self._converse(player, npc, text, reply_id)
+            await self._converse(player, npc, text, reply_id, received)
         finally:
             self._release(player, None)
 
-    async def _converse(self, player: Player, npc: int, text: str, reply_id: int) -> None:
+    async def _converse(
+        self, player: Player, npc: int, text: str, reply_id: int, received: float
+    ) -> None:
         w = self.game.state.world
         ident = w.identity(npc)
         if ident is None:
@@ -384,6 +404,9 @@ class Conversations:
                 actions=tuple(a.name for a in applied),
             )
         )
+        # Publishing NpcTalked queued the final npc_say: the whole talk as the player waits
+        # for it (the previous reply's unwinding and the context reads included).
+        self.metrics.talk_seconds.observe(time.perf_counter() - received)
         # A mission offer may take a model call of its own: on a task of its own, so the
         # player's next talk (which waits for this one to be remembered) does not wait for it.
         offers = [a for a in applied if a.name == "offer_mission"]

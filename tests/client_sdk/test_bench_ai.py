@@ -3,6 +3,7 @@ the server's AI service), and its pass/fail rules. The benchmark itself is not a
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -101,3 +102,48 @@ def test_the_servers_first_token_histogram_is_read_per_window() -> None:
     bench.parse_metrics("\n".join(lines), b)
     assert b.first_token is not None and b.first_token.count == 10
     assert bench.tick_percentile(a, b.first_token, 50) == 2500.0  # ms, inside the 2-3 s bucket
+
+
+def test_the_servers_whole_talk_histogram_is_read_per_window() -> None:
+    a, b = bench.Scrape(at=0.0), bench.Scrape(at=10.0)
+    rows = (("0.025", 4), ("0.05", 9), ("0.1", 10), ("+Inf", 10))
+    bench.parse_metrics(
+        "\n".join(f'ganggpt_npc_talk_seconds_bucket{{le="{le}"}} {n}' for le, n in rows), a
+    )
+    rows = (("0.025", 40), ("0.05", 90), ("0.1", 109), ("+Inf", 110))
+    bench.parse_metrics(
+        "\n".join(f'ganggpt_npc_talk_seconds_bucket{{le="{le}"}} {n}' for le, n in rows), b
+    )
+    assert a.npc_talk is not None and b.npc_talk is not None and b.npc_talk.count == 110
+    # 100 talks in the window: 36 <= 25 ms, 81 <= 50 ms, 99 <= 100 ms, 1 slower
+    assert bench.tick_percentile(a.npc_talk, b.npc_talk, 50) == pytest.approx(25 + 25 * 14 / 45)
+    assert bench.tick_percentile(a.npc_talk, b.npc_talk, 99) == pytest.approx(100.0)
+    assert bench.percentile_bucket(a.npc_talk, b.npc_talk, 99) == [50.0, 100.0]
+    assert bench.percentile_bucket(a.npc_talk, b.npc_talk, 100) == [100.0, math.inf]
+
+
+def test_ai_runs_against_the_plain_run() -> None:
+    plain: dict[str, Any] = {"mode": "plain", "tick_p99_ms": 9.4, "overruns": 2,
+                             "tick_p99_bucket_ms": [9.0, 10.0]}  # fmt: skip
+    row: dict[str, Any] = {"tick_p99_ms": 10.3, "overruns": 7}
+    bench.versus_plain(row, plain)
+    assert row["tick_p99_vs_plain_ms"] == pytest.approx(0.9) and row["overruns_vs_plain"] == 5
+    assert row["within_plain"] is True  # one bucket (1 ms) and 5 overruns of slack
+    row = {"tick_p99_ms": 10.5, "overruns": 2}
+    bench.versus_plain(row, plain)
+    assert row["within_plain"] is False
+    row = {"tick_p99_ms": 9.0, "overruns": 8}
+    bench.versus_plain(row, plain)
+    assert row["within_plain"] is False and row["overruns_vs_plain"] == 6
+    row = {"tick_p99_ms": 9.0, "overruns": 0}
+    bench.versus_plain(row, None)  # the plain run failed: no comparison, no verdict
+    assert row["within_plain"] is None and row["tick_p99_vs_plain_ms"] is None
+    # The plain run itself is held to all of the plain city's targets.
+    city_miss = {**plain, "players": 10, "connected": 10, "patch_ratio_p5": 0.99,
+                 "latency_p99_ms": 80.0, "kbps_median": 5.0, "rss_mb": 100.0}  # fmt: skip
+    assert bench.ai_failures(city_miss) == ["tick_p99_ms", "overruns", "latency_p99_ms"]
+
+
+def test_the_plain_run_is_on_unless_skipped() -> None:
+    assert bench.build_parser().parse_args(["ai"]).no_plain is False
+    assert bench.build_parser().parse_args(["ai", "--no-plain"]).no_plain is True

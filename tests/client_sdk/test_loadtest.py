@@ -38,7 +38,10 @@ async def run_cli(*args: str, timeout: float = 60.0) -> tuple[int, str, str]:
 
 
 @pytest.mark.timeout(90)
-async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
+@pytest.mark.parametrize("mirror", [False, True], ids=["npc-tracker", "full-mirror"])
+async def test_loadtest_smoke_20_bots_for_3_seconds(mirror: bool) -> None:
+    """Five talkers find the NPC nearest them, by default with the lean NPC tracker, with
+    --mirror through a full protocol mirror, and get their replies from a real server."""
     cfg = load_config(
         server_host="127.0.0.1",
         server_port=0,
@@ -52,8 +55,8 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
     try:
         code, out, err = await run_cli(
             "-m", "client_sdk.tools.loadtest", srv.url, "--bots", "20", "--duration", "3",
-            "--warmup", "0.5", "--ramp", "100", "--talk-share", "0.1", "--talk-every", "1",
-            "--progress", "plain", "--markers", "--area", "300",
+            "--warmup", "0.5", "--ramp", "100", "--talk-share", "0.25", "--talk-every", "1",
+            "--progress", "plain", "--markers", "--area", "300", *(["--mirror"] if mirror else []),
         )  # fmt: skip
     finally:
         await srv.close(drain=False)
@@ -70,7 +73,7 @@ async def test_loadtest_smoke_20_bots_for_3_seconds() -> None:
     assert res["talks_sent"] >= 1
     talk = res["talk"]  # talks sent in the window: each replied, missing or unfinished
     assert talk["replied"] + talk["missing"] + talk["unfinished"] == talk["sent"]
-    assert talk["missing"] == 0
+    assert talk["missing"] == 0 and talk["replied"] >= 1
     assert "@@window-open" in err and "@@window-close" in err
     assert "ganggpt-loadtest results" in out
 

@@ -126,6 +126,9 @@ async def test_a_talk_streams_parts_then_the_whole_line_and_is_remembered(
         ("offline", "dialogue", "ok", key)
     }
     assert metric(srv, "ganggpt_npc_talks_total", result="replied") == 2
+    # Each replied talk is timed from the talk received to its npc_say sent.
+    assert metric(srv, "ganggpt_npc_talk_seconds_count") == 2
+    assert 0 < metric(srv, "ganggpt_npc_talk_seconds_sum") < 20
 
 
 async def test_the_next_prompt_holds_the_last_conversation(
@@ -163,6 +166,7 @@ async def test_a_new_talk_cancels_the_reply_still_streaming(
     assert not any(t.get("op") == "npc_say" and t["reply_id"] == first["reply_id"] for t in a.texts)
     assert {p["reply_id"] for p in parts} == {say["reply_id"]}
     assert metric(srv, "ganggpt_npc_talks_total", result="cancelled") == 1
+    assert metric(srv, "ganggpt_npc_talk_seconds_count") == 1  # the cancelled one is not timed
     assert len(fake.chat_requests()) == 2
 
 
@@ -185,6 +189,7 @@ async def test_walking_away_cancels_the_reply(
     assert first["reply_id"] >= 1
     assert not any(t.get("op") == "npc_say" for t in a.texts)
     assert metric(srv, "ganggpt_npc_talks_total", result="replied") == 0
+    assert metric(srv, "ganggpt_npc_talk_seconds_count") == 0
 
 
 async def test_a_failing_provider_gets_a_clear_offline_reply_and_degraded_health(

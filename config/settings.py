@@ -289,6 +289,13 @@ class Config(BaseSettings):
     ai_breaker_reset: float = Field(
         30.0, gt=0, description="Seconds the circuit stays open before one call is tried again."
     )
+    ai_fallback_after: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds a player waits for an NPC's first words while the provider answers"
+        " errors (the SDK retrying): past this the offline line answers. 0 = wait out the"
+        " retries.",
+    )
     ai_max_concurrency: int = Field(
         32, ge=1, le=10000, description="AI calls in flight at once, whole server."
     )

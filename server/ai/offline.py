@@ -360,6 +360,7 @@ class OfflineProvider:
     name = "offline"
     model = OFFLINE_MODEL
     failing = False
+    failed_at = 0.0
 
     async def complete(self, req: CompletionRequest) -> Completion:
         if req.mission is not None:

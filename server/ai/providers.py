@@ -41,6 +41,11 @@ class Provider(Protocol):
     def failing(self) -> bool:
         """Its last HTTP answer was a failure (429, 5xx), retries included."""
 
+    @property
+    def failed_at(self) -> float:
+        """`time.monotonic()` of its last failed HTTP answer (429, 5xx), retried attempts
+        included; 0.0 if none."""
+
     async def complete(self, req: CompletionRequest) -> Completion:
         """The whole answer; `req.response_format` set = parsed into that model or
         `InvalidOutput` raised."""
@@ -71,6 +76,11 @@ def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
         if fn is not None:
             out.append(ToolCall(c.id or "", fn.name or "", fn.arguments or ""))
     return tuple(out)
+
+
+class ProviderFailing(Exception):
+    """The provider answered errors (429, 5xx) while a player waited, and the SDK is still
+    retrying: the dialogue gives way to the offline line (`AI_FALLBACK_AFTER`)."""
 
 
 class ResponseWatch:
@@ -124,6 +134,10 @@ class OpenAIProvider:
     @property
     def failing(self) -> bool:
         return self.watch is not None and self.watch.failing
+
+    @property
+    def failed_at(self) -> float:
+        return self.watch.failed_at if self.watch is not None else 0.0
 
     def _args(self, req: CompletionRequest) -> dict[str, Any]:
         args: dict[str, Any] = {

@@ -49,7 +49,7 @@ from server.ai.metrics import AiMetrics
 from server.ai.missions import MissionSpec, check_against
 from server.ai.offline import OfflineProvider, offline_mission, offline_reply, seed_of
 from server.ai.prompt import dialogue_instructions, dialogue_messages, mission_messages
-from server.ai.providers import Provider, build_provider
+from server.ai.providers import Provider, ProviderFailing, build_provider
 from server.ai.tracing import tracer_provider as make_tracer_provider
 from server.ai.types import CallerInfo, Chunk, CompletionRequest, Outcome, Purpose, Usage
 from server.cache.keys import CacheKeys
@@ -58,6 +58,8 @@ from server.cache.tiered import TieredCache
 log = logging.getLogger("ganggpt.ai")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?*])\s+")
+# How often a dialogue past AI_FALLBACK_AFTER looks again at whether its provider is failing.
+FAILING_POLL = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class AiSettings:
     cost_out_per_1k: float = 0.0
     breaker_threshold: int = 5
     breaker_reset: float = 30.0
+    fallback_after: float = 1.0
 
     @staticmethod
     def from_config(c: Config) -> AiSettings:
@@ -82,6 +85,7 @@ class AiSettings:
             c.ai_cost_output_per_1k,
             c.ai_breaker_threshold,
             c.ai_breaker_reset,
+            c.ai_fallback_after,
         )
 
 
@@ -295,6 +299,9 @@ class AiService:
             self.metrics.invalid.labels(call.purpose, call.reason.split(":")[0]).inc()
         elif isinstance(err, TimeoutError | openai.APITimeoutError):
             call.outcome, call.reason = "timeout", "timeout"
+        elif isinstance(err, ProviderFailing):
+            call.outcome, call.reason = "error", "failing"
+            log.warning("ai %s call gave way to offline: the provider is failing", call.purpose)
         else:
             kind = (
                 f"http_{err.status_code}"
@@ -524,12 +531,17 @@ class AiService:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.s.timeout
             buf = ""
+            answering = self.is_offline or self.s.fallback_after <= 0
             async with aclosing(self.provider.stream(req)) as it:
                 while True:
                     # The deadline covers waiting on the provider only, never our yields, so
                     # it cannot fire into the consumer's code.
-                    async with asyncio.timeout_at(deadline):
-                        chunk = await anext(it, None)
+                    if answering:
+                        async with asyncio.timeout_at(deadline):
+                            chunk = await anext(it, None)
+                    else:
+                        chunk = await self._first_chunk(it, call, deadline)
+                        answering = True
                     if chunk is None:
                         break
                     if chunk.final is not None:
@@ -548,6 +560,38 @@ class AiService:
                     for s in sentences:
                         await check(s)
                         yield Chunk(delta=s)
+
+    async def _first_chunk(
+        self, it: AsyncGenerator[Chunk, None], call: _Call, deadline: float
+    ) -> Chunk | None:
+        """The provider's first chunk for this call, as `anext` would return it, except that
+        once AI_FALLBACK_AFTER seconds have passed since the talk, a provider whose last
+        answer was an error (the SDK backing off before a retry) gives way to the offline
+        line: a player waiting for an NPC never waits out the retries. A provider that is
+        merely slow keeps the whole AI_TIMEOUT. Once the stream has started, the provider is
+        answering and this no longer applies."""
+        loop = asyncio.get_running_loop()
+        patience_at = loop.time() + (call.started + self.s.fallback_after - time.monotonic())
+        nxt = asyncio.ensure_future(anext(it, None))
+        try:
+            while True:
+                now = loop.time()
+                if now >= deadline:
+                    raise TimeoutError
+                wake = patience_at if now < patience_at else now + FAILING_POLL
+                done, _ = await asyncio.wait((nxt,), timeout=min(wake, deadline) - now)
+                if done:
+                    return nxt.result()
+                p = self.provider
+                if loop.time() >= patience_at and p.failing and p.failed_at >= call.started:
+                    raise ProviderFailing
+        finally:
+            if not nxt.done():
+                # The generator must be done unwinding before `aclosing` may close it.
+                nxt.cancel()
+                await asyncio.wait((nxt,))
+            if not nxt.cancelled():
+                nxt.exception()  # retrieved (it is re-raised by `result` when it matters)
 
     async def _check_actions(
         self, calls: Sequence[Any], caller: CallerInfo, validator: ActionValidator | None

@@ -451,7 +451,7 @@ async def test_after_a_failure_dialogue_falls_back_without_retrying(
 ) -> None:
     # A player waiting for an NPC gets the offline line at once once the provider is known to
     # fail, instead of after the SDK's retry backoff (bench ai --ai-fail 1.0: within 1 s).
-    b = build(ai_max_retries=2, ai_breaker_threshold=5)
+    b = build(ai_max_retries=2, ai_breaker_threshold=5, ai_fallback_after=0)
     fake.default = error(500)
     r = await b.svc.talk(dialogue(), P1)
     assert r.outcome == "error" and len(fake.chat_requests()) == 3  # 1 + 2 retries
@@ -471,7 +471,7 @@ async def test_a_500_seen_during_another_calls_retries_makes_the_next_call_fail_
 ) -> None:
     # The SDK reports a failure only after its retries; the service sees the first 500 on
     # the wire, so a call starting meanwhile does not start its own retry backoff.
-    b = build(ai_max_retries=2, ai_timeout=10.0)
+    b = build(ai_max_retries=2, ai_timeout=10.0, ai_fallback_after=0)
     fake.push(error(500, retry_after=3.0), error(500), Reply(text="Second try worked."))
     first = asyncio.create_task(b.svc.talk(dialogue(), P1))
     await wait_for(lambda: len(fake.chat_requests()) == 1)
@@ -481,6 +481,34 @@ async def test_a_500_seen_during_another_calls_retries_makes_the_next_call_fail_
     assert len(fake.chat_requests()) == 2  # no retry for the second call
     assert (await first).text == "Second try worked."
     assert not b.svc.provider.failing
+
+
+async def test_a_player_does_not_wait_out_the_retries_of_a_failing_provider(
+    fake: FakeOpenAI, build: Callable[..., Built]
+) -> None:
+    # AI_FALLBACK_AFTER: the first talk after the provider starts failing would otherwise wait
+    # out the SDK's backoff (3 s here); past 0.2 s with only errors, the offline line answers.
+    b = build(ai_max_retries=2, ai_timeout=10.0, ai_fallback_after=0.2)
+    fake.default = error(500, retry_after=3.0)
+    r = await b.svc.talk(dialogue(), P1)
+    assert (r.outcome, r.reason, r.provider) == ("error", "failing", "offline") and r.text
+    assert len(fake.chat_requests()) == 1, "the retry must not have been waited for"
+    assert (
+        b.metric(
+            "ganggpt_ai_fallbacks_total",
+            {"provider": "openai", "purpose": "dialogue", "reason": "failing"},
+        )
+        == 1
+    )
+    # A provider that is slow but healthy keeps the whole AI_TIMEOUT.
+    fake.default = Reply(text="Took my time.", delay=0.6)
+    r = await b.svc.talk(dialogue("Still there?"), CallerInfo("p2", "npc-7"))
+    assert (r.outcome, r.text) == ("ok", "Took my time.")
+    # So does a provider that answers after a retry sooner than AI_FALLBACK_AFTER.
+    b = build(ai_max_retries=2, ai_timeout=10.0, ai_fallback_after=1.5)
+    fake.push(error(429, retry_after=0.05), Reply(text="Second time lucky."))
+    r = await b.svc.talk(dialogue("Hello?"), CallerInfo("p3", "npc-7"))
+    assert r.outcome == "ok" and r.text == "Second time lucky."
 
 
 async def test_a_model_without_tools_still_talks(

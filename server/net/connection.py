@@ -152,7 +152,9 @@ class Connection(asyncio.Protocol):
         self.keep_for_resume = True
         self.ack = 0
         self.join_task: asyncio.Task[None] | None = None
-        self.held: bytearray | None = None  # bytes read while a tick was due (see data_received)
+        # Bytes read while a tick was due (see data_received): the read itself (bytes) until a
+        # second one joins it (then a bytearray).
+        self.held: bytes | bytearray | None = None
         self.admin: AdminSession | None = None  # the console session, on /admin
 
     # --- asyncio.Protocol ---
@@ -230,13 +232,17 @@ class Connection(asyncio.Protocol):
         holds, everything it receives joins the hold until `release_held`."""
         held = self.held
         if held is not None:
+            if type(held) is bytes:
+                held = self.held = bytearray(held)
             held += data
             if len(held) > self.state.config.max_message_size and self.transport is not None:
                 self.transport.pause_reading()  # a flood waits in the kernel, not in memory
             return
         st = self.state
         if time.monotonic() >= st.tick_due:
-            self.held = bytearray(data)
+            # Most reads are held alone: copied only if another joins them (or, not being
+            # bytes, the caller might reuse it).
+            self.held = data if type(data) is bytes else bytearray(data)
             st.held.append(self)
             st.metrics.held.inc()
             return

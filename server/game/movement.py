@@ -24,8 +24,8 @@ before being held to the limit.
 
 from __future__ import annotations
 
-import math
 import time
+from math import sqrt
 
 from protocol import control
 from protocol.catalogue import ErrorCode, ProtocolError
@@ -147,15 +147,15 @@ class Movement:
         climb = player.climb_budget + elapsed * self.climb_speed
         if climb > self.climb_burst:
             climb = self.climb_burst
-        player.move_budget = budget
-        player.climb_budget = climb
         p = self.players
         nid = player.nid
         dx = x - p.x_at[nid]
         dy = y - p.y_at[nid]
         dz = z - p.z_at[nid]
-        dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+        dist = sqrt(dx * dx + dy * dy + dz * dz)
         if dist > budget:
+            player.move_budget = budget
+            player.climb_budget = climb
             self._reject(
                 player,
                 seq,
@@ -164,6 +164,8 @@ class Movement:
             )
             return
         if dz > climb:
+            player.move_budget = budget
+            player.climb_budget = climb
             self._reject(
                 player,
                 seq,
@@ -172,9 +174,12 @@ class Movement:
             )
             return
         player.move_budget = budget - dist
-        if dz > 0.0:
-            player.climb_budget = climb - dz
-        p.place(nid, x, y, z, heading)
+        player.climb_budget = climb - dz if dz > 0.0 else climb
+        # `p.place`, inline: the four numbers written through the arrays' memoryviews.
+        p.x_at[nid] = x
+        p.y_at[nid] = y
+        p.z_at[nid] = z
+        p.heading_at[nid] = heading
         player.last_x = x
         player.last_y = y
         player.last_z = z

@@ -239,14 +239,15 @@ class Connection(asyncio.Protocol):
                 self.transport.pause_reading()  # a flood waits in the kernel, not in memory
             return
         st = self.state
-        if time.monotonic() >= st.tick_due:
+        now = time.monotonic()
+        if now >= st.tick_due:
             # Most reads are held alone: copied only if another joins them (or, not being
             # bytes, the caller might reuse it).
             self.held = data if type(data) is bytes else bytearray(data)
             st.held.append(self)
             st.metrics.held.inc()
             return
-        self.receive(data)
+        self.receive(data, now)
 
     def release_held(self) -> None:
         """Handle what was held, or the loss of the connection (called by the tick loop)."""
@@ -260,7 +261,8 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
         self.receive(bytes(data))
 
-    def receive(self, data: bytes) -> None:
+    def receive(self, data: bytes, now: float | None = None) -> None:
+        # `now`: the monotonic clock, if the caller has just read it.
         # Nothing a client sends may raise out of here: the event loop would log a traceback
         # per connection (a flood of them is a denial of service on the log) and leave the
         # connection half alive.
@@ -274,7 +276,7 @@ class Connection(asyncio.Protocol):
                 and self.fragments is None
                 and wsadapter.at_frame_boundary(self.ws)
             ):
-                data = self._fast_inputs(data)
+                data = self._fast_inputs(data, now)
                 if not data:
                     return
             elif phase is Phase.HTTP:
@@ -333,16 +335,17 @@ class Connection(asyncio.Protocol):
             log.warning("%s: leaving the world failed too: %r", self.peer, again)
         self.abort()
 
-    def _fast_inputs(self, data: bytes) -> bytes:
+    def _fast_inputs(self, data: bytes, now: float | None = None) -> bytes:
         """Decode whole masked INPUT frames directly: 20,000 of them a second arrive at a
         busy server, and this is a third of the cost of the general parser. Anything that is
         not exactly such a frame goes back to the parser, untouched. Returns what is left.
 
         A valid INPUT goes from its unmasked bytes straight to `Movement.move`; one that is
         not (another frame type, a coordinate not finite) takes `_on_message`, whose
-        `decode_input` answers it with its catalogue error. The clock is read once per read:
-        its frames are counted in the message budget of the second they arrived in."""
-        second = int(time.monotonic())
+        `decode_input` answers it with its catalogue error. The clock is read once per read
+        (`now`, when `data_received` has read it): its frames count in the message budget of
+        the second they are handled in."""
+        second = int(time.monotonic() if now is None else now)
         limit = self.state.config.input_rate_limit
         move = self.game.movement.move
         for off in range(0, len(data), INPUT_WIRE):

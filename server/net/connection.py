@@ -60,6 +60,10 @@ INPUT_WIRE = 2 + 4 + INPUT_SIZE
 INPUT_LEN_BYTE = 0x80 | INPUT_SIZE  # second header byte: masked, 25-byte payload
 INPUT_UNPACK = INPUT.unpack
 INPUT_TYPE = int(FrameType.INPUT)
+# Enum members the per-message path tests, as globals: on Python 3.11 `Phase.PLAYING` takes
+# EnumType's __getattr__ slow path, several times the cost of a global read.
+PLAYING = Phase.PLAYING
+HTTP = Phase.HTTP
 
 # WebSocket sessions by URL path (query string ignored): upgrades are served on these paths
 # only. `/admin` is the admin console (server/admin, SPEC §19): its messages go to an
@@ -88,11 +92,13 @@ class Connection(asyncio.Protocol):
         "game",
         "head_bytes",
         "held",
+        "input_rate_limit",
         "ip",
         "join_task",
         "keep_for_resume",
         "last_ping",
         "lost",
+        "max_message_size",
         "paused_since",
         "peer",
         "phase",
@@ -145,6 +151,9 @@ class Connection(asyncio.Protocol):
         self.rate_count = 0
         self.flood_seconds = 0
         self.rate_warned = False
+        # Read for every message: a slot costs a third of a read of the (pydantic) config.
+        self.input_rate_limit = cfg.input_rate_limit
+        self.max_message_size = cfg.max_message_size
         self.errors: collections.deque[float] | None = None  # made on the first error
         # the game side, once playing
         self.player: Player | None = None
@@ -235,7 +244,7 @@ class Connection(asyncio.Protocol):
             if type(held) is bytes:
                 held = self.held = bytearray(held)
             held += data
-            if len(held) > self.state.config.max_message_size and self.transport is not None:
+            if len(held) > self.max_message_size and self.transport is not None:
                 self.transport.pause_reading()  # a flood waits in the kernel, not in memory
             return
         st = self.state
@@ -257,7 +266,7 @@ class Connection(asyncio.Protocol):
             return
         if data is None or self.transport is None:
             return
-        if len(data) > self.state.config.max_message_size and not self.closing:
+        if len(data) > self.max_message_size and not self.closing:
             self.transport.resume_reading()
         self.receive(bytes(data))
 
@@ -271,7 +280,7 @@ class Connection(asyncio.Protocol):
             # Whole INPUT frames, with no partial frame or message held by the parser (so the
             # next byte starts a frame): nearly every read a busy server gets.
             if (
-                phase is Phase.PLAYING
+                phase is PLAYING
                 and not len(data) % INPUT_WIRE
                 and self.fragments is None
                 and wsadapter.at_frame_boundary(self.ws)
@@ -279,7 +288,7 @@ class Connection(asyncio.Protocol):
                 data = self._fast_inputs(data, now)
                 if not data:
                     return
-            elif phase is Phase.HTTP:
+            elif phase is HTTP:
                 if self.closing:
                     return  # answered (see _answer_http): the rest is not read
                 if self.refusal is not None:
@@ -346,12 +355,12 @@ class Connection(asyncio.Protocol):
         (`now`, when `data_received` has read it): its frames count in the message budget of
         the second they are handled in."""
         second = int(time.monotonic() if now is None else now)
-        limit = self.state.config.input_rate_limit
+        limit = self.input_rate_limit
         move = self.game.movement.move
         for off in range(0, len(data), INPUT_WIRE):
             if data[off] != 0x82 or data[off + 1] != INPUT_LEN_BYTE:
                 return data[off:]
-            if self.closing or self.phase is not Phase.PLAYING:
+            if self.closing or self.phase is not PLAYING:
                 return b""
             # `_within_rate`'s common case inline: the same second, under the limit.
             if second == self.rate_second and self.rate_count < limit:

@@ -34,7 +34,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from protocol import control
-from protocol.catalogue import CloseCode, ErrorCode, ProtocolError
+from protocol.catalogue import CloseCode, ErrorCode, FrameType, ProtocolError
 from protocol.session import ACCEPTS, Accept, Phase, Step, advance
 from protocol.state import INPUT, decode_input
 from server.limits import ERROR_BUDGET, ERROR_WINDOW
@@ -57,6 +57,13 @@ CHAT_LIMITED = (control.Chat, control.Custom)  # messages under CHAT_RATE_LIMIT 
 CLOSE_GRACE = 5.0  # seconds to finish a closing handshake before the socket is cut
 INPUT_SIZE = INPUT.size  # 25-byte payload: a client frame is 2 header + 4 mask + 25 bytes
 INPUT_WIRE = 2 + 4 + INPUT_SIZE
+INPUT_LEN_BYTE = 0x80 | INPUT_SIZE  # second header byte: masked, 25-byte payload
+INPUT_UNPACK = INPUT.unpack
+INPUT_TYPE = int(FrameType.INPUT)
+# Enum members the per-message path tests, as globals: on Python 3.11 `Phase.PLAYING` takes
+# EnumType's __getattr__ slow path, several times the cost of a global read.
+PLAYING = Phase.PLAYING
+HTTP = Phase.HTTP
 
 # WebSocket sessions by URL path (query string ignored): upgrades are served on these paths
 # only. `/admin` is the admin console (server/admin, SPEC §19): its messages go to an
@@ -90,6 +97,7 @@ class Connection(asyncio.Protocol):
         "keep_for_resume",
         "last_ping",
         "lost",
+        "max_message_size",
         "paused_since",
         "peer",
         "phase",
@@ -144,6 +152,8 @@ class Connection(asyncio.Protocol):
         self.rate_count = 0
         self.flood_seconds = 0
         self.rate_warned = False
+        # Read for every message: a slot costs a third of a read of the (pydantic) config.
+        self.max_message_size = cfg.max_message_size
         self.errors: collections.deque[float] | None = None  # made on the first error
         # the game side, once playing
         self.player: Player | None = None
@@ -151,7 +161,9 @@ class Connection(asyncio.Protocol):
         self.keep_for_resume = True
         self.ack = 0
         self.join_task: asyncio.Task[None] | None = None
-        self.held: bytearray | None = None  # bytes read while a tick was due (see data_received)
+        # Bytes read while a tick was due (see data_received): the read itself (bytes) until a
+        # second one joins it (then a bytearray).
+        self.held: bytes | bytearray | None = None
         self.admin: AdminSession | None = None  # the console session, on /admin
 
     # --- asyncio.Protocol ---
@@ -229,17 +241,22 @@ class Connection(asyncio.Protocol):
         holds, everything it receives joins the hold until `release_held`."""
         held = self.held
         if held is not None:
+            if type(held) is bytes:
+                held = self.held = bytearray(held)
             held += data
-            if len(held) > self.state.config.max_message_size and self.transport is not None:
+            if len(held) > self.max_message_size and self.transport is not None:
                 self.transport.pause_reading()  # a flood waits in the kernel, not in memory
             return
         st = self.state
-        if time.monotonic() >= st.tick_due:
-            self.held = bytearray(data)
+        now = time.monotonic()
+        if now >= st.tick_due:
+            # Most reads are held alone: copied only if another joins them (or, not being
+            # bytes, the caller might reuse it).
+            self.held = data if type(data) is bytes else bytearray(data)
             st.held.append(self)
             st.metrics.held.inc()
             return
-        self.receive(data)
+        self.receive(data, now)
 
     def release_held(self) -> None:
         """Handle what was held, or the loss of the connection (called by the tick loop)."""
@@ -249,16 +266,29 @@ class Connection(asyncio.Protocol):
             return
         if data is None or self.transport is None:
             return
-        if len(data) > self.state.config.max_message_size and not self.closing:
+        if len(data) > self.max_message_size and not self.closing:
             self.transport.resume_reading()
-        self.receive(bytes(data))
+        self.receive(data if type(data) is bytes else bytes(data))
 
-    def receive(self, data: bytes) -> None:
+    def receive(self, data: bytes, now: float | None = None) -> None:
+        # `now`: the monotonic clock, if the caller has just read it.
         # Nothing a client sends may raise out of here: the event loop would log a traceback
         # per connection (a flood of them is a denial of service on the log) and leave the
         # connection half alive.
         try:
-            if self.phase is Phase.HTTP:
+            phase = self.phase
+            # Whole INPUT frames, with no partial frame or message held by the parser (so the
+            # next byte starts a frame): nearly every read a busy server gets.
+            if (
+                phase is PLAYING
+                and not len(data) % INPUT_WIRE
+                and self.fragments is None
+                and wsadapter.at_frame_boundary(self.ws)
+            ):
+                data = self._fast_inputs(data, now)
+                if not data:
+                    return
+            elif phase is HTTP:
                 if self.closing:
                     return  # answered (see _answer_http): the rest is not read
                 if self.refusal is not None:
@@ -271,14 +301,6 @@ class Connection(asyncio.Protocol):
                     if rest is None:
                         return  # an API request (server.net.api) took the bytes
                     data = rest
-            elif (
-                self.phase is Phase.PLAYING
-                and not len(data) % INPUT_WIRE
-                and self._at_frame_boundary()
-            ):
-                data = self._fast_inputs(data)
-                if not data:
-                    return
             self.ws.receive_data(data)
             events = self.ws.events_received()
             for i, ev in enumerate(events):
@@ -322,23 +344,46 @@ class Connection(asyncio.Protocol):
             log.warning("%s: leaving the world failed too: %r", self.peer, again)
         self.abort()
 
-    def _at_frame_boundary(self) -> bool:
-        """True when the sans-I/O parser holds no partial frame, so the next byte starts one."""
-        return self.fragments is None and wsadapter.at_frame_boundary(self.ws)
-
-    def _fast_inputs(self, data: bytes) -> bytes:
+    def _fast_inputs(self, data: bytes, now: float | None = None) -> bytes:
         """Decode whole masked INPUT frames directly: 20,000 of them a second arrive at a
         busy server, and this is a third of the cost of the general parser. Anything that is
-        not exactly such a frame goes back to the parser, untouched. Returns what is left."""
-        for off in range(0, len(data), INPUT_WIRE):
-            if data[off] != 0x82 or data[off + 1] != 0x80 | INPUT_SIZE:
+        not exactly such a frame goes back to the parser, untouched. Returns what is left.
+
+        A valid INPUT goes from its unmasked bytes straight to `Movement.move`; one that is
+        not (another frame type, a coordinate not finite) takes `_on_message`, whose
+        `decode_input` answers it with its catalogue error. The clock is read once per read
+        (`now`, when `data_received` has read it): its frames count in the message budget of
+        the second they are handled in."""
+        second = int(time.monotonic() if now is None else now)
+        limit = self.rate_limit
+        move = self.game.movement.move
+        # A while loop: building a range costs more than the compare and add of one frame.
+        off = -INPUT_WIRE
+        last = len(data) - INPUT_WIRE
+        while off < last:
+            off += INPUT_WIRE
+            if data[off] != 0x82 or data[off + 1] != INPUT_LEN_BYTE:
                 return data[off:]
-            if self.closing or self.phase is not Phase.PLAYING:
+            if self.closing or self.phase is not PLAYING:
                 return b""
-            if self._within_rate():
-                self._on_message(
-                    False, apply_mask(data[off + 6 : off + INPUT_WIRE], data[off + 2 : off + 6])
-                )
+            # `_within_rate`'s common case inline: the same second, under the limit.
+            if second == self.rate_second and self.rate_count < limit:
+                self.rate_count += 1
+            elif not self._within_rate(second):
+                continue
+            player = self.player
+            if player is None:
+                continue
+            payload = apply_mask(data[off + 6 : off + INPUT_WIRE], data[off + 2 : off + 6])
+            kind, seq, ack, x, y, z, h = INPUT_UNPACK(payload)
+            # x * 0.0 is 0.0 exactly when x is finite (inf and nan give nan): one test for four.
+            if kind != INPUT_TYPE or x * 0.0 + y * 0.0 + z * 0.0 + h * 0.0 != 0.0:
+                self._on_message(False, payload)
+                continue
+            try:
+                move(player, seq, ack, x, y, z, h)
+            except ProtocolError as e:
+                self.fail(e)
         return b""
 
     def eof_received(self) -> bool | None:
@@ -666,9 +711,13 @@ class Connection(asyncio.Protocol):
         times.append(now)
         return True
 
-    def _within_rate(self) -> bool:
+    def _within_rate(self, second: int | None = None) -> bool:
+        """Count one message against the connection's budget a second (INPUT_RATE_LIMIT, or
+        ADMIN_RATE_LIMIT once an admin is logged in); False if it is dropped. `second` is
+        int(time.monotonic()) when the caller has read the clock already."""
         limit = self.rate_limit
-        second = int(time.monotonic())
+        if second is None:
+            second = int(time.monotonic())
         if second != self.rate_second:
             over = self.rate_count > limit
             self.flood_seconds = (

@@ -16,6 +16,7 @@ from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
 PINNED_MAJOR = 17  # the websockets major version the tests pinned these internals against
+OPEN = State.OPEN  # a global: `State.OPEN` takes EnumType's slow __getattr__ path (Python 3.11)
 
 
 def new_server_protocol(max_size: int, logger: logging.Logger) -> ServerProtocol:
@@ -25,7 +26,7 @@ def new_server_protocol(max_size: int, logger: logging.Logger) -> ServerProtocol
 def at_frame_boundary(ws: ServerProtocol) -> bool:
     """True when the parser holds no partial frame or message, so the next byte starts a
     frame (and whole INPUT frames may be decoded without it)."""
-    return ws.state is State.OPEN and not ws.reader.buffer and ws.current_size is None
+    return ws.state is OPEN and not ws.reader.buffer and ws.current_size is None
 
 
 def has_buffered_bytes(ws: ServerProtocol) -> bool:

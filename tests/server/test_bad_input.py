@@ -70,6 +70,28 @@ async def test_each_bad_message_gets_its_error_and_others_keep_receiving(
     assert pong["id"] == 9
 
 
+async def test_a_non_finite_coordinate_anywhere_is_non_finite(
+    start: ServerFactory, clients: list[Client]
+) -> None:
+    """Each of x, y, z and heading is checked (the INPUT fast path tests all four at once),
+    with decode_input's message; a valid INPUT after them is taken."""
+    srv = await start(npc_count=0, spawn_area_size=10.0)
+    c = await open_client(srv.url, "nan")
+    clients.append(c)
+    for seq, bad in enumerate((math.nan, math.inf, -math.inf, math.nan), start=1):
+        coords = [0.0, 0.0, 0.0, 0.0]
+        coords[seq - 1] = bad
+        msg = await _expect_error(
+            c, struct.pack("<BIIffff", 0x10, seq, 0, *coords), ErrorCode.NON_FINITE
+        )
+        assert msg["message"] == "position and heading must be finite"
+    p = srv.state.world.players
+    x, y, z = p.x_at[c.nid], p.y_at[c.nid], p.z_at[c.nid]
+    (moved,) = struct.unpack("<f", struct.pack("<f", x + 1.0))  # as the wire carries it
+    await c.ws.send(encode_input(InputFrame(5, 0, moved, y, z, 0.0)))
+    await c.until(lambda _: p.x_at[c.nid] == moved)
+
+
 async def test_oversized_message_closes_1009(start: ServerFactory, clients: list[Client]) -> None:
     srv = await start(max_message_size=1024)
     a = await open_client(srv.url, "big")

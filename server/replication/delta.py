@@ -22,10 +22,15 @@ I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 
 
+# One MOVE record as an opaque 9-byte item: copying items of a structured dtype goes field by
+# field (~10x slower than one memcpy each); the bytes are the same.
+MOVE_ITEM = np.dtype(f"V{MOVE_DTYPE.itemsize}")
+
+
 @dataclass(slots=True)
 class MoveBuffer:
     keys: I64  # sorted grid cell of each record
-    records: npt.NDArray[np.void]  # MOVE_DTYPE records, in the same order
+    records: npt.NDArray[np.void]  # MOVE records (as MOVE_ITEM), in the same order
 
     @classmethod
     def build(cls, world: World, window: int) -> MoveBuffer:
@@ -34,7 +39,7 @@ class MoveBuffer:
         if ids.size:
             ids = ids[p.last_change[ids] > world.tick - window]
         cells = world.cell[ids].astype(np.int64)
-        order = np.argsort(cells, kind="stable")
+        order = cells.argsort(kind="stable")
         ids = ids[order]
         rec = np.empty(ids.size, dtype=MOVE_DTYPE)
         rec["id"] = ids
@@ -42,28 +47,34 @@ class MoveBuffer:
         rec["y"] = p.qy[ids]
         rec["z"] = p.qz[ids]
         rec["h"] = p.qh[ids]
-        return cls(cells[order], rec)
+        return cls(cells[order], rec.view(MOVE_ITEM))
 
     def gather(self, lo_keys: I64, hi_keys: I64) -> tuple[bytes, I64]:
         """Each viewer's MOVE section, laid end to end: (bytes, byte offsets per viewer + end).
 
         `lo_keys`/`hi_keys` are (viewers, runs) cell ranges. One vectorised gather for the
         whole group replaces a slice-and-join per run per viewer; each viewer then takes a
-        single slice."""
-        start = np.searchsorted(self.keys, lo_keys, side="left")
-        end = np.maximum(np.searchsorted(self.keys, hi_keys, side="right"), start)
-        lens = (end - start).ravel()
-        total = int(lens.sum())
-        per_viewer = (end - start).sum(axis=1)
-        offsets = np.zeros(per_viewer.size + 1, dtype=np.int64)
-        np.cumsum(per_viewer, out=offsets[1:])
+        single slice. (ndarray methods and ufuncs throughout: the `np.` function wrappers
+        cost more than the work on arrays this small.)"""
+        keys = self.keys
+        start = keys.searchsorted(lo_keys, side="left")
+        lens = keys.searchsorted(hi_keys, side="right")
+        lens -= start
+        np.maximum(lens, 0, out=lens)
+        offsets = np.zeros(lens.shape[0] + 1, dtype=np.int64)
+        np.add.accumulate(np.add.reduce(lens, axis=1), out=offsets[1:])
+        total = int(offsets[-1])
         if total == 0:
             return b"", offsets
         # Index of every record to copy: each run's start, counted up within the run.
+        lens = lens.ravel()
         run_out = np.zeros(lens.size, dtype=np.int64)
-        np.cumsum(lens[:-1], out=run_out[1:])
-        idx = np.repeat(start.ravel() - run_out, lens) + np.arange(total)
-        return self.records[idx].tobytes(), offsets * MOVE_DTYPE.itemsize
+        np.add.accumulate(lens[:-1], out=run_out[1:])
+        run_out -= start.ravel()
+        idx = np.arange(total, dtype=np.int64)
+        idx -= run_out.repeat(lens)
+        offsets *= MOVE_DTYPE.itemsize
+        return self.records.take(idx).tobytes(), offsets
 
 
 @dataclass(slots=True)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import hashlib
+import logging
 import math
 import random
 import time
@@ -129,7 +129,6 @@ def one_tick(bots: Bots, server_time: float) -> tuple[float, float, list[bytes]]
 
 def bench(a: argparse.Namespace) -> None:
     bots = build(a.players, a.npcs, a.seed)
-    st = bots.st
     for _ in range(a.warmup):
         one_tick(bots, time.time())
     best_w = best_v = best_f = math.inf

@@ -29,8 +29,11 @@ MOVE_ITEM = np.dtype(f"V{MOVE_DTYPE.itemsize}")
 
 @dataclass(slots=True)
 class MoveBuffer:
-    keys: I64  # sorted grid cell of each record
-    records: npt.NDArray[np.void]  # MOVE records (as MOVE_ITEM), in the same order
+    records: npt.NDArray[np.void]  # MOVE records (as MOVE_ITEM), sorted by grid cell
+    # below[c]: how many records lie in cells before c (c = 0 .. n_cells), so cells lo..hi
+    # are records below[lo] : below[hi + 1]. Two table lookups per run instead of two
+    # binary searches (~25x cheaper at a thousand records).
+    below: I64
 
     @classmethod
     def build(cls, world: World, window: int) -> MoveBuffer:
@@ -47,20 +50,27 @@ class MoveBuffer:
         rec["y"] = p.qy[ids]
         rec["z"] = p.qz[ids]
         rec["h"] = p.qh[ids]
-        return cls(cells[order], rec.view(MOVE_ITEM))
+        # Record i is counted below every cell after its own: below repeats i for the cells
+        # from the previous record's cell + 1 to its own (none where cells repeat).
+        edges = np.empty(ids.size + 2, dtype=np.int64)
+        edges[0] = -1
+        np.maximum(cells.take(order), -1, out=edges[1:-1])  # a cell-less record: before all
+        edges[-1] = world.grid.n_cells
+        below = np.arange(ids.size + 1, dtype=np.int64).repeat(edges[1:] - edges[:-1])
+        return cls(rec.view(MOVE_ITEM), below)
 
     def gather(self, lo_keys: I64, hi_keys: I64) -> tuple[bytes, I64]:
         """Each viewer's MOVE section, laid end to end: (bytes, byte offsets per viewer + end).
 
-        `lo_keys`/`hi_keys` are (viewers, runs) cell ranges. One vectorised gather for the
-        whole group replaces a slice-and-join per run per viewer; each viewer then takes a
-        single slice. (ndarray methods and ufuncs throughout: the `np.` function wrappers
-        cost more than the work on arrays this small.)"""
-        keys = self.keys
-        start = keys.searchsorted(lo_keys, side="left")
-        lens = keys.searchsorted(hi_keys, side="right")
+        `lo_keys`/`hi_keys` are (viewers, runs) cell ranges, lo > hi for an empty run (then
+        lo = hi + 1: see `Grid.span_keys`). One vectorised gather for the whole group
+        replaces a slice-and-join per run per viewer; each viewer then takes a single slice.
+        (ndarray methods and ufuncs throughout: the `np.` function wrappers cost more than
+        the work on arrays this small.)"""
+        below = self.below
+        start = below.take(lo_keys)
+        lens = below.take(hi_keys + 1)
         lens -= start
-        np.maximum(lens, 0, out=lens)
         offsets = np.zeros(lens.shape[0] + 1, dtype=np.int64)
         np.add.accumulate(np.add.reduce(lens, axis=1), out=offsets[1:])
         total = int(offsets[-1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from protocol.quant import WorldBounds
 
 NEAR, MID, FAR = 0, 1, 2
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,21 @@ class Grid:
             for dx in range(-k, k + 1)
             if tiers[dy + k, dx + k] >= 0
         ]
+        # For `sees_many`: column and row of every cell, index `cell + 1`; slot 0 (any
+        # negative cell) is far outside the grid, on opposite sides for viewers and for
+        # cells, so a negative cell never sees or is seen, not even by another one.
+        far = 4 * (self.cols + self.rows + k + 2)
+        cells = np.arange(self.n_cells, dtype=np.int64)
+        self._vcol = np.concatenate(([-far], cells % self.cols))
+        self._vrow = np.concatenate(([-far], cells // self.cols))
+        self._ccol = np.concatenate(([far], cells % self.cols))
+        self._crow = np.concatenate(([far], cells // self.cols))
+        # The stencil with a ring of False around it, flattened: offsets clamped onto the
+        # ring read False, so no mask is needed.
+        ring = np.zeros((2 * k + 3, 2 * k + 3), dtype=np.bool_)
+        ring[1:-1, 1:-1] = self.visible
+        self._ring = ring.ravel()
+        self._change: dict[tuple[int, int], tuple[list[tuple[int, int]], ...]] = {}
 
     def offset_distance(self, dx: int, dy: int) -> float:
         """Distance from the centre of a cell to the nearest point of the cell (dx, dy) away."""
@@ -117,17 +134,23 @@ class Grid:
         return bool(self.visible[dy + k, dx + k])
 
     def sees_many(
-        self, viewer_cells: npt.NDArray[np.int32], cells: npt.NDArray[np.int32]
+        self, viewer_cells: npt.NDArray[np.integer[Any]], cells: npt.NDArray[np.integer[Any]]
     ) -> npt.NDArray[np.bool_]:
         """(viewers x cells) visibility matrix; negative cells (spawned/despawned) see nothing."""
         k = self.reach
-        v = viewer_cells[:, None]
-        c = cells[None, :]
-        dx = c % self.cols - v % self.cols
-        dy = c // self.cols - v // self.cols
-        inside = (np.abs(dx) <= k) & (np.abs(dy) <= k) & (c >= 0) & (v >= 0)
-        out: npt.NDArray[np.bool_] = np.zeros(dx.shape, dtype=np.bool_)
-        out[inside] = self.visible[dy[inside] + k, dx[inside] + k]
+        ci = cells + 1
+        vi = viewer_cells + 1
+        dx = self._ccol.take(ci, mode="clip")[None, :] - self._vcol.take(vi, mode="clip")[:, None]
+        dy = self._crow.take(ci, mode="clip")[None, :] - self._vrow.take(vi, mode="clip")[:, None]
+        np.maximum(dx, -k - 1, out=dx)
+        np.minimum(dx, k + 1, out=dx)
+        np.maximum(dy, -k - 1, out=dy)
+        np.minimum(dy, k + 1, out=dy)
+        w = 2 * k + 3
+        dy *= w
+        dy += dx
+        dy += (k + 1) * (w + 1)
+        out: npt.NDArray[np.bool_] = self._ring.take(dy)
         return out
 
     def view_cells(self, viewer_cell: int) -> list[int]:
@@ -141,10 +164,52 @@ class Grid:
         return out
 
     def view_change(self, old_cell: int, new_cell: int) -> tuple[list[int], list[int]]:
-        """(cells that came into view, cells that went out of view) when a viewer moves."""
-        old = set(self.view_cells(old_cell)) if old_cell >= 0 else set()
-        new = set(self.view_cells(new_cell)) if new_cell >= 0 else set()
-        return sorted(new - old), sorted(old - new)
+        """(cells that came into view, cells that went out of view) when a viewer moves,
+        each in ascending order."""
+        if old_cell < 0 or new_cell < 0:
+            return (
+                self.view_cells(new_cell) if new_cell >= 0 else [],
+                self.view_cells(old_cell) if old_cell >= 0 else [],
+            )
+        cols = self.cols
+        oc, orow = old_cell % cols, old_cell // cols
+        nc, nrow = new_cell % cols, new_cell // cols
+        ddx, ddy = nc - oc, nrow - orow
+        if max(abs(ddx), abs(ddy)) > 2 * self.reach:  # the two views do not overlap
+            return self.view_cells(new_cell), self.view_cells(old_cell)
+        came, went = self._change_offsets(ddx, ddy)
+        return self._cells_at(nc, nrow, came), self._cells_at(oc, orow, went)
+
+    def _change_offsets(
+        self, ddx: int, ddy: int
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """For a move by (ddx, ddy) cells: the stencil offsets (from the new cell) that were
+        not in view before, and those (from the old cell) that are not in view after.
+
+        Whether a cell exists does not depend on where the viewer is, so the set difference
+        of two views is that of their stencils, clipped to the grid afterwards. The offsets
+        are in (dy, dx) order, which is cell order once clipped."""
+        key = (ddx, ddy)
+        found = self._change.get(key)
+        if found is None:
+            k = self.reach
+            vis = self.visible
+
+            def inside(dx: int, dy: int) -> bool:
+                return -k <= dx <= k and -k <= dy <= k and bool(vis[dy + k, dx + k])
+
+            came = [(dx, dy) for dx, dy in self.offsets if not inside(dx + ddx, dy + ddy)]
+            went = [(dx, dy) for dx, dy in self.offsets if not inside(dx - ddx, dy - ddy)]
+            found = self._change[key] = (came, went)
+        return found[0], found[1]
+
+    def _cells_at(self, col: int, row: int, offsets: list[tuple[int, int]]) -> list[int]:
+        cols, rows = self.cols, self.rows
+        return [
+            (row + dy) * cols + col + dx
+            for dx, dy in offsets
+            if 0 <= col + dx < cols and 0 <= row + dy < rows
+        ]
 
     # --- row spans for frame assembly ---
 
@@ -166,19 +231,34 @@ class Grid:
             out[due] = spans
         return out
 
+    @cached_property
+    def _span_columns(self) -> dict[int, tuple[I64, I64, I64]]:
+        """`row_spans` as (1, spans) arrays of dy, dx0 and dx1, per tier set."""
+        out: dict[int, tuple[I64, I64, I64]] = {}
+        for due, spans in self.row_spans.items():
+            a = np.asarray(spans, dtype=np.int64).reshape(-1, 3)
+            out[due] = (a[None, :, 0], a[None, :, 1], a[None, :, 2])
+        return out
+
     def span_keys(
-        self, viewer_cells: npt.NDArray[np.int32], due: int
+        self, viewer_cells: npt.NDArray[np.integer[Any]], due: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(lo, hi) cell keys, shape (viewers, spans), of each viewer's row runs for `due`.
 
-        Runs falling outside the world get lo > hi so they select nothing."""
-        spans = np.asarray(self.row_spans[due], dtype=np.int64).reshape(-1, 3)
-        col = (viewer_cells % self.cols).astype(np.int64)[:, None]
-        row = (viewer_cells // self.cols).astype(np.int64)[:, None] + spans[None, :, 0]
-        lo = np.maximum(col + spans[None, :, 1], 0)
-        hi = np.minimum(col + spans[None, :, 2], self.cols - 1)
-        bad = (row < 0) | (row >= self.rows) | (lo > hi)
-        base = row * self.cols
-        lo_key = np.where(bad, 1, base + lo)
-        hi_key = np.where(bad, 0, base + hi)
-        return lo_key, hi_key
+        Runs falling outside the world get lo = 1, hi = 0 so they select nothing."""
+        dy, dx0, dx1 = self._span_columns[due]
+        cols = self.cols
+        col = (viewer_cells % cols).astype(np.int64)[:, None]
+        row = (viewer_cells // cols).astype(np.int64)[:, None] + dy
+        lo = col + dx0
+        np.maximum(lo, 0, out=lo)
+        hi = col + dx1
+        np.minimum(hi, cols - 1, out=hi)
+        bad = row.view(np.uint64) >= self.rows  # a negative row wraps around to a huge one
+        bad |= lo > hi
+        row *= cols
+        lo += row
+        hi += row
+        np.copyto(lo, 1, where=bad)
+        np.copyto(hi, 0, where=bad)
+        return lo, hi

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import logging
 import math
@@ -129,11 +130,17 @@ def one_tick(bots: Bots, server_time: float) -> tuple[float, float, list[bytes]]
 
 def bench(a: argparse.Namespace) -> None:
     bots = build(a.players, a.npcs, a.seed)
+    # As a real server runs (`server.app.settle_runtime`): startup frozen, no automatic
+    # collections inside the tick (the loop collects between ticks; here, between blocks).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     for _ in range(a.warmup):
         one_tick(bots, time.time())
     best_w = best_v = best_f = math.inf
     frames_per_tick = bytes_per_tick = 0.0
     for _ in range(a.repeat):
+        gc.collect()
         w = v = f = 0.0
         nframes = nbytes = 0
         for _ in range(a.ticks):

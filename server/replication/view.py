@@ -248,8 +248,8 @@ class ViewAssembler:
         if cr.ids.size:
             was = grid.sees_many(prev, cr.from_cell)
             is_ = grid.sees_many(now, cr.to_cell)
-            _collect(enters, is_ & ~was, cr.ids)
-            _collect(leaves, was & ~is_, cr.ids)
+            _collect(enters, is_ > was, cr.ids)
+            _collect(leaves, was > is_, cr.ids)
         if cr.path_ids.size:
             _collect(paths, grid.sees_many(now, cr.path_cells), cr.path_ids)
         # Viewers whose own cell changed: whole cells came into or went out of view.

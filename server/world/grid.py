@@ -65,20 +65,24 @@ class Grid:
             for dx in range(-k, k + 1)
             if tiers[dy + k, dx + k] >= 0
         ]
-        # For `sees_many`: column and row of every cell, index `cell + 1`; slot 0 (any
-        # negative cell) is far outside the grid, on opposite sides for viewers and for
-        # cells, so a negative cell never sees or is seen, not even by another one.
-        far = 4 * (self.cols + self.rows + k + 2)
+        # For `sees_many`: `_band` is the stencil, rows dy = -(k+1) .. k+1 (the outer two all
+        # False), each row a whole 2*cols+1 wide so that no column difference spills into the
+        # next row. Cell c (at index c + 1) has key row*W + col; a viewer cell, the same less
+        # where dy = dx = 0 sits in the band, so one subtraction gives a viewer-cell pair's
+        # place in the band, and anything outside it (taken with mode="clip") reads an outer
+        # False. Slot 0, any negative cell, is keyed far beyond the band on both sides (the
+        # cells' further than the viewers'), so it never sees or is seen, even by another.
+        W = 2 * self.cols + 1
+        band = np.zeros((2 * k + 3, W), dtype=np.bool_)
+        m = min(k, self.cols)  # a grid narrower than the stencil uses its middle only
+        band[1:-1, self.cols - m : self.cols + m + 1] = self.visible[:, k - m : k + m + 1]
+        self._band = band.ravel()
+        far = 4 * (self.rows + k + 2) * W
+        kind = np.int32 if 3 * far < 2**31 else np.int64  # int32 halves the work if it can
         cells = np.arange(self.n_cells, dtype=np.int64)
-        self._vcol = np.concatenate(([-far], cells % self.cols))
-        self._vrow = np.concatenate(([-far], cells // self.cols))
-        self._ccol = np.concatenate(([far], cells % self.cols))
-        self._crow = np.concatenate(([far], cells // self.cols))
-        # The stencil with a ring of False around it, flattened: offsets clamped onto the
-        # ring read False, so no mask is needed.
-        ring = np.zeros((2 * k + 3, 2 * k + 3), dtype=np.bool_)
-        ring[1:-1, 1:-1] = self.visible
-        self._ring = ring.ravel()
+        key = cells // self.cols * W + cells % self.cols
+        self._ckey = np.concatenate(([3 * far], key)).astype(kind)
+        self._vkey = np.concatenate(([far], key - (k + 1) * W - self.cols)).astype(kind)
         self._change: dict[tuple[int, int], tuple[list[tuple[int, int]], ...]] = {}
 
     def offset_distance(self, dx: int, dy: int) -> float:
@@ -137,20 +141,9 @@ class Grid:
         self, viewer_cells: npt.NDArray[np.integer[Any]], cells: npt.NDArray[np.integer[Any]]
     ) -> npt.NDArray[np.bool_]:
         """(viewers x cells) visibility matrix; negative cells (spawned/despawned) see nothing."""
-        k = self.reach
-        ci = cells + 1
-        vi = viewer_cells + 1
-        dx = self._ccol.take(ci, mode="clip")[None, :] - self._vcol.take(vi, mode="clip")[:, None]
-        dy = self._crow.take(ci, mode="clip")[None, :] - self._vrow.take(vi, mode="clip")[:, None]
-        np.maximum(dx, -k - 1, out=dx)
-        np.minimum(dx, k + 1, out=dx)
-        np.maximum(dy, -k - 1, out=dy)
-        np.minimum(dy, k + 1, out=dy)
-        w = 2 * k + 3
-        dy *= w
-        dy += dx
-        dy += (k + 1) * (w + 1)
-        out: npt.NDArray[np.bool_] = self._ring.take(dy)
+        ck = self._ckey.take(cells + 1, mode="clip")
+        vk = self._vkey.take(viewer_cells + 1, mode="clip")
+        out: npt.NDArray[np.bool_] = self._band.take(ck[None, :] - vk[:, None], mode="clip")
         return out
 
     def view_cells(self, viewer_cell: int) -> list[int]:

@@ -81,8 +81,12 @@ class Grid:
         kind = np.int32 if 3 * far < 2**31 else np.int64  # int32 halves the work if it can
         cells = np.arange(self.n_cells, dtype=np.int64)
         key = cells // self.cols * W + cells % self.cols
-        self._ckey = np.concatenate(([3 * far], key)).astype(kind)
-        self._vkey = np.concatenate(([far], key - (k + 1) * W - self.cols)).astype(kind)
+        self._ckey: npt.NDArray[np.signedinteger[Any]] = np.concatenate(([3 * far], key)).astype(
+            kind
+        )
+        self._vkey: npt.NDArray[np.signedinteger[Any]] = np.concatenate(
+            ([far], key - (k + 1) * W - self.cols)
+        ).astype(kind)
         self._change: dict[tuple[int, int], tuple[list[tuple[int, int]], ...]] = {}
 
     def offset_distance(self, dx: int, dy: int) -> float:

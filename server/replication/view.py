@@ -9,6 +9,7 @@ have nothing to be told. Python runs per client only for a frame that is actuall
 from __future__ import annotations
 
 import collections
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,10 @@ from server.world.world import World
 ALL_TIERS = 3
 STATE = int(FrameType.STATE)
 EMPTY_SECTIONS = EMPTY_SECTION * 3  # LEAVE, ENTER and PATH, all empty: most frames
+# The header of such a frame with its empty sections, in one pack: the sections are zero
+# counts, i.e. pad bytes.
+HEAD_EMPTY = struct.Struct(HEADER.format + f"{len(EMPTY_SECTIONS)}x")
+assert HEAD_EMPTY.pack(STATE, 0, 1, 2, 3.0) == HEADER.pack(STATE, 0, 1, 2, 3.0) + EMPTY_SECTIONS
 
 Send = Callable[[bytes], object]
 I64 = npt.NDArray[np.int64]
@@ -260,8 +265,8 @@ class ViewAssembler:
             prev_l, now_l = prev.tolist(), now.tolist()
             for ci in moved:
                 added, removed = grid.view_change(prev_l[ci], now_l[ci])
-                enters[ci].extend(e for e in members(added) if e not in crossed)
-                leaves[ci].extend(e for e in members(removed) if e not in crossed)
+                enters[ci].extend([e for e in members(added) if e not in crossed])
+                leaves[ci].extend([e for e in members(removed) if e not in crossed])
         special = {ci for d in (enters, leaves, paths) for ci, v in d.items() if v}
 
         lo, hi = grid.span_keys(now, due)
@@ -294,32 +299,33 @@ class ViewAssembler:
         ends = offs_arr.take(sent + 1).tolist()
         mv = memoryview(moves)
         pack = HEADER.pack
+        pack_empty = HEAD_EMPTY.pack
         out = self.outbox.append
         sends = V.send
-        nbytes = 0
+        # Every frame is its head and its MOVE slice, plus for special ones their sections.
+        nbytes = HEAD_EMPTY.size * len(offs) + sum(ends) - sum(offs)
         for ci, s, seq, a, b in zip(
             sent.tolist(), gs.tolist(), (V.seq.take(gs) + 1).tolist(), offs, ends, strict=True
         ):
-            head = pack(STATE, 0, seq, t, server_time)
             if ci in special:
                 lv = leaves.get(ci)
                 ev = enters.get(ci)
                 pv = paths.get(ci)
                 frame = b"".join(
                     (
-                        head,
+                        pack(STATE, 0, seq, t, server_time),
                         encode_leaves(lv) if lv else EMPTY_SECTION,
                         encode_section([records[e] for e in ev]) if ev else EMPTY_SECTION,
                         encode_section([path_records[e] for e in pv]) if pv else EMPTY_SECTION,
                         mv[a:b],
                     )
                 )
+                nbytes += len(frame) - HEAD_EMPTY.size - (b - a)
             else:
-                frame = b"".join((head, EMPTY_SECTIONS, mv[a:b]))
+                frame = pack_empty(STATE, 0, seq, t, server_time) + mv[a:b]
             send = sends[s]
             assert send is not None
             out((send, frame))
-            nbytes += len(frame)
         # Bookkeeping for the whole group at once. A client whose patch was empty is as up to
         # date as if the empty frame had gone out, so only seq and last_sent depend on sending.
         V.seq[gs] += 1

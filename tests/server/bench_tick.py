@@ -30,6 +30,7 @@ import random
 import time
 
 from server.net.frames import binary_frame
+from server.replication.view import PatchStats
 from server.state import ServerState
 from server.tick import TickLoop
 from tests.server.game_fakes import FakeClient, make_state, place
@@ -54,6 +55,7 @@ class Bots:
         self.dy: list[float] = []
         self.turn_at: list[int] = []
         self.loop = TickLoop(st)
+        self.stats = PatchStats()  # of the last tick that assembled frames
         for i in range(n):
             self.join(f"bot{i}")
 
@@ -123,7 +125,7 @@ def one_tick(bots: Bots, server_time: float) -> tuple[float, float, list[bytes]]
     asm.outbox = []
     slots = st.viewers.due(world.tick % st.config.ticks_per_patch)
     if slots.size:
-        asm.run(slots, server_time)
+        bots.stats = asm.run(slots, server_time)
     t2 = time.process_time()
     return t1 - t0, t2 - t1, [f for _, f in asm.outbox]
 
@@ -191,6 +193,7 @@ def digest(a: argparse.Namespace) -> None:
             assert gone is not None
             st.game.join.leave(gone, keep_for_resume=False)
         _, _, frames = one_tick(bots, 1000.0 + tick / 60)
+        h.update(repr(bots.stats).encode())
         for fr in frames:
             h.update(len(fr).to_bytes(4, "big"))
             h.update(fr)

@@ -20,6 +20,7 @@ from server.world.world import World
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
 
 
 # One MOVE record as an opaque 9-byte item: copying items of a structured dtype goes field by
@@ -69,8 +70,9 @@ class MoveBuffer:
             below = np.arange(keys.size + 1, dtype=np.int64).repeat(edges[1:] - edges[:-1])
         return cls(keys, rec.view(MOVE_ITEM), first, below)
 
-    def gather(self, lo_keys: I64, hi_keys: I64) -> tuple[bytes, I64]:
+    def gather(self, lo_keys: I64, hi_keys: I64) -> tuple[U8, I64]:
         """Each viewer's MOVE section, laid end to end: (bytes, byte offsets per viewer + end).
+        The bytes are an array, sliced through a memoryview: a bytes copy would be one more.
 
         `lo_keys`/`hi_keys` are (viewers, runs) cell ranges, lo > hi for an empty run. One
         vectorised gather for the whole group replaces a slice-and-join per run per viewer;
@@ -89,7 +91,7 @@ class MoveBuffer:
         np.add.accumulate(np.add.reduce(lens, axis=1), out=offsets[1:])
         total = int(offsets[-1])
         if total == 0:
-            return b"", offsets
+            return np.zeros(0, dtype=np.uint8), offsets
         # Index of every record to copy: each run's start, counted up within the run.
         lens = lens.ravel()
         run_out = np.zeros(lens.size, dtype=np.int64)
@@ -98,7 +100,7 @@ class MoveBuffer:
         idx = np.arange(total, dtype=np.int64)
         idx -= run_out.repeat(lens)
         offsets *= MOVE_DTYPE.itemsize
-        return self.records.take(idx).tobytes(), offsets
+        return self.records.take(idx).view(np.uint8), offsets
 
 
 @dataclass(slots=True)

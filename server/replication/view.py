@@ -297,7 +297,7 @@ class ViewAssembler:
                         path_records[e] = path_record(e)
         offs = offs_arr.take(sent).tolist()
         ends = offs_arr.take(sent + 1).tolist()
-        mv = memoryview(moves)
+        mv = moves.data
         pack = HEADER.pack
         pack_empty = HEAD_EMPTY.pack
         out = self.outbox.append

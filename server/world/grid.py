@@ -237,12 +237,41 @@ class Grid:
             out[due] = (a[None, :, 0], a[None, :, 1], a[None, :, 2])
         return out
 
+    @cached_property
+    def _span_offsets(self) -> dict[int, tuple[I64, I64]]:
+        """Per tier set, (1, spans) arrays of each run's first and last cell less the
+        viewer's: what `span_keys` adds for a viewer whose runs all lie inside the grid."""
+        out: dict[int, tuple[I64, I64]] = {}
+        for due, (dy, dx0, dx1) in self._span_columns.items():
+            out[due] = (dy * self.cols + dx0, dy * self.cols + dx1)
+        return out
+
     def span_keys(
         self, viewer_cells: npt.NDArray[np.integer[Any]], due: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(lo, hi) cell keys, shape (viewers, spans), of each viewer's row runs for `due`.
 
         Runs falling outside the world get lo = 1, hi = 0 so they select nothing."""
+        lo_off, hi_off = self._span_offsets[due]
+        cells = viewer_cells.astype(np.int64)[:, None]
+        lo = cells + lo_off
+        hi = cells + hi_off
+        # Only a viewer within `reach` of the world's edge has runs to clip (or none at all).
+        k, cols, rows = self.reach, self.cols, self.rows
+        col = viewer_cells % cols
+        row = viewer_cells // cols
+        edge = col < k
+        edge |= col >= cols - k
+        edge |= row < k
+        edge |= row >= rows - k
+        if edge.any():
+            near = edge.nonzero()[0]
+            lo[near], hi[near] = self._clipped_span_keys(viewer_cells.take(near), due)
+        return lo, hi
+
+    def _clipped_span_keys(
+        self, viewer_cells: npt.NDArray[np.integer[Any]], due: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         dy, dx0, dx1 = self._span_columns[due]
         cols = self.cols
         col = (viewer_cells % cols).astype(np.int64)[:, None]

@@ -130,7 +130,7 @@ def test_move_sections_hold_the_records_of_each_run_in_cell_order(spread: bool) 
             for a, z in zip(lo[v].tolist(), hi[v].tolist(), strict=True)
             for c in range(a, z + 1)
         )
-        assert moves[offsets[v] : offsets[v + 1]] == want
+        assert moves[offsets[v] : offsets[v + 1]].tobytes() == want
     # Every record is one of a player in the window, in its own cell.
     assert sorted(rec["id"].tolist()) == sorted(ids.tolist())
     assert buf.keys.tolist() == sorted(w.cell[rec["id"]].tolist())

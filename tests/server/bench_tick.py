@@ -12,22 +12,29 @@ heading every 2-6 s), their positions written straight into the world. Prints th
 
 `--digest` instead runs a fixed scenario (walks, teleports, paused clients, a join and a leave)
 with a fixed server time and prints a SHA-256 of every frame in outbox order: equal digests
-before and after a change mean identical bytes on the wire. Under callgrind use small sizes:
+before and after a change mean identical bytes on the wire.
+
+`--count world` (or `views`) runs `--ticks` ticks with that step, alone, inside
+`functools.reduce`, so that callgrind counts its instructions only (deterministic, whatever
+else the machine does):
 
     PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
-        .venv/bin/python -m tests.server.bench_tick --ticks 10 --repeat 1 --warmup 5
+        --collect-atstart=no --toggle-collect=functools_reduce \\
+        .venv/bin/python -m tests.server.bench_tick --count views --ticks 10 --warmup 5
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import hashlib
 import logging
 import math
 import random
 import time
+from collections.abc import Callable
 
 from server.net.frames import binary_frame
 from server.replication.view import PatchStats
@@ -130,6 +137,34 @@ def one_tick(bots: Bots, server_time: float) -> tuple[float, float, list[bytes]]
     return t1 - t0, t2 - t1, [f for _, f in asm.outbox]
 
 
+def count(a: argparse.Namespace) -> None:
+    """Ticks with one step run inside `functools.reduce`, callgrind's marker (see the top)."""
+    bots = build(a.players, a.npcs, a.seed)
+    st = bots.st
+    world = st.world
+    asm = bots.loop.assembler
+    for _ in range(a.warmup):
+        one_tick(bots, 1000.0)
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+
+    def marked(step: Callable[[], object]) -> None:
+        functools.reduce(lambda _, __: step(), (0,), None)
+
+    for _ in range(a.ticks):
+        bots.step(world.tick + 1)
+        if a.count == "world":
+            marked(world.step)
+        else:
+            world.step()
+        asm.outbox = []
+        slots = st.viewers.due(world.tick % st.config.ticks_per_patch)
+        if slots.size:
+            run = functools.partial(asm.run, slots, 1000.0 + world.tick / 60)
+            marked(run) if a.count == "views" else run()
+
+
 def bench(a: argparse.Namespace) -> None:
     bots = build(a.players, a.npcs, a.seed)
     # As a real server runs (`server.app.settle_runtime`): startup frozen, no automatic
@@ -139,6 +174,8 @@ def bench(a: argparse.Namespace) -> None:
     gc.disable()
     for _ in range(a.warmup):
         one_tick(bots, time.time())
+    if a.ticks == 0:  # setup only: the baseline of an instruction count (see the top)
+        return
     best_w = best_v = best_f = math.inf
     frames_per_tick = bytes_per_tick = 0.0
     for _ in range(a.repeat):
@@ -211,6 +248,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--digest", action="store_true")
+    ap.add_argument("--count", choices=("world", "views"))
     a = ap.parse_args()
 
     logging.disable(logging.WARNING)  # the game's slow-handler notes while 1,000 join
@@ -218,7 +256,7 @@ def main() -> None:
     async def run() -> None:
         # Joining and leaving start background tasks (storage, factions): they need a running
         # loop, though nothing here awaits them.
-        (digest if a.digest else bench)(a)
+        (digest if a.digest else count if a.count else bench)(a)
 
     asyncio.run(run())
 

@@ -281,20 +281,9 @@ class ViewAssembler:
         sent = send_mask.nonzero()[0]
         gs = g.take(sent)
         # Each entity's ENTER and PATH record, looked up once for all the viewers told.
-        records: dict[int, bytes] = {}
-        if enters:
-            enter_record = world.enter_record
-            for told in enters.values():
-                for e in told:
-                    if e not in records:
-                        records[e] = enter_record(e)
-        path_records: dict[int, bytes] = {}
-        if paths:
-            path_record = world.path_record
-            for told in paths.values():
-                for e in told:
-                    if e not in path_records:
-                        path_records[e] = path_record(e)
+        enter_record, path_record = world.enter_record, world.path_record
+        records = {e: enter_record(e) for e in set().union(*enters.values())}
+        path_records = {e: path_record(e) for e in set().union(*paths.values())}
         offs = offs_arr.take(sent).tolist()
         ends = offs_arr.take(sent + 1).tolist()
         mv = moves.data

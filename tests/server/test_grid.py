@@ -12,6 +12,7 @@ import pytest
 from protocol.quant import WorldBounds
 from protocol.state import MOVE_DTYPE
 from server.replication.delta import MoveBuffer
+from server.world.commands import DespawnNpc, Follow, SpawnNpc, StopAndFace, Teleport, WalkTo
 from server.world.grid import Grid
 from tests.server.game_fakes import make_state
 
@@ -135,3 +136,50 @@ def test_move_sections_hold_the_records_of_each_run_in_cell_order(spread: bool) 
     assert sorted(rec["id"].tolist()) == sorted(ids.tolist())
     assert buf.keys.tolist() == sorted(w.cell[rec["id"]].tolist())
     assert len(moves) % MOVE_DTYPE.itemsize == 0
+
+
+def test_npc_cells_stay_those_of_their_positions_whatever_they_are_told() -> None:
+    # Crossings are what keeps `World.cell` (and so every view) right: after every tick each
+    # live NPC's cell must be the one its position is in, through walks at all speeds,
+    # follows, stops, teleports, spawns and despawns, on a grid small enough that cells are
+    # crossed all the time.
+    st = make_state(
+        npc_count=400,
+        spawn_area_size=300.0,
+        aoi_cell_size=20.0,
+        npc_spawn_capacity=50,
+        npc_command_queue_size=1000,
+        npc_commands_per_tick=1000,
+    )
+    w = st.world
+    rng = np.random.default_rng(5)
+    spawned: list[int] = []
+
+    def anywhere() -> tuple[float, float]:
+        x, y = rng.uniform(-200.0, 200.0, 2).tolist()
+        return x, y
+
+    for _ in range(900):
+        for _ in range(int(rng.integers(0, 4))):
+            nid = int(rng.integers(1, 1 + w.npcs.n))
+            if w.npc_slot(nid) is None:
+                continue
+            kind = rng.integers(0, 6)
+            if kind == 0:
+                w.submit(WalkTo(nid, *anywhere(), speed=float(rng.choice([0.5, 2.0, 25.0]))))
+            elif kind == 1:
+                w.submit(Teleport(nid, *anywhere(), 0.0))
+            elif kind == 2:
+                w.submit(Follow(nid, int(rng.integers(1, 1 + w.npcs.n)), speed=12.0))
+            elif kind == 3:
+                w.submit(StopAndFace(nid))
+            elif kind == 4 and len(spawned) < 40:
+                got = w.spawn(SpawnNpc(*anywhere(), wander=bool(rng.integers(0, 2))))
+                if got is not None:
+                    spawned.append(got)
+            elif kind == 5 and spawned:
+                w.submit(DespawnNpc(spawned.pop(int(rng.integers(0, len(spawned))))))
+        w.step()
+        live = np.flatnonzero(w.npcs.alive)
+        cells = w.grid.cells_of(w.npcs.x[live], w.npcs.y[live])
+        assert (w.cell[w.npcs.first_id + live] == cells).all(), w.tick

@@ -65,13 +65,13 @@ class Grid:
             for dx in range(-k, k + 1)
             if tiers[dy + k, dx + k] >= 0
         ]
-        # For `sees_many`: `_band` is the stencil, rows dy = -(k+1) .. k+1 (the outer two all
-        # False), each row a whole 2*cols+1 wide so that no column difference spills into the
-        # next row. Cell c (at index c + 1) has key row*W + col; a viewer cell, the same less
-        # where dy = dx = 0 sits in the band, so one subtraction gives a viewer-cell pair's
-        # place in the band, and anything outside it (taken with mode="clip") reads an outer
-        # False. Slot 0, any negative cell, is keyed far beyond the band on both sides (the
-        # cells' further than the viewers'), so it never sees or is seen, even by another.
+        # For `sees_many`: each cell has a key row * W + col (W = 2 * cols + 1), a viewer's
+        # cell the same key shifted so that cell key - viewer key is the pair's index in
+        # `_band`: the stencil in rows W wide (so no column difference reaches the next row)
+        # between two all-False rows. A difference beyond the band is clipped onto its first
+        # or last element, both False. Slot 0 (keys are taken at cell + 1, mode="clip")
+        # stands for any negative cell: keyed far beyond the band, on one side for cells
+        # and the other for viewers, it never sees nor is seen, even by another one.
         W = 2 * self.cols + 1
         band = np.zeros((2 * k + 3, W), dtype=np.bool_)
         m = min(k, self.cols)  # a grid narrower than the stencil uses its middle only

@@ -189,15 +189,16 @@ class Npcs:
             self._derive(arrived)
             travelled[arrived] = 0.0
         done = travelled >= self.dist
+        # A leg of length 0 divides by 0 (inf or NaN): such an NPC is done, put at its end.
         with np.errstate(divide="ignore", invalid="ignore"):
             travelled /= self.dist  # now the fraction of the leg walked
-        for pos, start, step, end in (
-            (self.x, self.sx, self.dx, self.ex),
-            (self.y, self.sy, self.dy, self.ey),
-        ):
-            np.multiply(step, travelled, out=pos)
-            pos += start
-            np.copyto(pos, end, where=done)
+            for pos, start, step, end in (
+                (self.x, self.sx, self.dx, self.ex),
+                (self.y, self.sy, self.dy, self.ey),
+            ):
+                np.multiply(step, travelled, out=pos)
+                pos += start
+                np.copyto(pos, end, where=done)
         return arrived
 
     def positions_at(self, idx: IDX, tick: int) -> tuple[F64, F64]:

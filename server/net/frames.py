@@ -15,10 +15,13 @@ _H64 = struct.Struct("!BBQ")
 FIN_BINARY = 0x82
 
 
+_SHORT = [bytes((FIN_BINARY, n)) for n in range(126)]  # every one-byte-length header, made once
+
+
 def binary_frame(payload: bytes) -> bytes:
     n = len(payload)
     if n < 126:
-        return bytes((FIN_BINARY, n)) + payload
+        return _SHORT[n] + payload
     if n < 65536:
         return _H16.pack(FIN_BINARY, 126, n) + payload
     return _H64.pack(FIN_BINARY, 127, n) + payload

@@ -9,6 +9,7 @@ have nothing to be told. Python runs per client only for a frame that is actuall
 from __future__ import annotations
 
 import collections
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,10 @@ from server.world.world import World
 ALL_TIERS = 3
 STATE = int(FrameType.STATE)
 EMPTY_SECTIONS = EMPTY_SECTION * 3  # LEAVE, ENTER and PATH, all empty: most frames
+# The header of such a frame with its empty sections, in one pack: the sections are zero
+# counts, i.e. pad bytes.
+HEAD_EMPTY = struct.Struct(HEADER.format + f"{len(EMPTY_SECTIONS)}x")
+assert HEAD_EMPTY.pack(STATE, 0, 1, 2, 3.0) == HEADER.pack(STATE, 0, 1, 2, 3.0) + EMPTY_SECTIONS
 
 Send = Callable[[bytes], object]
 I64 = npt.NDArray[np.int64]
@@ -239,8 +244,8 @@ class ViewAssembler:
         world = self.world
         V = self.viewers
         grid = world.grid
-        prev = V.view_cell[g].astype(np.int32)
-        now = world.cell[V.nid[g]]
+        prev = V.view_cell.take(g)
+        now = world.cell.take(V.nid.take(g))
 
         enters: dict[int, list[int]] = collections.defaultdict(list)
         leaves: dict[int, list[int]] = collections.defaultdict(list)
@@ -248,68 +253,70 @@ class ViewAssembler:
         if cr.ids.size:
             was = grid.sees_many(prev, cr.from_cell)
             is_ = grid.sees_many(now, cr.to_cell)
-            for ci, ei in zip(*np.nonzero(is_ & ~was), strict=True):
-                enters[int(ci)].append(int(cr.ids[ei]))
-            for ci, ei in zip(*np.nonzero(was & ~is_), strict=True):
-                leaves[int(ci)].append(int(cr.ids[ei]))
+            _collect(enters, is_ > was, cr.ids)
+            _collect(leaves, was > is_, cr.ids)
         if cr.path_ids.size:
-            vis = grid.sees_many(now, cr.path_cells)
-            for ci, ei in zip(*np.nonzero(vis), strict=True):
-                paths[int(ci)].append(int(cr.path_ids[ei]))
+            _collect(paths, grid.sees_many(now, cr.path_cells), cr.path_ids)
         # Viewers whose own cell changed: whole cells came into or went out of view.
-        moved = np.flatnonzero(prev != now).tolist()
+        moved = (prev != now).nonzero()[0].tolist()
         if moved:
             crossed = set(cr.ids.tolist())
+            members = world.entities_in
+            prev_l, now_l = prev.tolist(), now.tolist()
             for ci in moved:
-                added, removed = grid.view_change(int(prev[ci]), int(now[ci]))
-                enters[ci].extend(e for e in world.entities_in(added) if e not in crossed)
-                leaves[ci].extend(e for e in world.entities_in(removed) if e not in crossed)
+                added, removed = grid.view_change(prev_l[ci], now_l[ci])
+                enters[ci].extend([e for e in members(added) if e not in crossed])
+                leaves[ci].extend([e for e in members(removed) if e not in crossed])
         special = {ci for d in (enters, leaves, paths) for ci, v in d.items() if v}
 
         lo, hi = grid.span_keys(now, due)
         moves, offs_arr = buf.gather(lo, hi)
         send_mask = offs_arr[1:] > offs_arr[:-1]
         if self.heartbeat:
-            send_mask |= t - V.last_sent[g] >= self.heartbeat
+            send_mask |= t - V.last_sent.take(g) >= self.heartbeat
         else:
             send_mask[:] = True
         if special:
             send_mask[list(special)] = True
-        sent = np.flatnonzero(send_mask)
-        offs = offs_arr.tolist()
-        mv = memoryview(moves)
+        sent = send_mask.nonzero()[0]
+        gs = g.take(sent)
+        # Each entity's ENTER and PATH record, looked up once for all the viewers told.
+        enter_record, path_record = world.enter_record, world.path_record
+        records = {e: enter_record(e) for e in set().union(*enters.values())}
+        path_records = {e: path_record(e) for e in set().union(*paths.values())}
+        offs = offs_arr.take(sent).tolist()
+        ends = offs_arr.take(sent + 1).tolist()
+        mv = moves.data
         pack = HEADER.pack
-        outbox = self.outbox
+        pack_empty = HEAD_EMPTY.pack
+        out = self.outbox.append
         sends = V.send
-        slots = g.tolist()
-        seqs = (V.seq[g] + 1).tolist()
-        nbytes = 0
-        for ci in sent.tolist():
-            head = pack(STATE, 0, seqs[ci], t, server_time)
+        # Every frame is its head and its MOVE slice, plus for special ones their sections.
+        nbytes = HEAD_EMPTY.size * len(offs) + sum(ends) - sum(offs)
+        for ci, s, seq, a, b in zip(
+            sent.tolist(), gs.tolist(), (V.seq.take(gs) + 1).tolist(), offs, ends, strict=True
+        ):
             if ci in special:
                 lv = leaves.get(ci)
                 ev = enters.get(ci)
                 pv = paths.get(ci)
                 frame = b"".join(
                     (
-                        head,
+                        pack(STATE, 0, seq, t, server_time),
                         encode_leaves(lv) if lv else EMPTY_SECTION,
-                        encode_section([world.enter_record(e) for e in ev])
-                        if ev
-                        else EMPTY_SECTION,
-                        encode_section([world.path_record(e) for e in pv]) if pv else EMPTY_SECTION,
-                        mv[offs[ci] : offs[ci + 1]],
+                        encode_section([records[e] for e in ev]) if ev else EMPTY_SECTION,
+                        encode_section([path_records[e] for e in pv]) if pv else EMPTY_SECTION,
+                        mv[a:b],
                     )
                 )
+                nbytes += len(frame) - HEAD_EMPTY.size - (b - a)
             else:
-                frame = b"".join((head, EMPTY_SECTIONS, mv[offs[ci] : offs[ci + 1]]))
-            send = sends[slots[ci]]
+                frame = pack_empty(STATE, 0, seq, t, server_time) + mv[a:b]
+            send = sends[s]
             assert send is not None
-            outbox.append((send, frame))
-            nbytes += len(frame)
+            out((send, frame))
         # Bookkeeping for the whole group at once. A client whose patch was empty is as up to
         # date as if the empty frame had gone out, so only seq and last_sent depend on sending.
-        gs = g[sent]
         V.seq[gs] += 1
         V.last_sent[gs] = t
         V.last_emit[g] = t
@@ -320,3 +327,11 @@ class ViewAssembler:
         stats.frames += int(sent.size)
         stats.empty += int(g.size - sent.size)
         stats.bytes += nbytes
+
+
+def _collect(into: dict[int, list[int]], pairs: npt.NDArray[np.bool_], ids: I64) -> None:
+    """Append ids[e] to into[viewer] for every (viewer, e) set in `pairs`, in row order."""
+    rows, cols = pairs.nonzero()
+    if rows.size:
+        for ci, e in zip(rows.tolist(), ids.take(cols).tolist(), strict=True):
+            into[ci].append(e)

@@ -489,8 +489,9 @@ class World:
         to_parts: list[I32] = []
         if self.npcs.n:
             new = self.grid.cells_of(self.npcs.x, self.npcs.y)
-            old = self.cell[self.npcs.ids]
-            moved = np.flatnonzero(new != old)
+            first = self.npcs.first_id
+            old = self.cell[first : first + self.npcs.n]  # NPC net ids are consecutive
+            moved = (new != old).nonzero()[0]
             if moved.size:
                 # Despawned slots and NPCs spawned this tick (cell -1) cross via `_pending`.
                 moved = moved[old[moved] >= 0]
@@ -499,9 +500,9 @@ class World:
                 to_parts.append(new[moved])
         pids = self.players.ids
         if pids.size:
-            new = self.grid.cells_of(self.players.x[pids], self.players.y[pids])
-            old = self.cell[pids]
-            moved = np.flatnonzero((new != old) & (old >= 0))
+            new = self.grid.cells_of(self.players.x.take(pids), self.players.y.take(pids))
+            old = self.cell.take(pids)
+            moved = ((new != old) & (old >= 0)).nonzero()[0]
             if moved.size:
                 ids_parts.append(pids[moved])
                 from_parts.append(old[moved])

@@ -290,7 +290,7 @@ class Config(BaseSettings):
         30.0, gt=0, description="Seconds the circuit stays open before one call is tried again."
     )
     ai_fallback_after: float = Field(
-        1.0,
+        0.5,
         ge=0,
         description="Seconds a player waits for an NPC's first words while the provider answers"
         " errors (the SDK retrying): past this the offline line answers. 0 = wait out the"

@@ -16,12 +16,14 @@ deadline (AI_TIMEOUT) around all attempts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import openai
+import orjson
 from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAsyncHttpxClient
 from pydantic import ValidationError
 
@@ -67,6 +69,35 @@ def _usage(u: Any) -> Usage:
     if u is None:
         return Usage()
     return Usage(int(u.prompt_tokens or 0), int(u.completion_tokens or 0))
+
+
+def _usage_of(u: dict[str, Any] | None) -> Usage:
+    if not u:
+        return Usage()
+    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+
+
+async def _sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The data of each server-sent event (its `data:` lines joined by newlines, as the
+    event-stream format says), in order; other fields and comments are skipped."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+    if data:
+        yield "\n".join(data)
+
+
+def _stream_error(error: Any, request: Any) -> openai.APIError:
+    """An error the provider sent inside the stream, raised as the SDK raises it."""
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(message, str) or not message:
+        message = "An error occurred during streaming"
+    return openai.APIError(message, request, body=error)
 
 
 def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
@@ -186,55 +217,83 @@ class OpenAIProvider:
             msg.content or "", self.name, self.model, _usage(res.usage), _tool_calls(msg)
         )
 
+    def _stream_args(self, req: CompletionRequest) -> dict[str, Any]:
+        """`create(stream=True)` arguments with the messages and tools in `extra_body`: the
+        SDK's request transform walks every message and tool through its typed unions, ~1.8 ms
+        of CPU per call (measured) for dicts that are plain JSON already. The provider
+        receives the same body (`extra_body` fields replace the typed ones)."""
+        args = self._args(req)
+        body: dict[str, Any] = {"messages": args.pop("messages")}
+        if "tools" in args:
+            body["tools"] = args.pop("tools")
+        return {
+            **args,
+            "messages": [],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "extra_body": body,
+        }
+
     async def stream(self, req: CompletionRequest) -> AsyncGenerator[Chunk, None]:
-        """Raw chunks (`create(stream=True)`), assembled here. Why not the SDK's `.stream()`
-        helper: it rebuilds a typed snapshot of the whole completion on every chunk, about
-        half of the server's AI cost with 100 players talking (py-spy, bench ai)."""
+        """The reply's server-sent events read as lines and parsed here (orjson, plain dicts),
+        through the SDK's own request path (retries, timeouts, errors, the response hook).
+        Why not the SDK's stream objects: a typed chunk per token costs. Measured per streamed
+        call of 17 chunks with 8 tools: SDK chunks 6.5-9.4 ms of CPU, raw lines 4.6 ms, raw
+        lines with the body as is (`_stream_args`) 2.7 ms; with 100 players talking, the AI
+        path was ~14% of the server's core (py-spy, bench ai)."""
         client = (
             self.client
             if req.retries is None
             else self.client.with_options(max_retries=req.retries)
         )
-        try:
-            s = await client.chat.completions.create(
-                stream=True, stream_options={"include_usage": True}, **self._args(req)
-            )
-        except openai.BadRequestError as err:
-            if not self._no_tools(err, req):
-                raise
-            s = await client.chat.completions.create(
-                stream=True, stream_options={"include_usage": True}, **self._args(req)
-            )
         text: list[str] = []
         calls: dict[int, list[str]] = {}  # tool call index -> [id, name, arguments so far]
-        usage: Any = None
-        async with s:
-            async for chunk in s:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    if choice.index != 0:
+        usage: dict[str, Any] | None = None
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                resp = await stack.enter_async_context(
+                    client.chat.completions.with_streaming_response.create(**self._stream_args(req))
+                )
+            except openai.BadRequestError as err:
+                if not self._no_tools(err, req):
+                    raise
+                resp = await stack.enter_async_context(
+                    client.chat.completions.with_streaming_response.create(**self._stream_args(req))
+                )
+            async for data in _sse_data(resp.iter_lines()):
+                if data.startswith("[DONE]"):
+                    break
+                chunk = orjson.loads(data)
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    raise _stream_error(chunk["error"], resp.http_request)
+                if chunk.get("usage") is not None:
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or ():
+                    if choice.get("index", 0) != 0:
                         continue
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        yield Chunk(delta=delta.content)
-                    for tc in delta.tool_calls or ():
-                        slot = calls.setdefault(tc.index, ["", "", ""])
-                        if tc.id:
-                            slot[0] = tc.id
-                        fn = tc.function
-                        if fn is not None:
-                            if fn.name and not slot[1]:  # sent once; some servers repeat it
-                                slot[1] = fn.name
-                            if fn.arguments:
-                                slot[2] += fn.arguments
+                    delta = choice.get("delta") or {}
+                    content = delta.get("content")
+                    if content:
+                        text.append(content)
+                        yield Chunk(delta=content)
+                    for tc in delta.get("tool_calls") or ():
+                        slot = calls.setdefault(int(tc.get("index", 0)), ["", "", ""])
+                        if tc.get("id"):
+                            slot[0] = tc["id"]
+                        fn = tc.get("function")
+                        if fn:
+                            if fn.get("name") and not slot[1]:  # sent once; some repeat it
+                                slot[1] = fn["name"]
+                            if fn.get("arguments"):
+                                slot[2] += fn["arguments"]
         yield Chunk(
             final=Completion(
                 "".join(text),
                 self.name,
                 self.model,
-                _usage(usage),
+                _usage_of(usage),
                 tuple(ToolCall(i, n, args) for _, (i, n, args) in sorted(calls.items()) if n),
             )
         )

@@ -72,7 +72,7 @@ class AiSettings:
     cost_out_per_1k: float = 0.0
     breaker_threshold: int = 5
     breaker_reset: float = 30.0
-    fallback_after: float = 1.0
+    fallback_after: float = 0.5
 
     @staticmethod
     def from_config(c: Config) -> AiSettings:

@@ -282,6 +282,17 @@ class Scrape:
     npc_talk: Scrape | None = None  # the server's whole-talk histogram: talk in -> npc_say out
 
 
+def _add_bucket(into: Scrape | None, at: float, name: str, v: float) -> Scrape:
+    """One `_bucket{...,le="X"}` line of a histogram added to `into` (made on first use)."""
+    h = into if into is not None else Scrape(at=at)
+    le = name.split('le="', 1)[1].split('"', 1)[0]
+    edge = math.inf if le == "+Inf" else float(le)
+    h.buckets[edge] = h.buckets.get(edge, 0.0) + v
+    if math.isinf(edge):
+        h.count += v
+    return h
+
+
 def parse_metrics(text: str, scrape: Scrape) -> None:
     for line in text.splitlines():
         if not line or line[0] == "#":
@@ -317,32 +328,11 @@ def parse_metrics(text: str, scrape: Scrape) -> None:
         elif name.startswith("ganggpt_ai_first_token_seconds_bucket{") and (
             'purpose="dialogue"' in name
         ):
-            if scrape.first_token is None:
-                scrape.first_token = Scrape(at=scrape.at)
-            le = name.split('le="', 1)[1].split('"', 1)[0]
-            edge = math.inf if le == "+Inf" else float(le)
-            ft = scrape.first_token
-            ft.buckets[edge] = ft.buckets.get(edge, 0.0) + v
-            if math.isinf(edge):
-                ft.count += v
+            scrape.first_token = _add_bucket(scrape.first_token, scrape.at, name, v)
         elif name.startswith("ganggpt_ai_latency_seconds_bucket{") and 'purpose="dialogue"' in name:
-            if scrape.ai_reply is None:
-                scrape.ai_reply = Scrape(at=scrape.at)
-            le = name.split('le="', 1)[1].split('"', 1)[0]
-            edge = math.inf if le == "+Inf" else float(le)
-            ar = scrape.ai_reply
-            ar.buckets[edge] = ar.buckets.get(edge, 0.0) + v
-            if math.isinf(edge):
-                ar.count += v
+            scrape.ai_reply = _add_bucket(scrape.ai_reply, scrape.at, name, v)
         elif name.startswith("ganggpt_npc_talk_seconds_bucket{"):
-            if scrape.npc_talk is None:
-                scrape.npc_talk = Scrape(at=scrape.at)
-            le = name.split('le="', 1)[1].split('"', 1)[0]
-            edge = math.inf if le == "+Inf" else float(le)
-            nt = scrape.npc_talk
-            nt.buckets[edge] = nt.buckets.get(edge, 0.0) + v
-            if math.isinf(edge):
-                nt.count += v
+            scrape.npc_talk = _add_bucket(scrape.npc_talk, scrape.at, name, v)
         elif name.startswith("ganggpt_npc_actions_total{"):
             result = name.split('result="', 1)[1].split('"', 1)[0]
             reason = name.split('reason="', 1)[1].split('"', 1)[0]

@@ -56,6 +56,7 @@ from server.ai import AiService, CallerInfo
 from server.ai.context import MissionContext, Place
 from server.ai.missions import AvoidFaction, BringNpc
 from server.game.events import MoneyChanged, NpcTalked, PlayerJoined, PlayerLeft
+from server.game.followers import release_followers
 from server.game.player import Player
 from server.gameplay.companions import ROLE as COMPANION_ROLE
 from server.gameplay.dialogue_context import persona_of
@@ -72,7 +73,7 @@ from server.gameplay.metrics import GameplayMetrics
 from server.gameplay.missions import MissionError, MissionService, MissionTracker
 from server.gameplay.objectives import NpcFactionIndex, WorldView, view_of_world
 from server.persistence.models import MissionOffer
-from server.world.commands import Follow, WalkTo
+from server.world.commands import Follow
 from server.world.identity import FACTIONS, GANGS
 
 if TYPE_CHECKING:
@@ -678,12 +679,7 @@ class MissionDesk:
         if got is None:
             return
         _, target, npcs = got
-        w = self.game.state.world
-        for n in npcs:
-            slot = w.npc_slot(n)
-            pos = w.entity_xy(n)
-            if slot is not None and pos is not None and int(w.follow.target[slot]) == target:
-                w.submit(WalkTo(npc=n, x=pos[0], y=pos[1], then_wander=True))
+        release_followers(self.game.state.world, npcs, target)
 
     # --- the tracker's view of the world -----------------------------------------------------
 

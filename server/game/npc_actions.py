@@ -69,6 +69,7 @@ from server.ai.actions import (
     Verdict,
 )
 from server.game.events import NpcActed
+from server.game.followers import release_followers
 from server.game.player import Player
 from server.gameplay.memory import MemoryService, NotableEvent, nearest_npcs
 from server.gameplay.missions import MissionService
@@ -367,12 +368,7 @@ class NpcActions:
     def _call_off(self, mates: list[int], target: int) -> None:
         """Backup still chasing the player goes back to wandering where it stands (an NPC
         given another command since, or gone, is left alone)."""
-        w = self.game.state.world
-        for m in mates:
-            slot = w.npc_slot(m)
-            pos = w.entity_xy(m)
-            if slot is not None and pos is not None and int(w.follow.target[slot]) == target:
-                w.submit(WalkTo(npc=m, x=pos[0], y=pos[1], then_wander=True))
+        release_followers(self.game.state.world, mates, target)
 
     async def _expire_offers(self, missions: MissionService, player_id: str) -> None:
         """Offers of this player past their time no longer count against its open offers,

@@ -722,27 +722,19 @@ async def city_run(
         row["ai_dialogue_calls"] = {
             k: int(v - before.ai_dialogue.get(k, 0.0)) for k, v in after.ai_dialogue.items()
         }
-    if after.first_token is not None:
-        a0 = before.first_token or Scrape(at=before.at)
-        row["server_first_token_ms"] = {
-            "p50": _r(tick_percentile(a0, after.first_token, 50)),
-            "p99": _r(tick_percentile(a0, after.first_token, 99)),
-            "n": int(after.first_token.count - a0.count),
-        }
-    if after.ai_reply is not None:
-        r0 = before.ai_reply or Scrape(at=before.at)
-        row["server_ai_call_ms"] = {
-            "p50": _r(tick_percentile(r0, after.ai_reply, 50)),
-            "p99": _r(tick_percentile(r0, after.ai_reply, 99)),
-            "n": int(after.ai_reply.count - r0.count),
-        }
-    if after.npc_talk is not None:
-        t0 = before.npc_talk or Scrape(at=before.at)
-        row["server_talk_ms"] = {
-            "p50": _r(tick_percentile(t0, after.npc_talk, 50)),
-            "p99": _r(tick_percentile(t0, after.npc_talk, 99)),
-            "n": int(after.npc_talk.count - t0.count),
-        }
+    for key, attr in (
+        ("server_first_token_ms", "first_token"),
+        ("server_ai_call_ms", "ai_reply"),
+        ("server_talk_ms", "npc_talk"),
+    ):
+        h1: Scrape | None = getattr(after, attr)
+        if h1 is not None:
+            h0: Scrape = getattr(before, attr) or Scrape(at=before.at)
+            row[key] = {
+                "p50": _r(tick_percentile(h0, h1, 50)),
+                "p99": _r(tick_percentile(h0, h1, 99)),
+                "n": int(h1.count - h0.count),
+            }
     if after.npc_actions:
         row["npc_actions"] = {
             k: int(v - before.npc_actions.get(k, 0.0)) for k, v in after.npc_actions.items()
